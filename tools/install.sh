@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Installs everything the project needs into ignored folders (.venv, .cache), from PyPI, npm,
+# Maven Central and Debian. Each step is skipped when its output is already there, so a second run
+# takes seconds. Any failure prints one line: what failed and what to do.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=$ROOT/.cache
+M2=$CACHE/m2
+PY=${PYTHON:-python3}
+KCLPY_VERSION=3.1.3
+
+fail() { echo "install: $*" >&2; exit 1; }
+step() { echo "install: $*" >&2; }
+
+command -v java >/dev/null || fail "java not found: install a Java 17 JDK (Debian: apt-get install openjdk-17-jdk-headless)"
+command -v mvn >/dev/null || fail "mvn not found: install Maven (Debian: apt-get install maven)"
+command -v node >/dev/null || fail "node not found: install Node.js 20 with npm"
+command -v npm >/dev/null || fail "npm not found: install Node.js 20 with npm"
+mkdir -p "$CACHE"
+
+# 1. Debian: nghttpx, the h2c front of kinesalite (the KCL speaks HTTP/2 only).
+if ! command -v nghttpx >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    step "apt-get install nghttp2-proxy"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nghttp2-proxy) \
+      >"$CACHE/apt.log" 2>&1 || fail "apt-get install nghttp2-proxy failed; see $CACHE/apt.log"
+  else
+    fail "nghttpx not found: run 'sudo apt-get install nghttp2-proxy'"
+  fi
+fi
+
+# 2. The KCL jars, fetched by Maven from the pom that amazon-kclpy ships, then handed to its installer.
+if [ ! -f "$CACHE/kcl/.done-$KCLPY_VERSION" ]; then
+  step "KCL jars for amazon-kclpy $KCLPY_VERSION (Maven, ~35 MB the first time)"
+  mkdir -p "$CACHE/dist" "$CACHE/kcl"
+  "$PY" -m pip download -q --no-deps --no-binary :all: "amazon-kclpy==$KCLPY_VERSION" -d "$CACHE/dist" \
+    || fail "pip download amazon-kclpy==$KCLPY_VERSION failed: is PyPI reachable?"
+  "$PY" tools/kcl_pom.py "$CACHE/dist/amazon_kclpy-$KCLPY_VERSION.tar.gz" "$CACHE/kcl/pom.xml"
+  mvn -B -q -f "$CACHE/kcl/pom.xml" -Dmaven.repo.local="$M2" dependency:resolve -DexcludeTransitive=true \
+    >"$CACHE/kcl/mvn.log" 2>&1 || fail "Maven could not fetch the KCL jars; see $CACHE/kcl/mvn.log"
+  touch "$CACHE/kcl/.done-$KCLPY_VERSION"
+fi
+
+# 3. The Python environment: amazon-kclpy copies its jars from the Maven repository above.
+if [ ! -f .venv/.done ] || [ pyproject.toml -nt .venv/.done ]; then
+  step "Python virtualenv (.venv)"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv || fail "python3 -m venv failed: install python3-venv"
+  .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+  KCL_MVN_REPO_SEARCH_URL="file://$M2/" .venv/bin/pip install -q \
+    "$CACHE/dist/amazon_kclpy-$KCLPY_VERSION.tar.gz" >"$CACHE/pip-kclpy.log" 2>&1 \
+    || fail "installing amazon-kclpy failed; see $CACHE/pip-kclpy.log"
+  .venv/bin/python - <<'PY' || fail "amazon-kclpy is installed without its jars; delete .cache/kcl and rerun"
+import pathlib, amazon_kclpy
+jars = list((pathlib.Path(amazon_kclpy.__file__).parent / "jars").glob("*.jar"))
+assert any(j.name.startswith("amazon-kinesis-client-multilang-") for j in jars), jars
+PY
+  .venv/bin/pip install -q -e ".[dev]" >"$CACHE/pip.log" 2>&1 || fail "pip install -e .[dev] failed; see $CACHE/pip.log"
+  touch .venv/.done
+fi
+
+# 4. kinesalite (npm), in memory.
+if [ ! -f "$CACHE/node/.done" ] || [ stack/kinesalite/package-lock.json -nt "$CACHE/node/.done" ]; then
+  step "kinesalite (npm)"
+  mkdir -p "$CACHE/node"
+  cp stack/kinesalite/package.json stack/kinesalite/package-lock.json "$CACHE/node/"
+  (cd "$CACHE/node" && npm ci --no-audit --no-fund --ignore-scripts >npm.log 2>&1) \
+    || fail "npm ci (kinesalite) failed; see $CACHE/node/npm.log"
+  touch "$CACHE/node/.done"
+fi
+
+# 5. DynamoDB Local and the OpenSearch runner (Maven), and the launchers that bind them to 127.0.0.1.
+for profile in dynamodb opensearch; do
+  if [ ! -f "$CACHE/jars/$profile/.done" ] || [ stack/pom.xml -nt "$CACHE/jars/$profile/.done" ]; then
+    step "$profile jars (Maven)"
+    rm -rf "$CACHE/jars/$profile"
+    mvn -B -q -f stack/pom.xml -P"$profile" -Dmaven.repo.local="$M2" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$CACHE/jars/$profile" >"$CACHE/mvn-$profile.log" 2>&1 \
+      || fail "Maven could not fetch the $profile jars; see $CACHE/mvn-$profile.log"
+    touch "$CACHE/jars/$profile/.done"
+  fi
+done
+if [ ! -f "$CACHE/classes/.done" ] || [ -n "$(find stack/java -newer "$CACHE/classes/.done" -name '*.java')" ]; then
+  step "compile the stack launchers"
+  mkdir -p "$CACHE/classes"
+  javac -d "$CACHE/classes" -cp "$CACHE/jars/dynamodb/*" stack/java/DynamoDbLocalLauncher.java \
+    || fail "javac DynamoDbLocalLauncher failed"
+  javac -d "$CACHE/classes" -cp "$CACHE/jars/opensearch/*" stack/java/OpenSearchLauncher.java \
+    || fail "javac OpenSearchLauncher failed"
+  touch "$CACHE/classes/.done"
+fi
+step "ready"

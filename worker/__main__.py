@@ -1,0 +1,168 @@
+"""Command line: `python -m worker <command>` (also installed as `facewatch`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from worker.config import STACK_ENV_FILE, ConfigError, load_config, read_env_file
+
+
+def _apply_stack_env() -> dict[str, str]:
+    """Default to the local stack when `make stack-up` wrote its endpoints (never overriding the env)."""
+    values = read_env_file(STACK_ENV_FILE)
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+    return values
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from worker.logs import configure
+    from worker.source import daemon
+
+    _apply_stack_env()
+    if args.stream:
+        os.environ["FACEWATCH_STREAM"] = args.stream
+    if args.worker_id:
+        os.environ["FACEWATCH_WORKER_ID"] = args.worker_id
+    if args.config:
+        os.environ["FACEWATCH_CONFIG"] = str(Path(args.config).resolve())
+    cfg = load_config()
+    # The processor children inherit this environment: pin the worker id so every child agrees.
+    os.environ["FACEWATCH_WORKER_ID"] = cfg.worker_id
+    log = configure(cfg.worker.log_level, worker_id=cfg.worker_id)
+    props = Path(args.properties or f".run/{cfg.worker_id}.properties")
+    log.info("daemon_starting", stream=cfg.kinesis.stream_name, application=cfg.application_name,
+             properties=str(props))
+    daemon.run(cfg, props, dict(os.environ))
+    return 0  # not reached: run() replaces this process
+
+
+def _cmd_processor(args: argparse.Namespace) -> int:
+    from worker.logs import configure
+    from worker.source import processor
+
+    cfg = load_config()
+    configure(cfg.worker.log_level, worker_id=cfg.worker_id, pid=os.getpid())
+    processor.main(cfg)
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from worker import aws
+    from worker.logs import configure
+    from worker.sim import run
+
+    _apply_stack_env()
+    cfg = load_config()
+    configure(cfg.worker.log_level)
+    return run.main(args, lambda: aws.kinesis(cfg), args.stream or cfg.kinesis.stream_name)
+
+
+def _cmd_stack(args: argparse.Namespace) -> int:
+    from worker.localstack import stack
+
+    if args.action == "up":
+        stack.up()
+    elif args.action == "down":
+        stack.down()
+    else:
+        for name, healthy in stack.status().items():
+            sys.stdout.write(f"{name:12s} {'up' if healthy else 'DOWN'}\n")
+    return 0
+
+
+def _cmd_create_stream(args: argparse.Namespace) -> int:
+    from worker import aws
+    from worker.ops.streams import create_stream
+
+    _apply_stack_env()
+    cfg = load_config()
+    create_stream(aws.kinesis(cfg), args.stream or cfg.kinesis.stream_name, args.shards)
+    print(f"stream {args.stream or cfg.kinesis.stream_name}: active with {args.shards} shards", file=sys.stderr)
+    return 0
+
+
+def _cmd_leases(args: argparse.Namespace) -> int:
+    from worker import aws
+    from worker.ops.leases import read_leases
+
+    _apply_stack_env()
+    if args.stream:
+        os.environ["FACEWATCH_STREAM"] = args.stream
+    cfg = load_config()
+    for lease in read_leases(aws.dynamodb(cfg), cfg.application_name):
+        sys.stdout.write(f"{lease.shard_id:24s} owner={lease.owner or '-':28s} checkpoint={lease.checkpoint}\n")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from worker.ops import demo
+
+    return demo.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="worker", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run_p = sub.add_parser("run", help="start a worker: the KCL MultiLangDaemon with our record processor")
+    run_p.add_argument("--stream", help="Kinesis stream to consume (default: kinesis.stream_name)")
+    run_p.add_argument("--worker-id", help="KCL worker id (default: <hostname>-<pid>)")
+    run_p.add_argument("--config", help="YAML configuration file (default: $FACEWATCH_CONFIG)")
+    run_p.add_argument("--properties", help="where to write the daemon's properties file")
+    run_p.set_defaults(func=_cmd_run)
+
+    proc_p = sub.add_parser("processor", help="(started by the daemon) the record processor of one shard")
+    proc_p.set_defaults(func=_cmd_processor)
+
+    from worker.sim.run import add_arguments
+
+    sim_p = sub.add_parser("simulate", help="produce simulated Rekognition face-search records + ground truth")
+    add_arguments(sim_p)
+    sim_p.set_defaults(func=_cmd_simulate)
+
+    stack_p = sub.add_parser("stack", help="the embedded local stack")
+    stack_p.add_argument("action", choices=["up", "down", "status"])
+    stack_p.set_defaults(func=_cmd_stack)
+
+    cs_p = sub.add_parser("create-stream", help="create a Kinesis stream and wait until it is active")
+    cs_p.add_argument("--stream")
+    cs_p.add_argument("--shards", type=int, default=2)
+    cs_p.set_defaults(func=_cmd_create_stream)
+
+    leases_p = sub.add_parser("leases", help="show the KCL lease table: shard, owner, checkpoint")
+    leases_p.add_argument("--stream")
+    leases_p.set_defaults(func=_cmd_leases)
+
+    demo_p = sub.add_parser("demo", help="the whole walking skeleton on the local stack, with a summary")
+    demo_p.add_argument("--cameras", type=int, default=8)
+    demo_p.add_argument("--duration", type=float, default=60.0)
+    demo_p.add_argument("--shards", type=int, default=2)
+    demo_p.add_argument("--workers", type=int, default=2)
+    demo_p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line for known operator errors
+        from worker.localstack.stack import StackError
+
+        if isinstance(exc, StackError):
+            print(f"local stack: {exc}", file=sys.stderr)
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

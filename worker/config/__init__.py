@@ -1,0 +1,297 @@
+"""The one configuration object: defaults file < YAML file < local stack env file < environment.
+
+Everything is validated at start, and a bad value names its field and the fix, so a worker never
+starts half-configured and fails later inside the KCL daemon where errors are hard to see.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+import yaml
+
+DEFAULTS_FILE = Path(__file__).with_name("worker.yaml")
+STACK_ENV_FILE = Path(".run/stack.env")
+
+# Environment variables with a well-known name, and the field each one sets.
+ENV_ALIASES: dict[str, str] = {
+    "KINESIS_ENDPOINT": "kinesis.endpoint",
+    "DYNAMODB_ENDPOINT": "kinesis.dynamodb_endpoint",
+    "OPENSEARCH_URL": "opensearch.url",
+    "OPENSEARCH_USERNAME": "opensearch.username",
+    "OPENSEARCH_PASSWORD": "opensearch.password",
+    "AWS_REGION": "kinesis.region",
+    "FACEWATCH_STREAM": "kinesis.stream_name",
+    "FACEWATCH_APPLICATION": "kinesis.application_name",
+    "FACEWATCH_WORKER_ID": "worker.id",
+    "FACEWATCH_LOG_LEVEL": "worker.log_level",
+}
+# Any field can also be set as FACEWATCH__<SECTION>__<KEY>, e.g. FACEWATCH__OPENSEARCH__BULK_MAX_DOCS=500.
+ENV_PREFIX = "FACEWATCH__"
+
+MAX_BULK_BYTES = 10 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the field and how to fix it."""
+
+
+@dataclass(frozen=True)
+class WorkerSection:
+    id: str = ""
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class KinesisSection:
+    stream_name: str = "detections"
+    application_name: str = ""
+    region: str = "us-east-1"
+    endpoint: str = ""
+    dynamodb_endpoint: str = ""
+    initial_position: str = "TRIM_HORIZON"
+    initial_timestamp: float | None = None
+    retrieval_mode: str = "POLLING"
+    max_records: int = 1000
+    idle_time_between_reads_ms: int = 200
+    shutdown_grace_ms: int = 90000
+    fast_lease_timers: bool = False
+
+
+@dataclass(frozen=True)
+class OpenSearchSection:
+    url: str = "http://127.0.0.1:9200"
+    auth: str = "none"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    verify_tls: bool = True
+    index_prefix: str = "facewatch"
+    replicas: int = 1
+    bulk_max_bytes: int = 5 * 1024 * 1024
+    bulk_max_docs: int = 2000
+    request_timeout_s: float = 30.0
+    retry_base_s: float = 0.2
+    retry_max_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class ProcessorSection:
+    max_record_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    worker: WorkerSection
+    kinesis: KinesisSection
+    opensearch: OpenSearchSection
+    processor: ProcessorSection
+    aws_endpoint_url: str = ""
+
+    @property
+    def worker_id(self) -> str:
+        return self.worker.id or f"{socket.gethostname()}-{os.getpid()}"
+
+    @property
+    def application_name(self) -> str:
+        return self.kinesis.application_name or f"facewatch-{self.kinesis.stream_name}"
+
+
+_SECTIONS: dict[str, type] = {
+    "worker": WorkerSection,
+    "kinesis": KinesisSection,
+    "opensearch": OpenSearchSection,
+    "processor": ProcessorSection,
+}
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read KEY=VALUE lines (optionally `export KEY=VALUE`), as written by `make stack-up`."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _merge(base: dict[str, dict[str, Any]], overlay: Mapping[str, Any], source: str) -> None:
+    for section, values in overlay.items():
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"{source}: unknown section '{section}'; expected one of {', '.join(_SECTIONS)}"
+            )
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: section '{section}' must be a mapping of keys to values")
+        known = {f.name for f in fields(_SECTIONS[section])}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{source}: unknown key '{section}.{key}'; known keys: {', '.join(sorted(known))}"
+                )
+            base.setdefault(section, {})[key] = value
+
+
+def _env_overlay(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    overlay: dict[str, dict[str, Any]] = {}
+    for name, dotted in ENV_ALIASES.items():
+        if env.get(name):
+            section, key = dotted.split(".")
+            overlay.setdefault(section, {})[key] = env[name]
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX):
+            parts = name[len(ENV_PREFIX):].lower().split("__")
+            if len(parts) != 2:
+                raise ConfigError(f"{name}: expected {ENV_PREFIX}<SECTION>__<KEY>")
+            overlay.setdefault(parts[0], {})[parts[1]] = value
+    return overlay
+
+
+def _coerce(section: str, cls: type, values: Mapping[str, Any]) -> Any:
+    """Build one section, converting strings from the environment to each field's type."""
+    kwargs: dict[str, Any] = {}
+    types = {f.name: f.type for f in fields(cls)}
+    for key, value in values.items():
+        kind = types[key]
+        where = f"{section}.{key}"
+        if value is None or (isinstance(value, str) and value == "" and "None" in str(kind)):
+            kwargs[key] = None if "None" in str(kind) else ""
+            continue
+        try:
+            if kind == "bool":
+                if isinstance(value, bool):
+                    kwargs[key] = value
+                elif str(value).lower() in ("1", "true", "yes", "on"):
+                    kwargs[key] = True
+                elif str(value).lower() in ("0", "false", "no", "off"):
+                    kwargs[key] = False
+                else:
+                    raise ValueError(value)
+            elif kind == "int":
+                if isinstance(value, bool):
+                    raise ValueError(value)
+                kwargs[key] = int(value)
+            elif kind.startswith("float"):
+                if isinstance(value, bool):
+                    raise ValueError(value)
+                kwargs[key] = float(value)
+            else:
+                kwargs[key] = str(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {value!r} is not a valid {kind.split(' ')[0]}") from None
+    return cls(**kwargs)
+
+
+def _check_url(where: str, value: str, *, required: bool, fix: str) -> None:
+    if not value:
+        if required:
+            raise ConfigError(f"{where}: is empty; {fix}")
+        return
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"{where}: {value!r} is not an http(s) URL; {fix}")
+
+
+def validate(cfg: Config) -> Config:
+    k, o, p = cfg.kinesis, cfg.opensearch, cfg.processor
+    if not k.stream_name:
+        raise ConfigError("kinesis.stream_name: is empty; pass --stream NAME or set FACEWATCH_STREAM")
+    if k.initial_position not in ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"):
+        raise ConfigError(
+            f"kinesis.initial_position: {k.initial_position!r}; use TRIM_HORIZON, LATEST or AT_TIMESTAMP"
+        )
+    if k.initial_position == "AT_TIMESTAMP" and k.initial_timestamp is None:
+        raise ConfigError("kinesis.initial_timestamp: required with AT_TIMESTAMP; give epoch seconds")
+    if k.retrieval_mode not in ("POLLING", "FANOUT"):
+        raise ConfigError(f"kinesis.retrieval_mode: {k.retrieval_mode!r}; use POLLING or FANOUT")
+    if not 1 <= k.max_records <= 10000:
+        raise ConfigError(f"kinesis.max_records: {k.max_records}; GetRecords takes 1..10000")
+    if k.idle_time_between_reads_ms < 200:
+        raise ConfigError(
+            f"kinesis.idle_time_between_reads_ms: {k.idle_time_between_reads_ms}; KCL 3 raises anything"
+            " below 200 to 200, set 200 or more"
+        )
+    if not 0 <= k.shutdown_grace_ms <= 115000:
+        raise ConfigError(
+            f"kinesis.shutdown_grace_ms: {k.shutdown_grace_ms}; keep it below the ECS stop timeout"
+            " (at most 120 s on Fargate), e.g. 90000"
+        )
+    _check_url("kinesis.endpoint", k.endpoint, required=False,
+               fix="set KINESIS_ENDPOINT to http://host:port, or leave it empty for AWS")
+    _check_url("kinesis.dynamodb_endpoint", k.dynamodb_endpoint, required=False,
+               fix="set DYNAMODB_ENDPOINT to http://host:port, or leave it empty for AWS")
+    _check_url("opensearch.url", o.url, required=True,
+               fix="set OPENSEARCH_URL to http(s)://host:port of the OpenSearch domain")
+    if o.auth not in ("none", "basic", "sigv4"):
+        raise ConfigError(f"opensearch.auth: {o.auth!r}; use none, basic or sigv4")
+    if o.auth == "basic" and not (o.username and o.password):
+        raise ConfigError(
+            "opensearch.username/password: required with auth=basic; set OPENSEARCH_USERNAME and"
+            " OPENSEARCH_PASSWORD"
+        )
+    if not 1024 <= o.bulk_max_bytes <= MAX_BULK_BYTES:
+        raise ConfigError(
+            f"opensearch.bulk_max_bytes: {o.bulk_max_bytes}; between 1 KiB and 10 MiB (10485760)"
+        )
+    if not 1 <= o.bulk_max_docs <= 50000:
+        raise ConfigError(f"opensearch.bulk_max_docs: {o.bulk_max_docs}; between 1 and 50000")
+    if not o.index_prefix or o.index_prefix != o.index_prefix.lower() or " " in o.index_prefix:
+        raise ConfigError(
+            f"opensearch.index_prefix: {o.index_prefix!r}; OpenSearch index names are lower case,"
+            " without spaces"
+        )
+    if not 0 <= o.replicas <= 5:
+        raise ConfigError(f"opensearch.replicas: {o.replicas}; between 0 and 5 (0 on a one-node cluster)")
+    if o.retry_base_s <= 0 or o.retry_max_s < o.retry_base_s:
+        raise ConfigError("opensearch.retry_base_s/retry_max_s: need 0 < retry_base_s <= retry_max_s")
+    if not 1024 <= p.max_record_bytes <= 10 * 1024 * 1024:
+        raise ConfigError(f"processor.max_record_bytes: {p.max_record_bytes}; between 1 KiB and 10 MiB")
+    if cfg.worker.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"worker.log_level: {cfg.worker.log_level!r}; use debug, info, warning or error")
+    return cfg
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stack_env_file: Path | None = STACK_ENV_FILE,
+) -> Config:
+    """Load and validate the configuration.
+
+    The local stack's env file (written by `make stack-up`) sits under the real environment, so a
+    developer gets the local endpoints by default and a deployed task (which has no such file) is
+    configured by its environment alone.
+    """
+    env = dict(os.environ if env is None else env)
+    merged: dict[str, dict[str, Any]] = {}
+    _merge(merged, yaml.safe_load(DEFAULTS_FILE.read_text()) or {}, str(DEFAULTS_FILE))
+    path = path or env.get("FACEWATCH_CONFIG")
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"FACEWATCH_CONFIG: {file} does not exist; give the path of a YAML file")
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{file}: must be a mapping of sections (worker, kinesis, opensearch, ...)")
+        _merge(merged, data, str(file))
+    stack = read_env_file(stack_env_file) if stack_env_file is not None else {}
+    _merge(merged, _env_overlay({**stack, **env}), "environment")
+    aws_endpoint = env.get("AWS_ENDPOINT_URL") or stack.get("AWS_ENDPOINT_URL", "")
+    cfg = Config(
+        **{name: _coerce(name, cls, merged.get(name, {})) for name, cls in _SECTIONS.items()},
+        aws_endpoint_url=aws_endpoint,
+    )
+    return validate(cfg)

@@ -1,0 +1,76 @@
+"""Detection documents: one per detected face, with an id that a retry or a replay reproduces."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from worker.core.record import FrameRecord, camera_id_from_arn
+
+# Similarity at or above which a match counts as the face's identity (Rekognition's default
+# FaceMatchThreshold for stream processors is 80).
+MATCH_THRESHOLD = 80.0
+
+
+def stable_id(*parts: object) -> str:
+    """A short deterministic id: same parts, same id, on every worker and every replay."""
+    joined = "\x1f".join(str(p) for p in parts)
+    return hashlib.blake2b(joined.encode(), digest_size=16).hexdigest()
+
+
+def detection_id(stream_arn: str, fragment_number: str, frame_offset_s: float, face_index: int) -> str:
+    # The offset is rounded to the millisecond so that 1.0 and 1.0000000001 are the same frame.
+    return stable_id("det", stream_arn, fragment_number, f"{frame_offset_s:.3f}", face_index)
+
+
+def day_of(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).strftime("%Y.%m.%d")
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    doc_id: str
+    day: str  # UTC day of the frame: the daily index it belongs to
+    source: dict[str, Any]
+
+
+def detections_of(frame: FrameRecord) -> list[Detection]:
+    """Turn one frame record into its detection documents (none for a frame without faces)."""
+    camera = camera_id_from_arn(frame.stream_arn)
+    frame_ms = int(round(frame.frame_time * 1000))
+    day = day_of(frame.frame_time)
+    out: list[Detection] = []
+    for face in frame.faces:
+        best = face.best_match
+        known = best is not None and best.similarity >= MATCH_THRESHOLD
+        box = face.box
+        source: dict[str, Any] = {
+            "camera_id": camera,
+            "stream_arn": frame.stream_arn,
+            "fragment_number": frame.fragment_number,
+            "frame_offset_s": frame.frame_offset_s,
+            "frame_time": frame_ms,
+            "producer_timestamp": int(round(frame.producer_timestamp * 1000)),
+            "upstream_lag_s": round(frame.upstream_lag_s, 3),
+            "face_index": face.index,
+            "faces_in_frame": len(frame.faces),
+            "status": "known" if known else "unknown",
+            "bbox": {"width": box.width, "height": box.height, "left": box.left, "top": box.top},
+            "face_area": box.area,
+            "confidence": face.confidence,
+            "brightness": face.brightness,
+            "sharpness": face.sharpness,
+            "pose": None
+            if face.pose is None
+            else {"pitch": face.pose.pitch, "roll": face.pose.roll, "yaw": face.pose.yaw},
+            "match_count": len(face.matches),
+            "identity": best.external_image_id if known and best else None,
+            "face_id": best.face_id if known and best else None,
+            "similarity": best.similarity if best else None,
+        }
+        doc_id = detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
+        source["detection_id"] = doc_id
+        out.append(Detection(doc_id, day, source))
+    return out

@@ -1,0 +1,339 @@
+"""The embedded local stack: real servers on 127.0.0.1, started and stopped by the project itself.
+
+kinesalite (behind nghttpx: the KCL speaks HTTP/2 with prior knowledge only), DynamoDB Local (leases),
+a real OpenSearch node, and moto in server mode (S3, Firehose, SNS, SQS). Each is health-checked
+before `up` returns; anything missing or in the way is reported as one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(os.environ.get("FACEWATCH_HOME", Path.cwd()))
+RUN = ROOT / ".run"
+CACHE = ROOT / ".cache"
+STACK_ENV = RUN / "stack.env"
+LOGS = RUN / "logs"
+PIDS = RUN / "pids"
+
+DEFAULT_PORTS = {
+    "kinesalite": 4565,
+    "kinesis": 4567,
+    "dynamodb": 4568,
+    "moto": 4569,
+    "opensearch": 9200,
+    "opensearch_transport": 9300,
+}
+REGION = "us-east-1"
+
+
+class StackError(RuntimeError):
+    """One line: what is wrong with the local stack and what to do about it."""
+
+
+def port(name: str) -> int:
+    value = os.environ.get(f"FACEWATCH_PORT_{name.upper()}")
+    return int(value) if value else DEFAULT_PORTS[name]
+
+
+def endpoints() -> dict[str, str]:
+    return {
+        "KINESIS_ENDPOINT": f"http://127.0.0.1:{port('kinesis')}",
+        "DYNAMODB_ENDPOINT": f"http://127.0.0.1:{port('dynamodb')}",
+        "OPENSEARCH_URL": f"http://127.0.0.1:{port('opensearch')}",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port('moto')}",
+    }
+
+
+def stack_env() -> dict[str, str]:
+    """Everything a tool or a worker needs to talk to the local stack."""
+    return {
+        **endpoints(),
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "FACEWATCH__OPENSEARCH__REPLICAS": "0",
+        "FACEWATCH__KINESIS__FAST_LEASE_TIMERS": "true",
+    }
+
+
+@dataclass
+class Service:
+    name: str
+    ports: list[int]
+    command: list[str]
+    health: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    start_timeout_s: float = 90.0
+
+    @property
+    def log_path(self) -> Path:
+        return LOGS / f"{self.name}.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return PIDS / f"{self.name}.pid"
+
+
+def _need(tool: str, fix: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise StackError(f"{tool} not found on PATH: {fix}")
+    return path
+
+
+def _need_file(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise StackError(f"{what} is not installed ({path} is missing): run `make deps`")
+    return path
+
+
+def _port_free(number: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", number))
+        except OSError:
+            return False
+    return True
+
+
+def _http_ok(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> bool:
+    try:
+        req = urllib.request.Request(url, data=body, headers=headers or {})
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return 200 <= resp.status < 300
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _aws_json_ok(url: str, target: str, content_type: str) -> bool:
+    # An unsigned call is enough: both servers answer it, and a 200 proves the protocol works.
+    return _http_ok(
+        url,
+        body=b"{}",
+        headers={
+            "Content-Type": content_type,
+            "X-Amz-Target": target,
+            "X-Amz-Date": "20260101T000000Z",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/x/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+        },
+    )
+
+
+def _opensearch_ok() -> bool:
+    try:
+        url = f"http://127.0.0.1:{port('opensearch')}/_cluster/health"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return json.loads(resp.read()).get("status") in ("green", "yellow")
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def services() -> list[Service]:
+    java = _need("java", "install a Java 17 JDK (Debian: openjdk-17-jdk-headless)")
+    node = _need("node", "install Node.js 20 (Debian: nodejs)")
+    nghttpx = _need("nghttpx", "install it with `apt-get install nghttp2-proxy` (`make deps` does)")
+    node_modules = _need_file(CACHE / "node" / "node_modules", "kinesalite (npm)")
+    classes = _need_file(CACHE / "classes", "the stack's Java launchers")
+    ddb_jars = _need_file(CACHE / "jars" / "dynamodb", "DynamoDB Local (Maven)")
+    os_jars = _need_file(CACHE / "jars" / "opensearch", "OpenSearch runner (Maven)")
+    moto = _need_file(Path(sys.executable).with_name("moto_server"), "moto server (pip)")
+    data = RUN / "data" / "opensearch"
+    return [
+        Service(
+            "kinesalite",
+            [port("kinesalite")],
+            [node, str(ROOT / "stack" / "kinesalite" / "server.js"), str(port("kinesalite"))],
+            health=lambda: _port_in_use(port("kinesalite")),
+            env={"NODE_PATH": str(node_modules)},
+        ),
+        Service(
+            "kinesis-h2c",
+            [port("kinesis")],
+            [
+                nghttpx, "--conf=/dev/null",
+                f"--frontend=127.0.0.1,{port('kinesis')};no-tls",
+                f"--backend=127.0.0.1,{port('kinesalite')}",
+                "--workers=1", "--no-via", "--no-ocsp", "--backend-read-timeout=5m",
+                "--frontend-read-timeout=5m", "--backend-keep-alive-timeout=5m",
+            ],
+            health=lambda: _aws_json_ok(
+                endpoints()["KINESIS_ENDPOINT"], "Kinesis_20131202.ListStreams", "application/x-amz-json-1.1"
+            ),
+        ),
+        Service(
+            "dynamodb",
+            [port("dynamodb")],
+            [
+                java, "-Xmx384m", f"-Dsqlite4java.library.path={ddb_jars}",
+                "-cp", f"{classes}:{ddb_jars}/*", "DynamoDbLocalLauncher", str(port("dynamodb")),
+            ],
+            health=lambda: _aws_json_ok(
+                endpoints()["DYNAMODB_ENDPOINT"], "DynamoDB_20120810.ListTables", "application/x-amz-json-1.0"
+            ),
+        ),
+        Service(
+            "opensearch",
+            [port("opensearch"), port("opensearch_transport")],
+            [
+                java, "-Xms512m", "-Xmx512m", "-XX:+UseG1GC",
+                "-cp", f"{classes}:{os_jars}/*", "OpenSearchLauncher",
+                str(port("opensearch")), str(port("opensearch_transport")), str(data),
+            ],
+            health=_opensearch_ok,
+            start_timeout_s=180.0,
+        ),
+        Service(
+            "moto",
+            [port("moto")],
+            [str(moto), "-H", "127.0.0.1", "-p", str(port("moto"))],
+            health=lambda: _http_ok(f"{endpoints()['AWS_ENDPOINT_URL']}/moto-api/data.json"),
+        ),
+    ]
+
+
+def _port_in_use(number: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", number)) == 0
+
+
+def _pid(service: Service) -> int | None:
+    try:
+        pid = int(service.pid_path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return None
+    return pid
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip()[:200] for line in text[-lines:])
+
+
+def is_up() -> bool:
+    try:
+        return all(_pid(s) and s.health() for s in services())
+    except StackError:
+        return False
+
+
+def up(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict[str, str]:
+    """Start every service that is not running, wait until all are healthy, write `.run/stack.env`."""
+    all_services = services()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    PIDS.mkdir(parents=True, exist_ok=True)
+    started: list[tuple[Service, subprocess.Popen]] = []
+    for service in all_services:
+        if _pid(service) is not None:
+            continue
+        for number in service.ports:
+            if not _port_free(number):
+                raise StackError(
+                    f"port {number} for {service.name} is taken: stop what holds it"
+                    f" (`ss -ltnp 'sport = :{number}'`) or choose another with"
+                    f" FACEWATCH_PORT_{_port_name(number).upper()}=<port>"
+                )
+        if service.name == "opensearch":
+            shutil.rmtree(RUN / "data" / "opensearch", ignore_errors=True)
+        with service.log_path.open("wb") as out:
+            proc = subprocess.Popen(
+                service.command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **service.env},
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        service.pid_path.write_text(str(proc.pid))
+        started.append((service, proc))
+        log(f"stack: starting {service.name} (pid {proc.pid}, port {service.ports[0]})")
+    for service in all_services:
+        deadline = time.monotonic() + service.start_timeout_s
+        proc = next((p for s, p in started if s is service), None)
+        while not service.health():
+            if proc is not None and proc.poll() is not None:
+                raise StackError(
+                    f"{service.name} exited with code {proc.returncode} during start-up;"
+                    f" its log {service.log_path} ends: {_tail(service.log_path)}"
+                )
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{service.name} not healthy after {service.start_timeout_s:.0f} s;"
+                    f" see {service.log_path}: {_tail(service.log_path)}"
+                )
+            time.sleep(0.3)
+        log(f"stack: {service.name} healthy")
+    env = stack_env()
+    STACK_ENV.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
+    log(f"stack: up; endpoints in {STACK_ENV}")
+    return env
+
+
+def _port_name(number: int) -> str:
+    return next((name for name in DEFAULT_PORTS if port(name) == number), "name")
+
+
+def down(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> None:
+    """Stop every service of the stack (SIGTERM, then SIGKILL after 20 s)."""
+    if not PIDS.is_dir():
+        log("stack: not running")
+        return
+    pids: dict[str, int] = {}
+    for pid_file in PIDS.glob("*.pid"):
+        try:
+            pids[pid_file.stem] = int(pid_file.read_text().strip())
+        except ValueError:
+            pass
+        pid_file.unlink(missing_ok=True)
+    for name, pid in pids.items():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except OSError:
+            continue
+    deadline = time.monotonic() + 20
+    for name, pid in pids.items():
+        while time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child (tests start the stack)
+            except ChildProcessError:
+                pass
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            time.sleep(0.2)
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        log(f"stack: stopped {name}")
+    STACK_ENV.unlink(missing_ok=True)
+
+
+def status() -> dict[str, bool]:
+    return {s.name: bool(_pid(s)) and s.health() for s in services()}

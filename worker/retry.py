@@ -1,0 +1,30 @@
+"""Capped exponential backoff with full jitter, shared by every adapter that retries."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass
+class Backoff:
+    base_s: float = 0.2
+    cap_s: float = 10.0
+    attempt: int = 0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random | None = None
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap_s, self.base_s * (2 ** min(self.attempt, 30)))
+        self.attempt += 1
+        return (self.rng or random).uniform(ceiling / 2, ceiling)
+
+    def wait(self) -> float:
+        delay = self.next_delay()
+        self.sleep(delay)
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0

@@ -1,0 +1,239 @@
+"""A deterministic world of cameras and people, and the frames Rekognition would analyse in it.
+
+Given a seed, the same cameras, visits, boxes and matches come out every time, so a test or a quality
+benchmark can compare what the worker built against this ground truth.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Camera:
+    camera_id: str
+    stream_arn: str
+
+
+def make_cameras(count: int) -> list[Camera]:
+    return [
+        Camera(f"cam-{i:02d}", f"arn:aws:kinesisvideo:{REGION}:{ACCOUNT}:stream/cam-{i:02d}/1600000000{i:03d}")
+        for i in range(1, count + 1)
+    ]
+
+
+@dataclass(frozen=True)
+class Person:
+    person_id: str  # the ExternalImageId of an employee; a made-up label for a visitor
+    kind: str  # "employee" | "visitor"
+    face_ids: tuple[str, ...]  # enrolled images (employees only)
+
+
+@dataclass
+class Visit:
+    visit_id: str
+    person: Person
+    camera: Camera
+    style: str  # "walk" | "linger"
+    start: float
+    end: float
+    hidden: tuple[float, float] | None  # a stretch with no detection (occluded, looked away)
+    box_size: float
+    path: tuple[float, float, float, float]  # x0, y0, x1, y1 of the face centre
+
+    def visible_at(self, t: float) -> bool:
+        if not self.start <= t <= self.end:
+            return False
+        return not (self.hidden and self.hidden[0] <= t < self.hidden[1])
+
+    def truth(self) -> dict:
+        return {
+            "visit_id": self.visit_id,
+            "person_id": self.person.person_id,
+            "kind": self.person.kind,
+            "camera_id": self.camera.camera_id,
+            "stream_arn": self.camera.stream_arn,
+            "style": self.style,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "hidden": list(self.hidden) if self.hidden else None,
+        }
+
+
+@dataclass(frozen=True)
+class SimMatch:
+    external_image_id: str
+    face_id: str
+    image_id: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class SimFace:
+    visit_id: str
+    box: tuple[float, float, float, float]  # width, height, left, top
+    confidence: float
+    pose: tuple[float, float, float]  # pitch, roll, yaw
+    brightness: float
+    sharpness: float
+    matches: tuple[SimMatch, ...]
+
+
+@dataclass(frozen=True)
+class SimFrame:
+    camera: Camera
+    fragment_number: str
+    producer_timestamp: float
+    server_timestamp: float
+    frame_offset_s: float
+    faces: tuple[SimFace, ...]
+
+    @property
+    def frame_time(self) -> float:
+        return self.producer_timestamp + self.frame_offset_s
+
+
+@dataclass
+class ScenarioSpec:
+    cameras: int = 8
+    duration_s: float = 60.0
+    start: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    seed: int = 7
+    employees: int = 40
+    visitor_share: float = 0.3
+    arrivals_per_min: float = 4.0  # per camera
+    linger_share: float = 0.3
+    hidden_share: float = 0.2
+    match_rate: float = 0.92  # employee frames that Rekognition matches
+    fragment_s: float = 2.0
+    frame_period_s: float = 1.0
+    max_faces: int = 6
+
+
+@dataclass
+class Scenario:
+    spec: ScenarioSpec
+    cameras: list[Camera]
+    people: list[Person]
+    visits: list[Visit] = field(default_factory=list)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def build_scenario(spec: ScenarioSpec) -> Scenario:
+    rng = random.Random(spec.seed)
+    cameras = make_cameras(spec.cameras)
+    employees = [
+        Person(f"emp-{i:04d}", "employee", tuple(_uuid(rng) for _ in range(rng.randint(1, 3))))
+        for i in range(1, spec.employees + 1)
+    ]
+    scenario = Scenario(spec, cameras, employees)
+    visitor_no = 0
+    for camera in cameras:
+        t = spec.start + rng.uniform(0, 5)
+        active: list[Visit] = []
+        while t < spec.start + spec.duration_s:
+            active = [v for v in active if v.end >= t]
+            if len(active) < spec.max_faces:
+                if rng.random() < spec.visitor_share:
+                    visitor_no += 1
+                    person = Person(f"visitor-{visitor_no:05d}", "visitor", ())
+                else:
+                    person = rng.choice(employees)
+                style = "linger" if rng.random() < spec.linger_share else "walk"
+                length = rng.uniform(20, 60) if style == "linger" else rng.uniform(4, 10)
+                end = min(t + length, spec.start + spec.duration_s)
+                hidden = None
+                if rng.random() < spec.hidden_share and end - t > 8:
+                    h0 = rng.uniform(t + 2, end - 6)
+                    hidden = (h0, h0 + rng.uniform(2, 4))
+                size = rng.uniform(0.06, 0.14)
+                if style == "walk":
+                    y = rng.uniform(0.2, 0.6)
+                    x0, x1 = (0.05, 0.9) if rng.random() < 0.5 else (0.9, 0.05)
+                    path = (x0, y, x1, y + rng.uniform(-0.05, 0.05))
+                else:
+                    x, y = rng.uniform(0.15, 0.85), rng.uniform(0.2, 0.7)
+                    path = (x, y, x + rng.uniform(-0.05, 0.05), y + rng.uniform(-0.03, 0.03))
+                visit = Visit(
+                    f"{camera.camera_id}-v{len(scenario.visits) + 1:05d}",
+                    person, camera, style, t, end, hidden, size, path,
+                )
+                scenario.visits.append(visit)
+                active.append(visit)
+            t += rng.expovariate(spec.arrivals_per_min / 60.0)
+    return scenario
+
+
+def _fragment_number(camera_index: int, seq: int) -> str:
+    # 47 decimal digits, increasing per camera, like KVS fragment numbers.
+    return f"91343852333{camera_index:04d}{seq:032d}"
+
+
+def _face(rng: random.Random, visit: Visit, t: float, spec: ScenarioSpec, people: list[Person]) -> SimFace:
+    progress = (t - visit.start) / max(visit.end - visit.start, 1e-6)
+    x0, y0, x1, y1 = visit.path
+    cx = x0 + (x1 - x0) * progress + rng.gauss(0, 0.004)
+    cy = y0 + (y1 - y0) * progress + rng.gauss(0, 0.004)
+    w = visit.box_size * rng.uniform(0.95, 1.05)
+    h = w * rng.uniform(1.15, 1.35)
+    matches: tuple[SimMatch, ...] = ()
+    person = visit.person
+    if person.kind == "employee" and rng.random() < spec.match_rate:
+        best = rng.uniform(88, 99.9)
+        own = [
+            SimMatch(person.person_id, fid, f"img-{fid[:8]}", round(best - rng.uniform(0, 3) * i, 6))
+            for i, fid in enumerate(person.face_ids)
+        ]
+        if rng.random() < 0.1:  # a look-alike, always below the true person
+            other = rng.choice([p for p in people if p.person_id != person.person_id])
+            own.append(SimMatch(other.person_id, other.face_ids[0], "img-x", round(rng.uniform(80, best - 4), 6)))
+        rng.shuffle(own)
+        matches = tuple(own)
+    return SimFace(
+        visit_id=visit.visit_id,
+        box=(round(w, 6), round(h, 6), round(cx - w / 2, 6), round(cy - h / 2, 6)),
+        confidence=round(rng.uniform(97, 99.999), 5),
+        pose=(round(rng.gauss(0, 8), 4), round(rng.gauss(0, 5), 4), round(rng.gauss(0, 20), 4)),
+        brightness=round(rng.uniform(40, 90), 4),
+        sharpness=round(rng.uniform(20, 95), 4),
+        matches=matches,
+    )
+
+
+def frames_of(scenario: Scenario) -> list[SimFrame]:
+    """Every analysed frame of every camera, in frame-time order."""
+    spec = scenario.spec
+    rng = random.Random(spec.seed + 1)
+    frames: list[SimFrame] = []
+    by_camera: dict[str, list[Visit]] = {}
+    for v in scenario.visits:
+        by_camera.setdefault(v.camera.camera_id, []).append(v)
+    for index, camera in enumerate(scenario.cameras, start=1):
+        visits = by_camera.get(camera.camera_id, [])
+        t = spec.start + (index % 10) * 0.1
+        while t < spec.start + spec.duration_s:
+            fragment_seq = int((t - spec.start) // spec.fragment_s)
+            producer_ts = round(spec.start + fragment_seq * spec.fragment_s, 3)
+            faces = [_face(rng, v, t, spec, scenario.people) for v in visits if v.visible_at(t)]
+            rng.shuffle(faces)
+            frames.append(
+                SimFrame(
+                    camera=camera,
+                    fragment_number=_fragment_number(index, fragment_seq),
+                    producer_timestamp=producer_ts,
+                    server_timestamp=round(producer_ts + rng.uniform(0.3, 1.5), 3),
+                    frame_offset_s=round(t - producer_ts, 3),
+                    faces=tuple(faces),
+                )
+            )
+            t += spec.frame_period_s
+    frames.sort(key=lambda f: (f.frame_time, f.camera.camera_id))
+    return frames

@@ -1,0 +1,176 @@
+"""OpenSearch sink: bulk indexing that returns only when every document is acknowledged or rejected.
+
+Every bulk response is read item by item: 429 and 5xx items are sent again alone, with capped,
+jittered backoff; other 4xx items (a mapping error, a document too large) cannot succeed by retrying
+and come back to the caller as rejected, for quarantine. A connection error or a 429/5xx answer to the
+whole request retries the whole chunk. Nothing here gives up on retryable errors: the caller must not
+checkpoint past data that is not acknowledged, so waiting (backpressure) is the only safe outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import orjson
+from opensearchpy import OpenSearch, RequestsHttpConnection, Urllib3HttpConnection
+from opensearchpy.exceptions import (
+    ConnectionError as OSConnectionError,
+    TransportError,
+)
+from opensearchpy.serializer import JSONSerializer
+
+from worker.config import OpenSearchSection
+from worker.logs import get_logger
+from worker.retry import Backoff
+from worker.sinks.templates import FAMILIES, index_template
+
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+# Whole-request answers that mean "not now" rather than "never": retried with backoff and logged loudly.
+RETRYABLE_REQUEST_STATUS = RETRYABLE_STATUS | {401, 403}
+
+
+class OrjsonSerializer(JSONSerializer):
+    """opensearch-py's stdlib json serializer costs more CPU than the node itself; orjson does not."""
+
+    def loads(self, s: str | bytes) -> Any:
+        return orjson.loads(s)
+
+    def dumps(self, data: Any) -> str:
+        if isinstance(data, (str, bytes)):
+            return data  # type: ignore[return-value]
+        return orjson.dumps(data, default=self.default).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexOp:
+    index: str
+    doc_id: str
+    source: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    op: IndexOp
+    status: int
+    error: str
+
+
+def make_client(cfg: OpenSearchSection, region: str = "us-east-1") -> OpenSearch:
+    kwargs: dict[str, Any] = {
+        "hosts": [cfg.url],
+        "serializer": OrjsonSerializer(),
+        "timeout": cfg.request_timeout_s,
+        "max_retries": 0,  # retries are ours: per item, with backoff
+        "verify_certs": cfg.verify_tls,
+        "http_compress": False,
+        "connection_class": Urllib3HttpConnection,
+    }
+    if cfg.auth == "basic":
+        kwargs["http_auth"] = (cfg.username, cfg.password)
+    elif cfg.auth == "sigv4":
+        import boto3
+        from opensearchpy import AWSV4SignerAuth
+
+        credentials = boto3.Session().get_credentials()
+        kwargs["http_auth"] = AWSV4SignerAuth(credentials, region, "es")
+        kwargs["connection_class"] = RequestsHttpConnection
+    return OpenSearch(**kwargs)
+
+
+def _chunks(ops: Sequence[IndexOp], max_bytes: int, max_docs: int) -> Iterator[list[tuple[IndexOp, bytes]]]:
+    chunk: list[tuple[IndexOp, bytes]] = []
+    size = 0
+    for op in ops:
+        line = (
+            orjson.dumps({"index": {"_index": op.index, "_id": op.doc_id}})
+            + b"\n"
+            + orjson.dumps(op.source)
+            + b"\n"
+        )
+        if chunk and (size + len(line) > max_bytes or len(chunk) >= max_docs):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((op, line))
+        size += len(line)
+    if chunk:
+        yield chunk
+
+
+class OpenSearchSink:
+    def __init__(
+        self,
+        client: OpenSearch,
+        cfg: OpenSearchSection,
+        backoff_factory: Callable[[], Backoff] | None = None,
+    ) -> None:
+        self.client = client
+        self.cfg = cfg
+        self._backoff = backoff_factory or (lambda: Backoff(cfg.retry_base_s, cfg.retry_max_s))
+        self.log = get_logger().bind(sink="opensearch")
+
+    def ensure_templates(self) -> None:
+        """Install the index templates (idempotent), retrying while the cluster is unreachable."""
+        for family in FAMILIES:
+            body = index_template(self.cfg.index_prefix, family, self.cfg.replicas)
+            name = f"{self.cfg.index_prefix}-{family}"
+            self._call(lambda: self.client.indices.put_index_template(name=name, body=body), "template")
+
+    def _call(self, fn: Callable[[], Any], what: str) -> Any:
+        backoff = self._backoff()
+        while True:
+            try:
+                return fn()
+            except OSConnectionError as exc:
+                delay = backoff.next_delay()
+                self.log.warning("opensearch_unreachable", op=what, error=str(exc)[:200], retry_in_s=round(delay, 2))
+                backoff.sleep(delay)
+            except TransportError as exc:
+                status = exc.status_code if isinstance(exc.status_code, int) else 0
+                if status not in RETRYABLE_REQUEST_STATUS:
+                    raise
+                delay = backoff.next_delay()
+                self.log.warning("opensearch_busy", op=what, status=status, retry_in_s=round(delay, 2))
+                backoff.sleep(delay)
+
+    def index(self, ops: Iterable[IndexOp]) -> list[Rejected]:
+        """Index every op. Returns the ops OpenSearch rejected for good; the rest are acknowledged."""
+        ops = list(ops)
+        rejected: list[Rejected] = []
+        for chunk in _chunks(ops, self.cfg.bulk_max_bytes, self.cfg.bulk_max_docs):
+            rejected.extend(self._index_chunk(chunk))
+        return rejected
+
+    def _index_chunk(self, chunk: list[tuple[IndexOp, bytes]]) -> list[Rejected]:
+        rejected: list[Rejected] = []
+        pending = chunk
+        backoff = self._backoff()
+        while pending:
+            body = b"".join(line for _, line in pending)
+            try:
+                response = self._call(lambda: self.client.bulk(body=body), "bulk")
+            except TransportError as exc:
+                if exc.status_code == 413 and len(pending) > 1:
+                    half = len(pending) // 2
+                    return rejected + self._index_chunk(pending[:half]) + self._index_chunk(pending[half:])
+                if exc.status_code == 413:
+                    return rejected + [Rejected(pending[0][0], 413, "request too large")]
+                raise
+            retry: list[tuple[IndexOp, bytes]] = []
+            for (op, line), item in zip(pending, response["items"]):
+                result = item.get("index") or next(iter(item.values()))
+                status = int(result.get("status", 500))
+                if status < 300:
+                    continue
+                if status in RETRYABLE_STATUS:
+                    retry.append((op, line))
+                else:
+                    error = result.get("error") or {}
+                    reason = error.get("type", "error") if isinstance(error, dict) else str(error)
+                    rejected.append(Rejected(op, status, str(reason)[:500]))
+            if retry:
+                delay = backoff.next_delay()
+                self.log.warning("bulk_items_retried", count=len(retry), retry_in_s=round(delay, 2))
+                backoff.sleep(delay)
+            pending = retry
+        return rejected

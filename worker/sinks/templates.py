@@ -1,0 +1,84 @@
+"""Index templates: explicit mappings, no dynamic fields, one alias per index family.
+
+Daily indices (`<prefix>-<family>-YYYY.MM.DD`, by the document's own record time so a replay writes
+to the same index) keep deletes cheap; the alias `<prefix>-<family>` lets a query ignore the dates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_KW = {"type": "keyword"}
+_F = {"type": "float"}
+_INT = {"type": "integer"}
+_DATE = {"type": "date", "format": "epoch_millis"}
+
+DETECTION_PROPERTIES: dict[str, Any] = {
+    "detection_id": _KW,
+    "camera_id": _KW,
+    "stream_arn": _KW,
+    "fragment_number": _KW,
+    "frame_offset_s": {"type": "double"},
+    "frame_time": _DATE,
+    "producer_timestamp": _DATE,
+    "upstream_lag_s": _F,
+    "face_index": _INT,
+    "faces_in_frame": _INT,
+    "status": _KW,
+    "bbox": {"properties": {"width": _F, "height": _F, "left": _F, "top": _F}},
+    "face_area": _F,
+    "confidence": _F,
+    "brightness": _F,
+    "sharpness": _F,
+    "pose": {"properties": {"pitch": _F, "roll": _F, "yaw": _F}},
+    "match_count": _INT,
+    "identity": _KW,
+    "face_id": _KW,
+    "similarity": _F,
+    "shard_id": _KW,
+    "sequence_number": _KW,
+    "arrival_time": _DATE,
+}
+
+QUARANTINE_PROPERTIES: dict[str, Any] = {
+    "quarantine_id": _KW,
+    "stage": _KW,  # parse | sink
+    "reason": _KW,
+    "detail": {"type": "keyword", "ignore_above": 1024},
+    "shard_id": _KW,
+    "sequence_number": _KW,
+    "partition_key": _KW,
+    "arrival_time": _DATE,
+    "size_bytes": _INT,
+    "payload_b64": {"type": "binary"},
+    "worker_id": _KW,
+}
+
+FAMILIES: dict[str, dict[str, Any]] = {
+    "detections": DETECTION_PROPERTIES,
+    "quarantine": QUARANTINE_PROPERTIES,
+}
+
+
+def index_name(prefix: str, family: str, day: str) -> str:
+    return f"{prefix}-{family}-{day}"
+
+
+def alias_name(prefix: str, family: str) -> str:
+    return f"{prefix}-{family}"
+
+
+def index_template(prefix: str, family: str, replicas: int) -> dict[str, Any]:
+    return {
+        "index_patterns": [f"{prefix}-{family}-*"],
+        "priority": 100,
+        "template": {
+            "settings": {
+                "number_of_shards": 1,
+                "number_of_replicas": replicas,
+                "refresh_interval": "1s",
+            },
+            "mappings": {"dynamic": "strict", "properties": FAMILIES[family]},
+            "aliases": {alias_name(prefix, family): {}},
+        },
+    }
