@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -19,6 +17,7 @@ from typing import Any
 
 from worker import aws
 from worker.config import load_config
+from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import checkpoint_lag, read_leases
 from worker.ops.streams import create_stream
 from worker.sim.producer import KinesisProducer
@@ -30,27 +29,6 @@ from worker.sinks.opensearch import make_client
 def say(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
-
-
-def start_worker(stream: str, worker_id: str, env: dict[str, str]) -> subprocess.Popen:
-    log = Path(".run/logs") / f"{worker_id}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "worker", "run", "--stream", stream, "--worker-id", worker_id],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-        )
-
-
-def stop_worker(proc: subprocess.Popen, timeout_s: float = 60.0) -> int | None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return proc.returncode
 
 
 def count_faces(client: Any, alias: str, start_ms: int, end_ms: int, **term: str) -> int:

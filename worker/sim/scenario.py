@@ -174,7 +174,7 @@ def build_scenario(spec: ScenarioSpec) -> Scenario:
 
 def _fragment_number(camera_index: int, seq: int) -> str:
     # 47 decimal digits, increasing per camera, like KVS fragment numbers.
-    return f"91343852333{camera_index:04d}{seq:032d}"
+    return f"91343852333{camera_index:04d}{seq:032d}"[:47]
 
 
 def _face(rng: random.Random, visit: Visit, t: float, spec: ScenarioSpec, people: list[Person]) -> SimFace:
@@ -220,8 +220,9 @@ def frames_of(scenario: Scenario) -> list[SimFrame]:
         visits = by_camera.get(camera.camera_id, [])
         t = spec.start + (index % 10) * 0.1
         while t < spec.start + spec.duration_s:
-            fragment_seq = int((t - spec.start) // spec.fragment_s)
-            producer_ts = round(spec.start + fragment_seq * spec.fragment_s, 3)
+            # Fragments are cut on absolute time, so runs that start at different times never share one.
+            fragment_seq = int(t // spec.fragment_s)
+            producer_ts = round(fragment_seq * spec.fragment_s, 3)
             faces = [_face(rng, v, t, spec, scenario.people) for v in visits if v.visible_at(t)]
             rng.shuffle(faces)
             frames.append(

@@ -1,0 +1,180 @@
+"""The record processor driven through the MultiLang protocol (what the daemon writes to its stdin),
+against the real OpenSearch node: checkpoints only after acknowledgement, quarantine, outages."""
+
+from __future__ import annotations
+
+import base64
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from worker.sim.encode import encode_frame
+from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
+
+from .helpers import CuttableProxy, count
+
+FIXTURE = (Path(__file__).parent.parent / "fixtures" / "aws_doc_record.json").read_bytes()
+
+
+class ProcessorChild:
+    """One `python -m worker processor`, spoken to the way the MultiLangDaemon does."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", "processor"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )
+        self.lines: queue.Queue[dict] = queue.Queue()
+        self.stderr: list[bytes] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True).start()
+
+    def _read(self) -> None:
+        for raw in self.proc.stdout:
+            if raw.strip():
+                self.lines.put(json.loads(raw))
+
+    def send(self, message: dict) -> None:
+        self.proc.stdin.write(orjson.dumps(message) + b"\n")
+        self.proc.stdin.flush()
+
+    def expect(self, timeout_s: float = 30.0) -> dict:
+        try:
+            return self.lines.get(timeout=timeout_s)
+        except queue.Empty:
+            raise AssertionError(f"no message from the processor; stderr: {b''.join(self.stderr)[-2000:]!r}")
+
+    def nothing_for(self, seconds: float) -> bool:
+        try:
+            message = self.lines.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        raise AssertionError(f"unexpected message while the sink is down: {message}")
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def kinesis_record(data: bytes, seq: int, key: str = "cam") -> dict:
+    return {
+        "action": "record",
+        "data": base64.b64encode(data).decode(),
+        "partitionKey": key,
+        "sequenceNumber": str(seq),
+        "subSequenceNumber": 0,
+        "approximateArrivalTimestamp": 1767225600000 + seq,
+    }
+
+
+def simulated_records(first_seq: int, duration_s: float = 20, seed: int = 3) -> tuple[list[dict], int]:
+    frames = frames_of(build_scenario(ScenarioSpec(cameras=3, duration_s=duration_s, seed=seed)))
+    records = [kinesis_record(encode_frame(f), first_seq + i, f.camera.stream_arn) for i, f in enumerate(frames)]
+    return records, sum(len(f.faces) for f in frames)
+
+
+@pytest.fixture
+def child(isolated_env):
+    made: list[ProcessorChild] = []
+
+    def start(env_overrides: dict[str, str] | None = None) -> ProcessorChild:
+        c = ProcessorChild({**isolated_env, **(env_overrides or {})})
+        made.append(c)
+        return c
+
+    yield start
+    for c in made:
+        c.close()
+
+
+def initialize(c: ProcessorChild) -> None:
+    c.send({"action": "initialize", "shardId": "shardId-000000000007", "sequenceNumber": "TRIM_HORIZON",
+            "subSequenceNumber": 0})
+    assert c.expect() == {"action": "status", "responseFor": "initialize"}
+
+
+def test_checkpoint_comes_after_opensearch_acknowledged_and_poison_is_quarantined(child, isolated_env, opensearch):
+    prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
+    c = child()
+    initialize(c)
+    records, faces = simulated_records(100)
+    poison = [b"not json at all", b'{"InputInformation": 5}', FIXTURE.replace(b'"RUNNING"', b"RUNNING"),
+              b"\xff" * 1_000_000]
+    # Poison in the middle: the records after it must still be indexed.
+    batch = records[:10] + [kinesis_record(p, 90 + i) for i, p in enumerate(poison)] + records[10:]
+    c.send({"action": "processRecords", "records": batch, "millisBehindLatest": 0})
+    request = c.expect()
+    assert request["action"] == "checkpoint" and request["sequenceNumber"] == batch[-1]["sequenceNumber"]
+    # At the moment the checkpoint is asked for, every document is already in OpenSearch.
+    assert count(opensearch, f"{prefix}-detections") == faces
+    assert count(opensearch, f"{prefix}-quarantine") == len(poison)
+    c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None})
+    assert c.expect() == {"action": "status", "responseFor": "processRecords"}
+
+    reasons = opensearch.search(index=f"{prefix}-quarantine", body={"size": 10, "sort": ["sequence_number"]})
+    got = {h["_source"]["sequence_number"]: h["_source"] for h in reasons["hits"]["hits"]}
+    assert got["90"]["reason"] == "not_json" and got["91"]["reason"] == "wrong_type"
+    assert got["92"]["reason"] == "not_json" and got["93"]["reason"] == "not_json"
+    assert base64.b64decode(got["90"]["payload_b64"]) == b"not json at all"  # the original bytes are kept
+    assert got["93"]["size_bytes"] == 1_000_000
+
+    # The same records delivered again (at-least-once) rewrite the same documents: nothing doubles.
+    c.send({"action": "processRecords", "records": [dict(r, sequenceNumber=str(int(r["sequenceNumber"]) + 1000))
+                                                     for r in records], "millisBehindLatest": 0})
+    request = c.expect()
+    c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None})
+    assert c.expect() == {"action": "status", "responseFor": "processRecords"}
+    assert count(opensearch, f"{prefix}-detections") == faces
+
+    c.send({"action": "shutdownRequested"})
+    request = c.expect()
+    assert request["action"] == "checkpoint" and request["sequenceNumber"] is None
+    c.send({"action": "checkpoint", "sequenceNumber": None, "subSequenceNumber": None, "error": None})
+    assert c.expect() == {"action": "status", "responseFor": "shutdownRequested"}
+
+
+def test_throttled_checkpoint_is_retried_and_lost_lease_stops_checkpointing(child):
+    c = child()
+    initialize(c)
+    records, _ = simulated_records(500, duration_s=3)
+    c.send({"action": "processRecords", "records": records, "millisBehindLatest": 0})
+    first = c.expect()
+    c.send({"action": "checkpoint", "sequenceNumber": first["sequenceNumber"], "subSequenceNumber": None, "error": "ThrottlingException"})
+    again = c.expect()
+    assert again == first  # asked again, for the same position
+    c.send({"action": "checkpoint", "sequenceNumber": first["sequenceNumber"], "subSequenceNumber": None, "error": "ShutdownException"})
+    assert c.expect() == {"action": "status", "responseFor": "processRecords"}
+    # Once it knows it lost the shard it no longer tries to checkpoint.
+    c.send({"action": "shardEnded"})
+    assert c.expect() == {"action": "status", "responseFor": "shardEnded"}
+
+
+def test_opensearch_outage_holds_the_checkpoint_until_it_is_back(child, isolated_env, opensearch, local_stack):
+    prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
+    upstream = int(local_stack["OPENSEARCH_URL"].rsplit(":", 1)[1])
+    proxy = CuttableProxy(upstream)
+    try:
+        c = child({"OPENSEARCH_URL": f"http://127.0.0.1:{proxy.port}",
+                   "FACEWATCH__OPENSEARCH__RETRY_MAX_S": "1"})
+        initialize(c)
+        proxy.cut()
+        records, faces = simulated_records(1000, duration_s=10, seed=9)
+        c.send({"action": "processRecords", "records": records, "millisBehindLatest": 0})
+        assert c.nothing_for(6.0)  # no checkpoint while OpenSearch cannot acknowledge
+        assert c.proc.poll() is None  # and the processor did not give up or crash
+        proxy.restore()
+        request = c.expect(timeout_s=30)
+        assert request["action"] == "checkpoint" and request["sequenceNumber"] == records[-1]["sequenceNumber"]
+        assert count(opensearch, f"{prefix}-detections") == faces
+        c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None})
+        assert c.expect() == {"action": "status", "responseFor": "processRecords"}
+        assert any(b"opensearch_unreachable" in line for line in c.stderr)
+    finally:
+        proxy.close()
