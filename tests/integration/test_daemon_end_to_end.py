@@ -68,7 +68,7 @@ def test_two_workers_split_the_shards_and_one_finishes_alone(isolated_env, opens
         producer.put((f.camera.stream_arn, encode_frame(f)) for f in second)
 
         wait_for(lambda: {l.owner for l in read_leases(dynamodb, cfg.application_name)} == {"it-worker-1"},
-                 timeout_s=90, interval_s=1, what="it-worker-1 takes over every shard")
+                 timeout_s=150, interval_s=1, what="it-worker-1 takes over every shard")
         wait_for(lambda: count(opensearch, detections) >= faces_first + faces_second,
                  timeout_s=120, interval_s=2, what="second batch indexed")
         assert count(opensearch, detections) == faces_first + faces_second

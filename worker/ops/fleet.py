@@ -19,15 +19,22 @@ def start_worker(stream: str, worker_id: str, env: dict[str, str], log_dir: Path
 
 
 def stop_worker(proc: subprocess.Popen, timeout_s: float = 60.0, sig: int = signal.SIGTERM) -> int | None:
-    """Signal the whole group (daemon and its Python children); SIGKILL it if it outlives the timeout."""
+    """Signal the daemon alone, as ECS does: it drains its children and checkpoints (KCL graceful
+    shutdown). Signalling the whole group would kill the children first and leave a lease hand-off
+    half done. Whatever outlives the timeout is killed with its group."""
     if proc.poll() is None:
         try:
-            os.killpg(proc.pid, sig)
+            os.kill(proc.pid, sig)
         except ProcessLookupError:
             pass
         try:
             proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group, if any
+    except ProcessLookupError:
+        pass
+    if proc.poll() is None:
+        proc.wait()
     return proc.returncode

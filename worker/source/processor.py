@@ -9,6 +9,7 @@ checkpoint. A checkpoint is only ever written after the sinks acknowledged the r
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from typing import Any, Callable
@@ -137,6 +138,10 @@ def main(cfg: Config) -> None:
     """Entry point of the daemon's child process (`python -m worker processor`)."""
     from worker.sinks.opensearch import make_client
 
+    # The daemon ends this child (stdin closes) after its graceful shutdown: a SIGTERM or Ctrl-C sent to
+    # the whole process group must not kill the child first and leave the shard's hand-off half done.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     protocol_out = sys.stdout
     sys.stdout = sys.stderr  # a stray print() must never corrupt the MultiLang protocol
     sink = OpenSearchSink(make_client(cfg.opensearch, cfg.kinesis.region), cfg.opensearch)
