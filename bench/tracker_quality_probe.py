@@ -15,13 +15,20 @@ from worker.core.record import parse_frame_record
 from worker.core.detections import detection_id
 from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
 from worker.sim.encode import encode_frame
-def run(spec, params=None):
-    sc = build_scenario(spec); frames = frames_of(sc)
-    truth = {}; recs=[]
-    for f in frames:
-        r = parse_frame_record(encode_frame(f)); recs.append(r)
+def records_and_truth(spec):
+    """Parsed records of a scenario, and the true visit of every detection id."""
+    sc = build_scenario(spec)
+    truth, recs = {}, []
+    for f in frames_of(sc):
+        r = parse_frame_record(encode_frame(f))
+        recs.append(r)
         for i, sf in enumerate(f.faces):
             truth[detection_id(r.stream_arn, r.fragment_number, r.frame_offset_s, i)] = sf.visit_id
+    return sc, recs, truth
+
+
+def run(spec, params=None):
+    sc, recs, truth = records_and_truth(spec)
     tr = Tracker(params); tracks = {}
     t0=time.perf_counter()
     for r in recs:
@@ -49,12 +56,7 @@ for seed in (1,2,3):
 run(ScenarioSpec(cameras=4, duration_s=600, seed=4, arrivals_per_min=12, max_faces=6))
 
 def diag(spec):
-    sc = build_scenario(spec); frames = frames_of(sc)
-    truth = {}; recs=[]
-    for f in frames:
-        r = parse_frame_record(encode_frame(f)); recs.append(r)
-        for i, sf in enumerate(f.faces):
-            truth[detection_id(r.stream_arn, r.fragment_number, r.frame_offset_s, i)] = sf.visit_id
+    sc, recs, truth = records_and_truth(spec)
     tr = Tracker(); tracks = {}
     for r in recs:
         touched, closed = tr.observe(r)
