@@ -32,12 +32,15 @@ def run(spec, params=None):
     tr = Tracker(params); tracks = {}
     t0=time.perf_counter()
     for r in recs:
-        touched, closed = tr.observe(r)
-        for t in touched: tracks[t.track_id] = t
+        res = tr.observe(r)
+        for t in res.touched: tracks[t.track_id] = t
+        for t in res.absorbed: tracks.pop(t.track_id, None)
     dt=time.perf_counter()-t0
     visits = {v.visit_id: v for v in sc.visits}
     v2t = collections.defaultdict(collections.Counter)
     merged = 0
+    all_tracks = len(tracks)
+    tracks = {k: t for k, t in tracks.items() if t.confirmed}
     for t in tracks.values():
         vs = collections.Counter(truth[d] for d in t.detection_ids)
         people = {visits[v].person.person_id for v in vs}
@@ -50,26 +53,10 @@ def run(spec, params=None):
     for v in emp:
         tid = v2t[v].most_common(1)[0][0]
         ok += tracks[tid].identity()[0] == visits[v].person.person_id
-    print(f"visits={len(seen_visits)} tracks={len(tracks)} tpv={tpv:.3f} merge={merged/len(tracks):.3%} idacc={ok/len(emp):.3%} faces/s={len(truth)/dt:.0f}")
-for seed in (1,2,3):
-    run(ScenarioSpec(cameras=8, duration_s=600, seed=seed))
-run(ScenarioSpec(cameras=4, duration_s=600, seed=4, arrivals_per_min=12, max_faces=6))
+    print(f"all={all_tracks} visits={len(seen_visits)} tracks={len(tracks)} tpv={tpv:.3f} merge={merged/len(tracks):.3%} idacc={ok/len(emp):.3%} faces/s={len(truth)/dt:.0f}")
+from worker.sim.scenario import PRESETS, preset
+if __name__ == "__main__":
+  for name in PRESETS:
+    print(name, end=" ")
+    run(preset(name, cameras=8, duration_s=600, seed=3))
 
-def diag(spec):
-    sc, recs, truth = records_and_truth(spec)
-    tr = Tracker(); tracks = {}
-    for r in recs:
-        touched, closed = tr.observe(r)
-        for t in touched: tracks[t.track_id] = t
-    visits = {v.visit_id: v for v in sc.visits}
-    kinds = collections.Counter()
-    for t in tracks.values():
-        vs = collections.Counter(truth[d] for d in t.detection_ids)
-        if len({visits[v].person.person_id for v in vs})>1:
-            a,b = [visits[v] for v,_ in vs.most_common(2)]
-            overlap = min(a.end,b.end) - max(a.start,b.start)
-            kinds['overlap' if overlap>0 else 'sequential'] += 1
-            kinds[(a.style,b.style)] += 1
-    print(kinds)
-diag(ScenarioSpec(cameras=4, duration_s=600, seed=4, arrivals_per_min=12, max_faces=6))
-diag(ScenarioSpec(cameras=8, duration_s=600, seed=2))

@@ -31,9 +31,11 @@ def run(frames: list[FrameRecord], params: TrackerParams | None = None) -> tuple
     tracker = Tracker(params)
     tracks: dict[str, Track] = {}
     for f in frames:
-        touched, closed = tracker.observe(f)
-        for t in touched + closed:
+        result = tracker.observe(f)
+        for t in result.touched + result.closed:
             tracks[t.track_id] = t
+        for t in result.absorbed:
+            del tracks[t.track_id]
     return tracker, tracks
 
 
@@ -65,7 +67,7 @@ def test_a_track_is_confirmed_only_after_min_hits():
 
 
 def test_a_gap_longer_than_max_gap_closes_the_track_and_starts_a_new_one():
-    params = TrackerParams(max_gap_s=5.0)
+    params = TrackerParams(max_gap_s=5.0, stitch_wait_s=0.0)
     tracker = Tracker(params)
     (first,), _ = tracker.observe(frame(T0, face(0, 0.5)))
     tracker.observe(frame(T0 + 1, face(0, 0.5)))
@@ -80,6 +82,51 @@ def test_a_person_hidden_for_three_seconds_stays_one_track():
     frames += [frame(T0 + s, face(0, 0.3 + 0.05 * s)) for s in range(7, 10)]
     _, tracks = run(frames)
     assert len(tracks) == 1 and next(iter(tracks.values())).hits == 7
+
+
+def test_a_hidden_track_stays_open_while_a_newcomer_could_still_be_it_then_closes():
+    tracker = Tracker(TrackerParams(max_gap_s=5.0, stitch_wait_s=3.0))
+    tracker.observe(frame(T0, face(0, 0.5)))
+    (track,), _ = tracker.observe(frame(T0 + 1, face(0, 0.5)))
+    assert tracker.observe(frame(T0 + 9)).closed == []  # 8 s idle: within gap + stitch wait
+    assert tracker.observe(frame(T0 + 9.5)).closed == [track] and track.closed
+
+
+def test_a_newcomer_where_a_recognised_person_vanished_gets_their_own_track():
+    frames = [frame(T0 + s, face(0, 0.5, who="emp-1", sim=97)) for s in range(4)]
+    frames += [frame(T0 + s, face(0, 0.51)) for s in range(7, 11)]  # never matched, 4 s later
+    _, tracks = run(frames)
+    assert sorted(t.hits for t in tracks.values()) == [4, 4]
+
+
+def test_a_person_reappearing_after_a_gap_is_stitched_once_their_new_track_is_confirmed():
+    tracker = Tracker(TrackerParams(min_hits=3))
+    for s in range(3):
+        tracker.observe(frame(T0 + s, face(0, 0.2 + 0.1 * s, who="emp-1", sim=95)))
+    # hidden at T0+3..T0+5; the new track is tentative for two frames, then joins the old one
+    first = tracker.observe(frame(T0 + 6, face(0, 0.8, who="emp-1", sim=95)))
+    tentative = first.touched[0]
+    assert tentative.hits == 1 and not first.absorbed
+    tracker.observe(frame(T0 + 7, face(0, 0.9)))
+    result = tracker.observe(frame(T0 + 8, face(0, 0.99, w=0.08)))
+    assert result.absorbed == [tentative]
+    (track,) = result.touched
+    assert track.hits == 6 and track.first_seen == T0 and track.last_seen == T0 + 8 and track.confirmed
+
+
+def test_a_restored_tracker_continues_the_persisted_track_and_skips_what_it_already_holds():
+    frames = [frame(T0 + s, face(0, 0.2 + 0.05 * s)) for s in range(8)]
+    whole, tracks = run(frames)
+    (want,) = tracks.values()
+    first, _ = run(frames[:4])
+    (half,) = first.open_tracks()
+    taken = Tracker()
+    taken.camera(CAM).restore([half], applied_until=frames[3].frame_time)
+    for f in frames[2:]:  # the new owner replays from an older checkpoint
+        taken.observe(f)
+    (got,) = taken.open_tracks()
+    assert got.track_id == want.track_id and got.hits == want.hits == 8
+    assert got.detection_ids == want.detection_ids
 
 
 def test_identity_is_voted_and_unknown_frames_do_not_vote():
@@ -122,7 +169,7 @@ def test_best_frame_prefers_a_large_sharp_frontal_face():
 
 
 def test_heartbeat_closes_idle_tracks_by_the_latest_record_time_of_the_shard():
-    tracker = Tracker(TrackerParams(max_gap_s=5.0))
+    tracker = Tracker(TrackerParams(max_gap_s=5.0, stitch_wait_s=3.0))
     tracker.observe(frame(T0, face(0, 0.5)))  # camera A goes quiet after this
     for s in range(1, 10):
         tracker.observe(frame(T0 + s, cam=CAM_B))  # camera B keeps the shard's clock moving

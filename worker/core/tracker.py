@@ -8,7 +8,13 @@ Association. Analysed frames are ~1 s apart and a walking face moves more than i
 between them, so frame-to-frame IoU fails. A face is matched to an open track of its camera by the
 distance between its centre and the track's predicted centre (last centre + velocity x elapsed time),
 measured in face widths, plus a size-ratio gate; two confident, different identities never match.
-Per frame the assignment is one-to-one, cheapest pairs first.
+The gate widens with elapsed time, more for a fast track than for a still one. Per frame the
+assignment is one-to-one, cheapest pairs first.
+
+Re-appearance. A face is associated directly only with a track seen within `direct_gap_s`. After a
+longer gap (the person was hidden) it starts a tentative track; when that track is confirmed it is
+stitched onto the lost track if the place and the identity evidence agree. Waiting for a few frames
+before deciding keeps a newcomer who appears where somebody else vanished out of that person's track.
 
 Identity. Each frame votes for its best match with weight similarity x quality; frames without a
 match vote for nobody. The identity with the largest total wins; a tie stays unknown.
@@ -25,13 +31,19 @@ from worker.core.record import BoundingBox, DetectedFace, FrameRecord
 
 @dataclass(frozen=True)
 class TrackerParams:
-    max_gap_s: float = 6.0  # a track closes after this long without a matching face
+    max_gap_s: float = 6.0  # the longest gap (a hidden face) a track bridges
+    stitch_wait_s: float = 3.0  # a lost track stays open this much longer, for a tentative track to confirm
+    direct_gap_s: float = 2.5  # longer gaps re-join a track only by stitching a confirmed tentative track
     min_hits: int = 3  # faces before a track is confirmed (may alert, counts as a sighting)
-    max_distance: float = 2.0  # face widths between predicted and observed centre
-    max_distance_unmoved: float = 3.5  # the same, for a track with one face (no velocity known yet)
+    max_distance: float = 0.5  # face widths between predicted and observed centre, with no time elapsed
+    distance_per_s: float = 0.15  # the gate widens by this many face widths per second of gap...
+    distance_per_speed: float = 0.5  # ...plus this share of the track's own speed (widths/s) per second
+    max_distance_unmoved: float = 3.5  # the gate of a track with one face (no velocity known yet)
     max_size_ratio: float = 1.4  # larger / smaller face width between two analysed frames
     strong_similarity: float = 90.0  # two different identities above this never share a track
     max_speed: float = 0.6  # frame widths per second: faster "motion" is noise, not velocity
+    stitch_min_matched: int = 2  # a known track this often matched does not take back a never-matched one
+    stitch_max_unknown: int = 5  # an unknown track this long, never matched, does not take back a known one
 
 
 @dataclass(frozen=True)
@@ -51,19 +63,21 @@ class Track:
     last_seen: float
     centre: tuple[float, float]
     width: float
+    first_centre: tuple[float, float] = (0.0, 0.0)
+    first_width: float = 0.0
     velocity: tuple[float, float] = (0.0, 0.0)
     hits: int = 0
+    matched: int = 0  # frames with a match at or above MATCH_THRESHOLD
     votes: dict[str, float] = field(default_factory=dict)
     best_similarity: dict[str, float] = field(default_factory=dict)
     best_frame: BestFrame | None = None
     detection_ids: list[str] = field(default_factory=list)
+    confirmed: bool = False
     closed: bool = False
 
     @property
-    def confirmed(self) -> bool:
-        return self._confirmed
-
-    _confirmed: bool = False
+    def unmatched(self) -> int:
+        return self.hits - self.matched
 
     def identity(self) -> tuple[str | None, float]:
         """(identity, confidence): the weighted vote's winner, or (None, 0) when unknown or tied."""
@@ -78,6 +92,20 @@ class Track:
     def strong_identity(self, threshold: float) -> str | None:
         winner, similarity = self.identity()
         return winner if winner is not None and similarity >= threshold else None
+
+    def speed(self) -> float:
+        """Face widths per second."""
+        return math.hypot(*self.velocity) / max(self.width, 1e-6)
+
+
+@dataclass
+class FrameResult:
+    touched: list[Track] = field(default_factory=list)  # created or changed by this frame
+    closed: list[Track] = field(default_factory=list)  # ended by this frame's time
+    absorbed: list[Track] = field(default_factory=list)  # tentative tracks stitched into an older one
+
+    def __iter__(self):  # (touched, closed), for callers that only care about those two
+        return iter((self.touched, self.closed))
 
 
 def quality_weight(face: DetectedFace) -> float:
@@ -105,38 +133,64 @@ class CameraTracker:
         self.open: list[Track] = []
         self.seen: set[str] = set()  # detection ids already assigned: duplicates are ignored
         self.watermark = 0.0  # latest frame time seen on this camera
+        self.applied_until = 0.0  # frames at or before this time are already in restored tracks
+
+    # -- gates -----------------------------------------------------------------------------------
 
     def _predict(self, track: Track, t: float) -> tuple[float, float]:
         dt = t - track.last_seen
         return (track.centre[0] + track.velocity[0] * dt, track.centre[1] + track.velocity[1] * dt)
 
+    def _gate(self, track: Track, dt: float) -> float:
+        if track.hits <= 1:
+            return self.params.max_distance_unmoved
+        p = self.params
+        return p.max_distance + dt * (p.distance_per_s + p.distance_per_speed * track.speed())
+
+    def _place_cost(self, track: Track, centre: tuple[float, float], width: float, t: float) -> float | None:
+        """Cost of the face at `centre` being `track` at time t, or None when it cannot be."""
+        ratio = max(width, track.width) / max(min(width, track.width), 1e-6)
+        if ratio > self.params.max_size_ratio:
+            return None
+        px, py = self._predict(track, t)
+        if not (-0.05 <= px <= 1.05 and -0.05 <= py <= 1.05):
+            return None  # its path has left the frame: a face here now is someone else
+        scale = (width + track.width) / 2.0
+        distance = math.hypot(centre[0] - px, centre[1] - py) / max(scale, 1e-6)
+        if distance > self._gate(track, abs(t - track.last_seen)):
+            return None
+        return distance + 3.0 * (ratio - 1.0)
+
     def _cost(self, track: Track, face: DetectedFace, t: float) -> float | None:
         p = self.params
-        if t - track.last_seen > p.max_gap_s or track.last_seen - t > p.max_gap_s:
-            return None
-        w = face.box.width
-        ratio = max(w, track.width) / max(min(w, track.width), 1e-6)
-        if ratio > p.max_size_ratio:
+        if abs(t - track.last_seen) > p.direct_gap_s:
             return None
         best = face.best_match
         if best is not None and best.similarity >= p.strong_similarity:
             mine = track.strong_identity(p.strong_similarity)
             if mine is not None and mine != best.external_image_id:
                 return None
-        px, py = self._predict(track, t)
-        if not (-0.05 <= px <= 1.05 and -0.05 <= py <= 1.05):
-            return None  # its path has left the frame: a face here now is someone else
-        cx, cy = face.box.centre
-        scale = (w + track.width) / 2.0
-        distance = math.hypot(cx - px, cy - py) / max(scale, 1e-6)
-        if distance > (p.max_distance if track.hits > 1 else p.max_distance_unmoved):
-            return None
-        return distance + 3.0 * (ratio - 1.0)
+        return self._place_cost(track, face.box.centre, face.box.width, t)
 
-    def observe(self, frame: FrameRecord) -> tuple[list[Track], list[Track]]:
-        """Add one frame's faces. Returns (tracks touched by this frame, tracks closed by its time)."""
+    def _identities_agree(self, lost: Track, new: Track) -> bool:
+        p = self.params
+        x, y = lost.identity()[0], new.identity()[0]
+        if x is not None and y is not None:
+            return x == y
+        if x is not None and new.matched == 0 and lost.matched >= p.stitch_min_matched:
+            return False  # a recognised person came back unrecognised in every frame: someone else
+        if y is not None and lost.matched == 0 and lost.unmatched >= p.stitch_max_unknown:
+            return False  # a long-unknown face came back recognised: someone else
+        return True
+
+    # -- frames ----------------------------------------------------------------------------------
+
+    def observe(self, frame: FrameRecord) -> FrameResult:
+        """Add one frame's faces."""
         t = frame.frame_time
-        closed = self.advance(t)
+        result = FrameResult(closed=self.advance(t))
+        if t <= self.applied_until:
+            return result  # replayed after a hand-off: the restored tracks already hold this frame
         faces = []
         for face in frame.faces:
             det = detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
@@ -147,19 +201,19 @@ class CameraTracker:
             for fi, (_, face) in enumerate(faces):
                 cost = self._cost(track, face, t)
                 if cost is not None:
-                    pairs.append((cost, ti, fi))
-        pairs.sort(key=lambda x: (x[0], x[1], x[2]))
+                    # Tracks whose motion is known choose first: a one-face track has only a guess.
+                    pairs.append((0 if track.hits > 1 else 1, cost, ti, fi))
+        pairs.sort()
         used_tracks: set[int] = set()
         used_faces: set[int] = set()
-        touched: list[Track] = []
-        for _, ti, fi in pairs:
+        for _, _, ti, fi in pairs:
             if ti in used_tracks or fi in used_faces:
                 continue
             used_tracks.add(ti)
             used_faces.add(fi)
             det, face = faces[fi]
             self._add(self.open[ti], det, face, frame)
-            touched.append(self.open[ti])
+            result.touched.append(self.open[ti])
         for fi, (det, face) in enumerate(faces):
             if fi in used_faces:
                 continue
@@ -170,11 +224,53 @@ class CameraTracker:
                 last_seen=t,
                 centre=face.box.centre,
                 width=face.box.width,
+                first_centre=face.box.centre,
+                first_width=face.box.width,
             )
             self._add(track, det, face, frame)
             self.open.append(track)
-            touched.append(track)
-        return touched, closed
+            result.touched.append(track)
+        for track in list(result.touched):
+            if track.hits == self.params.min_hits and not track.confirmed:
+                track.confirmed = True
+                lost = self._stitch_target(track)
+                if lost is not None:
+                    self._absorb(lost, track)
+                    result.touched = [lost if x is track else x for x in result.touched]
+                    result.absorbed.append(track)
+        result.touched = list({id(x): x for x in result.touched}.values())
+        return result
+
+    def _stitch_target(self, new: Track) -> Track | None:
+        """The lost track (seen at least twice, so its motion is known) this newly confirmed one continues."""
+        best: tuple[float, str, Track] | None = None
+        for lost in self.open:
+            if lost is new or lost.hits < 2 or lost.last_seen >= new.first_seen:
+                continue
+            gap = new.first_seen - lost.last_seen
+            if gap <= self.params.direct_gap_s or gap > self.params.max_gap_s:
+                continue
+            cost = self._place_cost(lost, new.first_centre, new.first_width, new.first_seen)
+            if cost is None or not self._identities_agree(lost, new):
+                continue
+            if best is None or (cost, lost.track_id) < best[:2]:
+                best = (cost, lost.track_id, lost)
+        return best[2] if best else None
+
+    def _absorb(self, lost: Track, new: Track) -> None:
+        lost.detection_ids += new.detection_ids
+        lost.hits += new.hits
+        lost.matched += new.matched
+        for who, weight in new.votes.items():
+            lost.votes[who] = lost.votes.get(who, 0.0) + weight
+        for who, sim in new.best_similarity.items():
+            lost.best_similarity[who] = max(lost.best_similarity.get(who, 0.0), sim)
+        if new.best_frame and (lost.best_frame is None or new.best_frame.score > lost.best_frame.score):
+            lost.best_frame = new.best_frame
+        lost.centre, lost.width, lost.velocity = new.centre, new.width, new.velocity
+        lost.last_seen = new.last_seen
+        lost.confirmed = True
+        self.open = [x for x in self.open if x is not new]
 
     def _add(self, track: Track, det: str, face: DetectedFace, frame: FrameRecord) -> None:
         t = frame.frame_time
@@ -188,17 +284,16 @@ class CameraTracker:
             vy = (cy - track.centre[1]) / dt
             cap = self.params.max_speed
             vx, vy = max(-cap, min(cap, vx)), max(-cap, min(cap, vy))
-            if track.hits > 1:
+            if track.hits > 2:  # the second face gives the first velocity; later ones smooth it
                 vx, vy = 0.5 * vx + 0.5 * track.velocity[0], 0.5 * vy + 0.5 * track.velocity[1]
             track.velocity = (vx, vy)
             track.centre = (cx, cy)
             track.width = face.box.width
             track.last_seen = t
         track.first_seen = min(track.first_seen, t)
-        if track.hits >= self.params.min_hits:
-            track._confirmed = True
         best = face.best_match
         if best is not None and best.similarity >= MATCH_THRESHOLD:
+            track.matched += 1
             weight = best.similarity / 100.0 * quality_weight(face)
             track.votes[best.external_image_id] = track.votes.get(best.external_image_id, 0.0) + weight
             track.best_similarity[best.external_image_id] = max(
@@ -212,15 +307,26 @@ class CameraTracker:
     def advance(self, t: float) -> list[Track]:
         """Move this camera's clock to record time t; close and return tracks idle for too long."""
         self.watermark = max(self.watermark, t)
-        closed = [tr for tr in self.open if self.watermark - tr.last_seen > self.params.max_gap_s]
+        idle = self.params.max_gap_s + self.params.stitch_wait_s
+        closed = [tr for tr in self.open if self.watermark - tr.last_seen > idle]
         if closed:
             gone = {id(tr) for tr in closed}
             self.open = [tr for tr in self.open if id(tr) not in gone]
             for track in closed:
                 track.closed = True
-                ids = set(track.detection_ids)
-                self.seen -= ids  # beyond the reorder window: forget, to bound memory
+                self.seen -= set(track.detection_ids)  # beyond the reorder window: forget, to bound memory
         return closed
+
+    def restore(self, tracks: list[Track], applied_until: float) -> None:
+        """Take over open tracks another worker persisted, before this camera's first frame here."""
+        known = {t.track_id for t in self.open}
+        for track in tracks:
+            if track.track_id not in known and not track.closed:
+                self.open.append(track)
+                self.seen.update(track.detection_ids)
+        self.open.sort(key=lambda tr: (tr.first_seen, tr.track_id))
+        self.applied_until = max(self.applied_until, applied_until)
+        self.watermark = max(self.watermark, applied_until)
 
 
 class Tracker:
@@ -230,11 +336,14 @@ class Tracker:
         self.params = params or TrackerParams()
         self.cameras: dict[str, CameraTracker] = {}
 
-    def observe(self, frame: FrameRecord) -> tuple[list[Track], list[Track]]:
-        camera = self.cameras.get(frame.stream_arn)
+    def camera(self, stream_arn: str) -> CameraTracker:
+        camera = self.cameras.get(stream_arn)
         if camera is None:
-            camera = self.cameras[frame.stream_arn] = CameraTracker(frame.stream_arn, self.params)
-        return camera.observe(frame)
+            camera = self.cameras[stream_arn] = CameraTracker(stream_arn, self.params)
+        return camera
+
+    def observe(self, frame: FrameRecord) -> FrameResult:
+        return self.camera(frame.stream_arn).observe(frame)
 
     def heartbeat(self) -> list[Track]:
         """An idle shard: close what the latest record time on this shard says has ended."""

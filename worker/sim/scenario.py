@@ -109,10 +109,26 @@ class ScenarioSpec:
     arrivals_per_min: float = 4.0  # per camera
     linger_share: float = 0.3
     hidden_share: float = 0.2
+    crossing_share: float = 0.0  # walks that come with someone walking the other way in a nearby lane
     match_rate: float = 0.92  # employee frames that Rekognition matches
     fragment_s: float = 2.0
     frame_period_s: float = 1.0
     max_faces: int = 6
+
+
+# The scenarios the quality benchmark measures, each one stressing one rule of the tracker.
+PRESETS: dict[str, dict] = {
+    "quiet_corridor": dict(arrivals_per_min=2.0, linger_share=0.0, hidden_share=0.0, max_faces=2),
+    "crowded_lobby": dict(arrivals_per_min=12.0, linger_share=0.3, hidden_share=0.2, max_faces=6),
+    "lingering": dict(arrivals_per_min=3.0, linger_share=1.0, hidden_share=0.0, max_faces=4),
+    "hidden": dict(arrivals_per_min=4.0, linger_share=0.3, hidden_share=1.0, max_faces=4),
+    "crossing": dict(arrivals_per_min=4.0, linger_share=0.0, hidden_share=0.0, crossing_share=1.0, max_faces=4),
+    "unmatched_employee": dict(arrivals_per_min=4.0, visitor_share=0.0, match_rate=0.6, max_faces=4),
+}
+
+
+def preset(name: str, **overrides) -> ScenarioSpec:
+    return ScenarioSpec(**{**PRESETS[name], **overrides})
 
 
 @dataclass
@@ -127,6 +143,39 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+def centre_at(visit: Visit, t: float) -> tuple[float, float]:
+    progress = (t - visit.start) / max(visit.end - visit.start, 1e-6)
+    x0, y0, x1, y1 = visit.path
+    return x0 + (x1 - x0) * progress, y0 + (y1 - y0) * progress
+
+
+def _collides(visit: Visit, others: list[Visit]) -> bool:
+    """Two people never stand in the same place: their faces would overlap for seconds on end."""
+    for other in others:
+        lo, hi = max(visit.start, other.start), min(visit.end, other.end)
+        t = lo
+        while t <= hi:
+            (ax, ay), (bx, by) = centre_at(visit, t), centre_at(other, t)
+            if abs(ax - bx) < (visit.box_size + other.box_size) and abs(ay - by) < 0.9 * (visit.box_size + other.box_size):
+                return True
+            t += 1.0
+    return False
+
+
+def _person(rng: random.Random, spec: ScenarioSpec, employees: list[Person], counter: list[int]) -> Person:
+    if rng.random() < spec.visitor_share:
+        counter[0] += 1
+        return Person(f"visitor-{counter[0]:05d}", "visitor", ())
+    return rng.choice(employees)
+
+
+def _hidden(rng: random.Random, spec: ScenarioSpec, t: float, end: float) -> tuple[float, float] | None:
+    if rng.random() < spec.hidden_share and end - t > 8:
+        h0 = rng.uniform(t + 2, end - 6)
+        return (h0, h0 + rng.uniform(2, 4))
+    return None
+
+
 def build_scenario(spec: ScenarioSpec) -> Scenario:
     rng = random.Random(spec.seed)
     cameras = make_cameras(spec.cameras)
@@ -135,39 +184,51 @@ def build_scenario(spec: ScenarioSpec) -> Scenario:
         for i in range(1, spec.employees + 1)
     ]
     scenario = Scenario(spec, cameras, employees)
-    visitor_no = 0
+    visitors = [0]
+    stop = spec.start + spec.duration_s
     for camera in cameras:
         t = spec.start + rng.uniform(0, 5)
         active: list[Visit] = []
-        while t < spec.start + spec.duration_s:
-            active = [v for v in active if v.end >= t]
-            if len(active) < spec.max_faces:
-                if rng.random() < spec.visitor_share:
-                    visitor_no += 1
-                    person = Person(f"visitor-{visitor_no:05d}", "visitor", ())
-                else:
-                    person = rng.choice(employees)
-                style = "linger" if rng.random() < spec.linger_share else "walk"
-                length = rng.uniform(20, 60) if style == "linger" else rng.uniform(4, 10)
-                end = min(t + length, spec.start + spec.duration_s)
-                hidden = None
-                if rng.random() < spec.hidden_share and end - t > 8:
-                    h0 = rng.uniform(t + 2, end - 6)
-                    hidden = (h0, h0 + rng.uniform(2, 4))
-                size = rng.uniform(0.06, 0.14)
-                if style == "walk":
-                    y = rng.uniform(0.2, 0.6)
-                    x0, x1 = (0.05, 0.9) if rng.random() < 0.5 else (0.9, 0.05)
-                    path = (x0, y, x1, y + rng.uniform(-0.05, 0.05))
-                else:
-                    x, y = rng.uniform(0.15, 0.85), rng.uniform(0.2, 0.7)
-                    path = (x, y, x + rng.uniform(-0.05, 0.05), y + rng.uniform(-0.03, 0.03))
+
+        def new_visit(style: str, t: float, path_of, size: float | None = None, crosses: Visit | None = None) -> Visit | None:
+            length = rng.uniform(20, 60) if style == "linger" else rng.uniform(4, 10)
+            end = min(t + length, stop)
+            for _ in range(20):  # a free place, or nobody comes
+                box = size if size is not None else rng.uniform(0.06, 0.14)
                 visit = Visit(
                     f"{camera.camera_id}-v{len(scenario.visits) + 1:05d}",
-                    person, camera, style, t, end, hidden, size, path,
+                    _person(rng, spec, employees, visitors), camera, style, t, end,
+                    _hidden(rng, spec, t, end), box, path_of(box),
                 )
-                scenario.visits.append(visit)
-                active.append(visit)
+                if not _collides(visit, [v for v in active if v is not crosses]):
+                    scenario.visits.append(visit)
+                    active.append(visit)
+                    return visit
+            return None
+
+        def walk_path(box: float, y: float | None = None, leftwards: bool | None = None):
+            y = rng.uniform(0.2, 0.6) if y is None else y
+            leftwards = rng.random() < 0.5 if leftwards is None else leftwards
+            x0, x1 = (0.9, 0.05) if leftwards else (0.05, 0.9)
+            return (x0, y, x1, y + rng.uniform(-0.05, 0.05))
+
+        def linger_path(box: float):
+            x, y = rng.uniform(0.15, 0.85), rng.uniform(0.2, 0.7)
+            return (x, y, x + rng.uniform(-0.05, 0.05), y + rng.uniform(-0.03, 0.03))
+
+        while t < stop:
+            active = [v for v in active if v.end >= t]
+            if len(active) < spec.max_faces:
+                if rng.random() < spec.linger_share:
+                    new_visit("linger", t, linger_path)
+                else:
+                    first = new_visit("walk", t, walk_path)
+                    if first is not None and len(active) < spec.max_faces and rng.random() < spec.crossing_share:
+                        # Someone coming the other way in a lane less than a face height away.
+                        lane = first.path[1] + rng.choice((-1, 1)) * rng.uniform(0.3, 1.0) * first.box_size
+                        other_way = first.path[0] < first.path[2]
+                        size = first.box_size * rng.uniform(0.85, 1.15)
+                        new_visit("walk", t, lambda box: walk_path(box, lane, other_way), size, crosses=first)
             t += rng.expovariate(spec.arrivals_per_min / 60.0)
     return scenario
 
@@ -178,10 +239,8 @@ def _fragment_number(camera_index: int, seq: int) -> str:
 
 
 def _face(rng: random.Random, visit: Visit, t: float, spec: ScenarioSpec, people: list[Person]) -> SimFace:
-    progress = (t - visit.start) / max(visit.end - visit.start, 1e-6)
-    x0, y0, x1, y1 = visit.path
-    cx = x0 + (x1 - x0) * progress + rng.gauss(0, 0.004)
-    cy = y0 + (y1 - y0) * progress + rng.gauss(0, 0.004)
+    cx, cy = centre_at(visit, t)
+    cx, cy = cx + rng.gauss(0, 0.004), cy + rng.gauss(0, 0.004)
     w = visit.box_size * rng.uniform(0.95, 1.05)
     h = w * rng.uniform(1.15, 1.35)
     matches: tuple[SimMatch, ...] = ()
@@ -208,6 +267,23 @@ def _face(rng: random.Random, visit: Visit, t: float, spec: ScenarioSpec, people
     )
 
 
+def _unoccluded(visits: list[Visit], t: float) -> list[Visit]:
+    """Visible visits at t, less those hidden behind a larger (nearer) face that overlaps them."""
+    seen = [v for v in visits if v.visible_at(t)]
+    out = []
+    for v in seen:
+        vx, vy = centre_at(v, t)
+        hidden = any(
+            o is not v and o.box_size > v.box_size
+            and abs(centre_at(o, t)[0] - vx) < 0.6 * (o.box_size + v.box_size)
+            and abs(centre_at(o, t)[1] - vy) < 0.6 * (o.box_size + v.box_size)
+            for o in seen
+        )
+        if not hidden:
+            out.append(v)
+    return out
+
+
 def frames_of(scenario: Scenario) -> list[SimFrame]:
     """Every analysed frame of every camera, in frame-time order."""
     spec = scenario.spec
@@ -223,7 +299,7 @@ def frames_of(scenario: Scenario) -> list[SimFrame]:
             # Fragments are cut on absolute time, so runs that start at different times never share one.
             fragment_seq = int(t // spec.fragment_s)
             producer_ts = round(fragment_seq * spec.fragment_s, 3)
-            faces = [_face(rng, v, t, spec, scenario.people) for v in visits if v.visible_at(t)]
+            faces = [_face(rng, v, t, spec, scenario.people) for v in _unoccluded(visits, t)]
             rng.shuffle(faces)
             frames.append(
                 SimFrame(
