@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help deps stack-up stack-down stack-status demo test test-unit test-integration lint clean
+.PHONY: help deps stack-up stack-down stack-status demo test test-unit test-integration bench bench-quality bench-throughput lint clean
 
 help:
 	@echo "make demo        - install, start the local stack, run 2 workers on simulated cameras, summarise"
@@ -11,6 +11,7 @@ help:
 	@echo "make deps        - install everything into .venv and .cache (idempotent)"
 	@echo "make stack-up    - start the local stack; endpoints in .run/stack.env"
 	@echo "make stack-down  - stop the local stack"
+	@echo "make bench       - quality (tracker vs ground truth) and throughput benchmarks -> bench/results/"
 
 deps:
 	@bash tools/install.sh
@@ -35,6 +36,14 @@ test-unit: deps
 
 test-integration: deps
 	@$(PY) -m pytest -q tests/integration
+
+bench: bench-quality bench-throughput
+
+bench-quality: deps
+	@$(PY) bench/quality.py
+
+bench-throughput: deps
+	@$(PY) bench/throughput.py
 
 clean: stack-down
 	rm -rf .run
