@@ -11,9 +11,14 @@ import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
+from datetime import time as time_of_day
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 import yaml
+
+from worker.core.cameras import DAYS, BusinessHours, Camera
 
 DEFAULTS_FILE = Path(__file__).with_name("worker.yaml")
 STACK_ENV_FILE = Path(".run/stack.env")
@@ -85,16 +90,40 @@ class ProcessorSection:
 
 
 @dataclass(frozen=True)
+class TrackerSection:
+    max_gap_s: float = 6.0  # longest hidden stretch a track bridges
+    stitch_wait_s: float = 3.0  # extra time a lost track waits for a tentative one to confirm
+    min_hits: int = 3  # faces before a track is a sighting
+    reorder_window_s: float = 5.0  # older frames than this behind the camera's latest are not tracked
+    strong_similarity: float = 90.0  # two different identities above this never share a track
+
+
+@dataclass(frozen=True)
+class IdentitiesSection:
+    watchlist_prefix: str = "wl_"  # ExternalImageIds starting with this are watchlist faces
+
+
+@dataclass(frozen=True)
 class Config:
     worker: WorkerSection
     kinesis: KinesisSection
     opensearch: OpenSearchSection
     processor: ProcessorSection
+    tracker: TrackerSection = TrackerSection()
+    identities: IdentitiesSection = IdentitiesSection()
+    cameras: tuple[Camera, ...] = ()
     aws_endpoint_url: str = ""
 
     @property
     def worker_id(self) -> str:
         return self.worker.id or f"{socket.gethostname()}-{os.getpid()}"
+
+    def tracker_params(self) -> "TrackerParams":
+        from worker.core.tracker import TrackerParams
+
+        t = self.tracker
+        return TrackerParams(max_gap_s=t.max_gap_s, stitch_wait_s=t.stitch_wait_s, min_hits=t.min_hits,
+                             reorder_window_s=t.reorder_window_s, strong_similarity=t.strong_similarity)
 
     @property
     def application_name(self) -> str:
@@ -106,7 +135,10 @@ _SECTIONS: dict[str, type] = {
     "kinesis": KinesisSection,
     "opensearch": OpenSearchSection,
     "processor": ProcessorSection,
+    "tracker": TrackerSection,
+    "identities": IdentitiesSection,
 }
+CAMERA_KEYS = ("id", "stream_arn", "site", "floor", "zone", "timezone", "business_hours")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -129,7 +161,7 @@ def _merge(base: dict[str, dict[str, Any]], overlay: Mapping[str, Any], source: 
     for section, values in overlay.items():
         if section not in _SECTIONS:
             raise ConfigError(
-                f"{source}: unknown section '{section}'; expected one of {', '.join(_SECTIONS)}"
+                f"{source}: unknown section '{section}'; expected one of {', '.join(_SECTIONS)}, cameras"
             )
         if not isinstance(values, Mapping):
             raise ConfigError(f"{source}: section '{section}' must be a mapping of keys to values")
@@ -202,6 +234,107 @@ def _check_url(where: str, value: str, *, required: bool, fix: str) -> None:
         raise ConfigError(f"{where}: {value!r} is not an http(s) URL; {fix}")
 
 
+def _clock(where: str, value: Any) -> "time_of_day":
+    text = str(value)
+    try:
+        hours, minutes = text.split(":")
+        return time_of_day(int(hours), int(minutes))
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not a time of day; write it as HH:MM, e.g. \"08:00\"") from None
+
+
+def _days(where: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) and "-" in value:  # "mon-fri"
+        first, _, last = value.lower().partition("-")
+        if first in DAYS and last in DAYS and DAYS.index(first) <= DAYS.index(last):
+            return DAYS[DAYS.index(first): DAYS.index(last) + 1]
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, list) and items and all(isinstance(d, str) and d.lower() in DAYS for d in items):
+        return tuple(d.lower() for d in items)
+    raise ConfigError(f"{where}: {value!r}; give days as a range like \"mon-fri\" or a list of {', '.join(DAYS)}")
+
+
+def parse_cameras(entries: Any, source: str) -> tuple[Camera, ...]:
+    """The camera registry from a YAML/JSON list; every mistake names cameras[i].field and the fix."""
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: cameras must be a list of mappings with id and stream_arn")
+    cameras: list[Camera] = []
+    seen_ids: set[str] = set()
+    seen_arns: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"{source}: cameras[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where}: must be a mapping with id and stream_arn")
+        unknown = set(entry) - set(CAMERA_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(CAMERA_KEYS)}")
+        camera_id = str(entry.get("id") or "")
+        arn = str(entry.get("stream_arn") or "")
+        if not camera_id:
+            raise ConfigError(f"{where}.id: is empty; give the camera a short unique name, e.g. hq-lobby-1")
+        if not (arn.startswith("arn:aws") and ":kinesisvideo:" in arn and ":stream/" in arn):
+            raise ConfigError(
+                f"{where}.stream_arn: {arn!r} is not a Kinesis Video stream ARN;"
+                " expected arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation-time>"
+            )
+        if camera_id in seen_ids:
+            raise ConfigError(f"{where}.id: {camera_id!r} is used twice; camera ids must be unique")
+        if arn in seen_arns:
+            raise ConfigError(f"{where}.stream_arn: {arn} is registered twice; one camera per stream")
+        seen_ids.add(camera_id)
+        seen_arns.add(arn)
+        tz = str(entry.get("timezone") or "UTC")
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{where}.timezone: {tz!r} is not an IANA time zone; e.g. Europe/Paris") from None
+        hours_cfg = entry.get("business_hours") or {}
+        if not isinstance(hours_cfg, Mapping):
+            raise ConfigError(f"{where}.business_hours: must be a mapping with days, start and end")
+        unknown = set(hours_cfg) - {"days", "start", "end"}
+        if unknown:
+            raise ConfigError(f"{where}.business_hours: unknown key(s) {', '.join(sorted(unknown))}; use days, start, end")
+        default = BusinessHours()
+        hours = BusinessHours(
+            days=_days(f"{where}.business_hours.days", hours_cfg["days"]) if "days" in hours_cfg else default.days,
+            start=_clock(f"{where}.business_hours.start", hours_cfg["start"]) if "start" in hours_cfg else default.start,
+            end=_clock(f"{where}.business_hours.end", hours_cfg["end"]) if "end" in hours_cfg else default.end,
+        )
+        if hours.end <= hours.start:
+            raise ConfigError(f"{where}.business_hours: end {hours.end} is not after start {hours.start}")
+        cameras.append(
+            Camera(
+                camera_id=camera_id,
+                stream_arn=arn,
+                site=str(entry.get("site") or ""),
+                floor=str(entry.get("floor") or ""),
+                zone=str(entry.get("zone") or ""),
+                timezone=tz,
+                business_hours=hours,
+            )
+        )
+    return tuple(cameras)
+
+
+def _cameras_from_env(env: Mapping[str, str]) -> tuple[Any, str] | None:
+    if env.get("FACEWATCH_CAMERAS"):
+        try:
+            return orjson.loads(env["FACEWATCH_CAMERAS"]), "FACEWATCH_CAMERAS"
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"FACEWATCH_CAMERAS: not valid JSON ({exc}); give a JSON list of cameras") from None
+    if env.get("FACEWATCH_CAMERAS_FILE"):
+        file = Path(env["FACEWATCH_CAMERAS_FILE"])
+        if not file.is_file():
+            raise ConfigError(f"FACEWATCH_CAMERAS_FILE: {file} does not exist; give a YAML or JSON file")
+        data = yaml.safe_load(file.read_text())
+        if isinstance(data, Mapping):
+            data = data.get("cameras")
+        return data, str(file)
+    return None
+
+
 def validate(cfg: Config) -> Config:
     k, o, p = cfg.kinesis, cfg.opensearch, cfg.processor
     if not k.stream_name:
@@ -256,6 +389,20 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("opensearch.retry_base_s/retry_max_s: need 0 < retry_base_s <= retry_max_s")
     if not 1024 <= p.max_record_bytes <= 10 * 1024 * 1024:
         raise ConfigError(f"processor.max_record_bytes: {p.max_record_bytes}; between 1 KiB and 10 MiB")
+    t = cfg.tracker
+    if not 1.0 <= t.max_gap_s <= 60.0:
+        raise ConfigError(f"tracker.max_gap_s: {t.max_gap_s}; between 1 and 60 seconds (frames come ~1 s apart)")
+    if not 0.0 <= t.stitch_wait_s <= 30.0:
+        raise ConfigError(f"tracker.stitch_wait_s: {t.stitch_wait_s}; between 0 and 30 seconds")
+    if not 1 <= t.min_hits <= 20:
+        raise ConfigError(f"tracker.min_hits: {t.min_hits}; between 1 and 20 frames")
+    if not 0.0 <= t.reorder_window_s <= t.max_gap_s + t.stitch_wait_s:
+        raise ConfigError(
+            f"tracker.reorder_window_s: {t.reorder_window_s}; between 0 and max_gap_s + stitch_wait_s"
+            " (older frames could belong to tracks already closed)"
+        )
+    if not 80.0 <= t.strong_similarity <= 100.0:
+        raise ConfigError(f"tracker.strong_similarity: {t.strong_similarity}; between 80 and 100")
     if cfg.worker.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"worker.log_level: {cfg.worker.log_level!r}; use debug, info, warning or error")
     return cfg
@@ -274,7 +421,9 @@ def load_config(
     """
     env = dict(os.environ if env is None else env)
     merged: dict[str, dict[str, Any]] = {}
-    _merge(merged, yaml.safe_load(DEFAULTS_FILE.read_text()) or {}, str(DEFAULTS_FILE))
+    defaults = yaml.safe_load(DEFAULTS_FILE.read_text()) or {}
+    camera_source: tuple[Any, str] = (defaults.pop("cameras", None), str(DEFAULTS_FILE))
+    _merge(merged, defaults, str(DEFAULTS_FILE))
     path = path or env.get("FACEWATCH_CONFIG")
     if path:
         file = Path(path)
@@ -286,12 +435,17 @@ def load_config(
             raise ConfigError(f"{file}: not valid YAML: {exc}") from None
         if not isinstance(data, Mapping):
             raise ConfigError(f"{file}: must be a mapping of sections (worker, kinesis, opensearch, ...)")
+        data = dict(data)
+        if "cameras" in data:
+            camera_source = (data.pop("cameras"), str(file))
         _merge(merged, data, str(file))
     stack = read_env_file(stack_env_file) if stack_env_file is not None else {}
     _merge(merged, _env_overlay({**stack, **env}), "environment")
     aws_endpoint = env.get("AWS_ENDPOINT_URL") or stack.get("AWS_ENDPOINT_URL", "")
+    camera_source = _cameras_from_env(env) or camera_source
     cfg = Config(
         **{name: _coerce(name, cls, merged.get(name, {})) for name, cls in _SECTIONS.items()},
+        cameras=parse_cameras(*camera_source),
         aws_endpoint_url=aws_endpoint,
     )
     return validate(cfg)

@@ -33,6 +33,7 @@ from worker.core.record import BoundingBox, DetectedFace, FrameRecord
 class TrackerParams:
     max_gap_s: float = 6.0  # the longest gap (a hidden face) a track bridges
     stitch_wait_s: float = 3.0  # a lost track stays open this much longer, for a tentative track to confirm
+    reorder_window_s: float = 5.0  # a frame further behind the camera's latest is late: not tracked
     direct_gap_s: float = 2.5  # longer gaps re-join a track only by stitching a confirmed tentative track
     min_hits: int = 3  # faces before a track is confirmed (may alert, counts as a sighting)
     max_distance: float = 0.5  # face widths between predicted and observed centre, with no time elapsed
@@ -103,6 +104,7 @@ class FrameResult:
     touched: list[Track] = field(default_factory=list)  # created or changed by this frame
     closed: list[Track] = field(default_factory=list)  # ended by this frame's time
     absorbed: list[Track] = field(default_factory=list)  # tentative tracks stitched into an older one
+    late: bool = False  # behind the reorder window (or already in restored tracks): not tracked
 
     def __iter__(self):  # (touched, closed), for callers that only care about those two
         return iter((self.touched, self.closed))
@@ -188,9 +190,11 @@ class CameraTracker:
     def observe(self, frame: FrameRecord) -> FrameResult:
         """Add one frame's faces."""
         t = frame.frame_time
+        if t <= self.applied_until + 0.0005 or t < self.watermark - self.params.reorder_window_s:
+            # Replayed after a hand-off (restored tracks hold it), or delivered again long after: its
+            # tracks may be closed, and a new one would duplicate them. The detection is still indexed.
+            return FrameResult(late=True)
         result = FrameResult(closed=self.advance(t))
-        if t <= self.applied_until:
-            return result  # replayed after a hand-off: the restored tracks already hold this frame
         faces = []
         for face in frame.faces:
             det = detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
@@ -304,11 +308,17 @@ class CameraTracker:
         if current is None or score > current.score or (score == current.score and t < current.frame_time):
             track.best_frame = BestFrame(score, frame.fragment_number, frame.frame_offset_s, t, face.box)
 
-    def advance(self, t: float) -> list[Track]:
-        """Move this camera's clock to record time t; close and return tracks idle for too long."""
-        self.watermark = max(self.watermark, t)
+    def advance(self, t: float, own_frame: bool = True) -> list[Track]:
+        """Close and return tracks idle for too long at time t.
+
+        Only this camera's own frames move its watermark (the reorder window and the hand-off
+        position); the shard's heartbeat passes the shard's latest time just to close tracks.
+        """
+        if own_frame:
+            self.watermark = max(self.watermark, t)
+        now = max(self.watermark, t)
         idle = self.params.max_gap_s + self.params.stitch_wait_s
-        closed = [tr for tr in self.open if self.watermark - tr.last_seen > idle]
+        closed = [tr for tr in self.open if now - tr.last_seen > idle]
         if closed:
             gone = {id(tr) for tr in closed}
             self.open = [tr for tr in self.open if id(tr) not in gone]
@@ -350,7 +360,7 @@ class Tracker:
         latest = max((c.watermark for c in self.cameras.values()), default=0.0)
         closed: list[Track] = []
         for camera in self.cameras.values():
-            closed += camera.advance(latest)
+            closed += camera.advance(latest, own_frame=False)
         return closed
 
     def open_tracks(self) -> list[Track]:

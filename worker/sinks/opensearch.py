@@ -44,9 +44,12 @@ class OrjsonSerializer(JSONSerializer):
 
 @dataclass(frozen=True, slots=True)
 class IndexOp:
+    """Create or replace a document by id; with `delete=True`, remove it (absent counts as done)."""
+
     index: str
     doc_id: str
     source: dict[str, Any]
+    delete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +85,15 @@ def _chunks(ops: Sequence[IndexOp], max_bytes: int, max_docs: int) -> Iterator[l
     chunk: list[tuple[IndexOp, bytes]] = []
     size = 0
     for op in ops:
-        line = (
-            orjson.dumps({"index": {"_index": op.index, "_id": op.doc_id}})
-            + b"\n"
-            + orjson.dumps(op.source)
-            + b"\n"
-        )
+        if op.delete:
+            line = orjson.dumps({"delete": {"_index": op.index, "_id": op.doc_id}}) + b"\n"
+        else:
+            line = (
+                orjson.dumps({"index": {"_index": op.index, "_id": op.doc_id}})
+                + b"\n"
+                + orjson.dumps(op.source)
+                + b"\n"
+            )
         if chunk and (size + len(line) > max_bytes or len(chunk) >= max_docs):
             yield chunk
             chunk, size = [], 0
@@ -133,6 +139,14 @@ class OpenSearchSink:
                 self.log.warning("opensearch_busy", op=what, status=status, retry_in_s=round(delay, 2))
                 backoff.sleep(delay)
 
+    def get_many(self, refs: Sequence[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+        """Real-time GET of documents by (index, id), retrying while unreachable; absent ones are left out."""
+        if not refs:
+            return {}
+        body = {"docs": [{"_index": index, "_id": doc_id} for index, doc_id in refs]}
+        response = self._call(lambda: self.client.mget(body=body), "mget")
+        return {d["_id"]: d["_source"] for d in response["docs"] if d.get("found")}
+
     def index(self, ops: Iterable[IndexOp]) -> list[Rejected]:
         """Index every op. Returns the ops OpenSearch rejected for good; the rest are acknowledged."""
         ops = list(ops)
@@ -160,7 +174,7 @@ class OpenSearchSink:
             for (op, line), item in zip(pending, response["items"]):
                 result = item.get("index") or next(iter(item.values()))
                 status = int(result.get("status", 500))
-                if status < 300:
+                if status < 300 or (op.delete and status == 404):
                     continue
                 if status in RETRYABLE_STATUS:
                     retry.append((op, line))

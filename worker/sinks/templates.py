@@ -54,14 +54,61 @@ QUARANTINE_PROPERTIES: dict[str, Any] = {
     "worker_id": _KW,
 }
 
+_BOX = {"properties": {"width": _F, "height": _F, "left": _F, "top": _F}}
+
+TRACK_PROPERTIES: dict[str, Any] = {
+    "track_id": _KW,
+    "stream_arn": _KW,
+    "camera_id": _KW,
+    "registered": {"type": "boolean"},
+    "site": _KW,
+    "floor": _KW,
+    "zone": _KW,
+    "first_seen": _DATE,
+    "last_seen": _DATE,
+    "duration_s": _F,
+    "frames": _INT,
+    "matched_frames": _INT,
+    "identity": _KW,
+    "identity_confidence": _F,
+    "category": _KW,  # employee | unknown | watchlist
+    "confirmed": {"type": "boolean"},
+    "state": _KW,  # open | closed
+    "best_frame": {
+        "properties": {
+            "fragment_number": _KW,
+            "frame_offset_s": {"type": "double"},
+            "frame_time": _DATE,
+            "bbox": _BOX,
+            "score": _F,
+        }
+    },
+    "resume": {"type": "object", "enabled": False},  # tracker state for the next owner, not searchable
+}
+
+# One document per camera: how far its tracks are applied, and which are open (see source/tracking.py).
+CAMERA_STATE_PROPERTIES: dict[str, Any] = {
+    "stream_arn": _KW,
+    "camera_id": _KW,
+    "applied_until": _DATE,
+    "shard_id": _KW,
+    "open_tracks": {"type": "object", "enabled": False},
+}
+
 FAMILIES: dict[str, dict[str, Any]] = {
     "detections": DETECTION_PROPERTIES,
     "quarantine": QUARANTINE_PROPERTIES,
+    "tracks": TRACK_PROPERTIES,
+    "cameras": CAMERA_STATE_PROPERTIES,
 }
 
 
 def index_name(prefix: str, family: str, day: str) -> str:
     return f"{prefix}-{family}-{day}"
+
+
+def camera_state_index(prefix: str) -> str:
+    return index_name(prefix, "cameras", "state")
 
 
 def alias_name(prefix: str, family: str) -> str:

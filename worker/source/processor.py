@@ -71,9 +71,11 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
                 )
                 for r in process_records_input.records
             ]
-            if not records:
-                return  # heartbeat of an idle shard
             assert self.handler is not None
+            if not records:
+                # The heartbeat of an idle shard (callProcessRecordsEvenForEmptyRecordList): close tracks.
+                self.totals.add(self.handler.heartbeat())
+                return
             stats = self.handler.handle(records)
             self.totals.add(stats)
             if stats.quarantined:
@@ -125,7 +127,9 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
 
     def _totals(self) -> dict[str, Any]:
         t = self.totals
-        return {"records": t.records, "faces": t.faces, "quarantined": t.quarantined}
+        return {"records": t.records, "faces": t.faces, "quarantined": t.quarantined,
+                "late_frames": t.late_frames, "unregistered_frames": t.unregistered_frames,
+                "tracks_closed": t.tracks_closed}
 
     def _maybe_summary(self, millis_behind: Any) -> None:
         now = self.clock()

@@ -1,0 +1,119 @@
+"""Track documents written by the real record processor into the real OpenSearch node: the same
+whatever the batch split, the same across a change of owner, and labelled by the camera registry."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import orjson
+
+from worker.config import parse_cameras
+from worker.core.cameras import CameraRegistry
+from worker.core.record import parse_frame_record
+from worker.core.track_docs import track_document
+from worker.core.tracker import Tracker
+from worker.sim.encode import encode_frame
+from worker.sim.scenario import build_scenario, frames_of, preset
+
+from .test_processor_protocol import child, initialize, kinesis_record  # noqa: F401 - child is a fixture
+
+SPEC = preset("crowded_lobby", cameras=3, duration_s=90, seed=12)
+
+
+def scenario_records() -> tuple[list[dict], list]:
+    frames = frames_of(build_scenario(SPEC))
+    records = [kinesis_record(encode_frame(f), 1000 + i, f.camera.stream_arn) for i, f in enumerate(frames)]
+    return records, frames
+
+
+def send_batches(c, records: list[dict], size: int, heartbeat: bool) -> None:
+    for start in range(0, len(records), size):
+        batch = records[start: start + size]
+        c.send({"action": "processRecords", "records": batch, "millisBehindLatest": 0})
+        request = c.expect()
+        assert request["action"] == "checkpoint" and request["sequenceNumber"] == batch[-1]["sequenceNumber"]
+        c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None,
+                "error": None})
+        assert c.expect() == {"action": "status", "responseFor": "processRecords"}
+        if heartbeat:
+            c.send({"action": "processRecords", "records": [], "millisBehindLatest": 0})
+            assert c.expect() == {"action": "status", "responseFor": "processRecords"}
+
+
+def final_heartbeat(c) -> None:
+    c.send({"action": "processRecords", "records": [], "millisBehindLatest": 0})
+    assert c.expect() == {"action": "status", "responseFor": "processRecords"}
+
+
+def stored_tracks(client, prefix: str) -> dict[str, dict]:
+    client.indices.refresh(index=f"{prefix}-tracks-*")
+    hits = client.search(index=f"{prefix}-tracks", body={"size": 10000, "query": {"match_all": {}}})["hits"]["hits"]
+    return {h["_id"]: h["_source"] for h in hits}
+
+
+def expected_tracks(frames, registry: CameraRegistry) -> dict[str, dict]:
+    """The pure core run over the same frames: what the workers must have written."""
+    tracker = Tracker()
+    docs: dict[str, dict] = {}
+    for f in frames:
+        result = tracker.observe(parse_frame_record(encode_frame(f)))
+        for t in result.touched + result.closed:
+            docs[t.track_id] = track_document(t, registry.lookup(t.stream_arn), "wl_").source
+        for t in result.absorbed:
+            docs.pop(t.track_id)
+    for t in tracker.heartbeat():
+        docs[t.track_id] = track_document(t, registry.lookup(t.stream_arn), "wl_").source
+    return json.loads(orjson.dumps(docs))
+
+
+def test_track_documents_are_the_same_whatever_the_batch_split(child, isolated_env, opensearch):
+    records, frames = scenario_records()
+    lobby = frames[0].camera
+    cameras = [{"id": "hq-lobby", "stream_arn": lobby.stream_arn, "site": "hq", "floor": "0", "zone": "lobby"}]
+    prefixes = [f"it-{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    for prefix, size, heartbeat in ((prefixes[0], len(records), False), (prefixes[1], 7, True)):
+        c = child({"FACEWATCH__OPENSEARCH__INDEX_PREFIX": prefix, "FACEWATCH_CAMERAS": json.dumps(cameras)})
+        initialize(c)
+        send_batches(c, records, size, heartbeat)
+        final_heartbeat(c)
+        c.send({"action": "shutdownRequested"})
+        assert c.expect()["action"] == "checkpoint"
+        c.send({"action": "checkpoint", "sequenceNumber": None, "subSequenceNumber": None, "error": None})
+        assert c.expect() == {"action": "status", "responseFor": "shutdownRequested"}
+        c.close()
+        log = b"".join(c.stderr)
+        assert b'"camera_unregistered"' in log  # two of the three cameras are not in the registry
+    one, other = (stored_tracks(opensearch, p) for p in prefixes)
+    assert len(one) > 20
+    assert one == other
+    registry = CameraRegistry(list(parse_cameras(cameras, "test")))
+    assert one == expected_tracks(frames, registry)
+    # Labels from the registry; unregistered cameras are still tracked, and labelled as such.
+    by_registered = {d["registered"] for d in one.values()}
+    assert by_registered == {True, False}
+    lobby_doc = next(d for d in one.values() if d["registered"])
+    assert (lobby_doc["camera_id"], lobby_doc["site"], lobby_doc["zone"]) == ("hq-lobby", "hq", "lobby")
+    assert {d["category"] for d in one.values()} >= {"employee", "unknown"}
+
+
+def test_a_new_owner_continues_the_open_tracks_instead_of_starting_new_ones(child, isolated_env, opensearch):
+    records, frames = scenario_records()
+    prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
+    cut = len(records) // 2
+    cut_time = frames[cut].frame_time
+    first = child()
+    initialize(first)
+    send_batches(first, records[:cut], 25, heartbeat=False)
+    first.close()  # the lease moves: this worker is gone
+    # The new owner starts from an older checkpoint: 30 records are delivered a second time.
+    second = child()
+    initialize(second)
+    send_batches(second, records[cut - 30:], 25, heartbeat=False)
+    final_heartbeat(second)
+    assert b'"tracks_restored"' in b"".join(second.stderr)
+    got = stored_tracks(opensearch, prefix)
+    want = expected_tracks(frames, CameraRegistry())
+    spanning = [d for d in want.values() if d["confirmed"] and d["first_seen"] < cut_time * 1000 < d["last_seen"]]
+    assert len(spanning) >= 3  # visits in progress at the hand-off
+    assert got == want  # one track per visit, as if nobody had left

@@ -1,0 +1,116 @@
+"""Track documents: what a sighting looks like in OpenSearch, and how a new owner resumes it.
+
+The document is a function of the track alone (no write time, no worker id), so the same records,
+however they are batched or replayed, give byte-identical documents; the id is the track id, fixed at
+the track's first frame, so writing a track again replaces it instead of adding one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from worker.core.cameras import Camera
+from worker.core.detections import day_of
+from worker.core.record import BoundingBox
+from worker.core.tracker import BestFrame, Track
+
+
+def category_of(identity: str | None, watchlist_prefix: str) -> str:
+    if identity is None:
+        return "unknown"
+    if watchlist_prefix and identity.startswith(watchlist_prefix):
+        return "watchlist"
+    return "employee"
+
+
+def _ms(epoch_s: float) -> int:
+    return int(round(epoch_s * 1000))
+
+
+def _box(box: BoundingBox) -> dict[str, float]:
+    return {"width": box.width, "height": box.height, "left": box.left, "top": box.top}
+
+
+@dataclass(frozen=True, slots=True)
+class TrackDoc:
+    doc_id: str
+    day: str  # UTC day of the first frame: the daily index, fixed for the track's life
+    source: dict[str, Any]
+
+
+def track_document(track: Track, camera: Camera, watchlist_prefix: str) -> TrackDoc:
+    identity, confidence = track.identity()
+    best = track.best_frame
+    source: dict[str, Any] = {
+        "track_id": track.track_id,
+        "stream_arn": track.stream_arn,
+        **camera.location(),
+        "first_seen": _ms(track.first_seen),
+        "last_seen": _ms(track.last_seen),
+        "duration_s": round(track.last_seen - track.first_seen, 3),
+        "frames": track.hits,
+        "matched_frames": track.matched,
+        "identity": identity,
+        "identity_confidence": round(confidence, 4) if identity else None,
+        "category": category_of(identity, watchlist_prefix),
+        "confirmed": track.confirmed,
+        "state": "closed" if track.closed else "open",
+        "best_frame": None
+        if best is None
+        else {
+            "fragment_number": best.fragment_number,
+            "frame_offset_s": best.frame_offset_s,
+            "frame_time": _ms(best.frame_time),
+            "bbox": _box(best.box),
+            "score": round(best.score, 6),
+        },
+        # Not indexed (the mapping disables it): what the next owner of the shard needs to go on.
+        "resume": {
+            "first_seen": track.first_seen,
+            "last_seen": track.last_seen,
+            "centre": list(track.centre),
+            "width": track.width,
+            "first_centre": list(track.first_centre),
+            "first_width": track.first_width,
+            "velocity": list(track.velocity),
+            "votes": dict(sorted(track.votes.items())),
+            "best_similarity": dict(sorted(track.best_similarity.items())),
+            "best_frame_time": best.frame_time if best else None,
+            "best_frame_score": best.score if best else None,
+        },
+    }
+    return TrackDoc(track.track_id, day_of(track.first_seen), source)
+
+
+def track_from_document(source: dict[str, Any]) -> Track:
+    """The open track another worker persisted, as this worker's tracker needs it."""
+    r = source["resume"]
+    best = source.get("best_frame")
+    track = Track(
+        track_id=source["track_id"],
+        stream_arn=source["stream_arn"],
+        first_seen=float(r["first_seen"]),
+        last_seen=float(r["last_seen"]),
+        centre=(float(r["centre"][0]), float(r["centre"][1])),
+        width=float(r["width"]),
+        first_centre=(float(r["first_centre"][0]), float(r["first_centre"][1])),
+        first_width=float(r["first_width"]),
+        velocity=(float(r["velocity"][0]), float(r["velocity"][1])),
+        hits=int(source["frames"]),
+        matched=int(source["matched_frames"]),
+        votes={k: float(v) for k, v in r["votes"].items()},
+        best_similarity={k: float(v) for k, v in r["best_similarity"].items()},
+        confirmed=bool(source["confirmed"]),
+        closed=source["state"] == "closed",
+    )
+    if best is not None:
+        b = best["bbox"]
+        track.best_frame = BestFrame(
+            score=float(r["best_frame_score"]),
+            fragment_number=best["fragment_number"],
+            frame_offset_s=float(best["frame_offset_s"]),
+            frame_time=float(r["best_frame_time"]),
+            box=BoundingBox(b["width"], b["height"], b["left"], b["top"]),
+        )
+    return track

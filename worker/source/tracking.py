@@ -1,0 +1,137 @@
+"""The tracking stage of a shard: frames -> tracker -> track documents, and hand-off between owners.
+
+A shard's tracker lives in its record processor's memory. Everything a successor needs is written
+with every batch, before the checkpoint: the open tracks as documents, and one small state document
+per camera saying which tracks are open and up to which frame time they hold the camera's frames.
+When a worker sees a camera for the first time it reads that state (real-time GETs, no search refresh
+needed), restores the open tracks, and skips frames the restored tracks already hold. A lease moving
+in the middle of a visit therefore continues the same track instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from worker.core.cameras import Camera, CameraRegistry
+from worker.core.detections import stable_id
+from worker.core.record import FrameRecord
+from worker.core.track_docs import track_document, track_from_document
+from worker.core.tracker import Track, Tracker, TrackerParams
+from worker.core.detections import day_of
+from worker.logs import get_logger
+from worker.sinks.opensearch import IndexOp, OpenSearchSink
+from worker.sinks.templates import camera_state_index, index_name
+
+
+def camera_state_id(stream_arn: str) -> str:
+    return stable_id("camera-state", stream_arn)
+
+
+@dataclass
+class TrackingStats:
+    late_frames: int = 0
+    unregistered_frames: int = 0
+    restored_tracks: int = 0
+    closed_tracks: int = 0
+    new_unregistered: list[str] = field(default_factory=list)
+
+
+class TrackingStage:
+    def __init__(
+        self,
+        sink: OpenSearchSink,
+        prefix: str,
+        shard_id: str,
+        registry: CameraRegistry,
+        params: TrackerParams,
+        watchlist_prefix: str,
+    ) -> None:
+        self.sink = sink
+        self.prefix = prefix
+        self.shard_id = shard_id
+        self.registry = registry
+        self.watchlist_prefix = watchlist_prefix
+        self.tracker = Tracker(params)
+        self.log = get_logger().bind(shard_id=shard_id)
+        self._unregistered_seen: set[str] = set()
+
+    def _index_of(self, track: Track) -> str:
+        return index_name(self.prefix, "tracks", day_of(track.first_seen))
+
+    def _restore(self, stream_arns: Iterable[str], stats: TrackingStats) -> None:
+        """First sight of these cameras in this process: take over what a previous owner left open."""
+        arns = sorted(set(stream_arns))
+        if not arns:
+            return
+        states = self.sink.get_many([(camera_state_index(self.prefix), camera_state_id(a)) for a in arns])
+        refs = [(ref["index"], ref["id"]) for state in states.values() for ref in state.get("open_tracks", [])]
+        docs = self.sink.get_many(refs)
+        by_camera: dict[str, list[Track]] = {}
+        for source in docs.values():
+            if source.get("state") == "open":
+                by_camera.setdefault(source["stream_arn"], []).append(track_from_document(source))
+        for state in states.values():
+            arn = state["stream_arn"]
+            tracks = by_camera.get(arn, [])
+            self.tracker.camera(arn).restore(tracks, state["applied_until"] / 1000.0)
+            stats.restored_tracks += len(tracks)
+        for arn in arns:
+            self.tracker.camera(arn)  # known from now on, restored or not
+        if stats.restored_tracks:
+            self.log.info("tracks_restored", cameras=len(states), tracks=stats.restored_tracks)
+
+    def process(self, frames: list[FrameRecord]) -> tuple[list[IndexOp], TrackingStats]:
+        """Track a batch's frames (in shard order); return the ops that persist the result."""
+        stats = TrackingStats()
+        self._restore([f.stream_arn for f in frames if f.stream_arn not in self.tracker.cameras], stats)
+        changed: dict[str, Track] = {}
+        removed: dict[str, Track] = {}
+        for frame in frames:
+            if not self.registry.is_registered(frame.stream_arn):
+                stats.unregistered_frames += 1
+                if frame.stream_arn not in self._unregistered_seen:
+                    self._unregistered_seen.add(frame.stream_arn)
+                    stats.new_unregistered.append(self.registry.lookup(frame.stream_arn).camera_id)
+            result = self.tracker.observe(frame)
+            if result.late:
+                stats.late_frames += 1
+                continue
+            for track in result.touched + result.closed:
+                changed[track.track_id] = track
+            for track in result.absorbed:
+                changed.pop(track.track_id, None)
+                removed[track.track_id] = track
+            stats.closed_tracks += len(result.closed)
+        cameras = {f.stream_arn for f in frames}
+        return self._ops(changed, removed, cameras), stats
+
+    def heartbeat(self) -> tuple[list[IndexOp], TrackingStats]:
+        """An empty batch: close tracks the shard's latest record time says have ended."""
+        closed = self.tracker.heartbeat()
+        stats = TrackingStats(closed_tracks=len(closed))
+        changed = {t.track_id: t for t in closed}
+        return self._ops(changed, {}, {t.stream_arn for t in closed}), stats
+
+    def _ops(self, changed: dict[str, Track], removed: dict[str, Track], cameras: set[str]) -> list[IndexOp]:
+        ops: list[IndexOp] = []
+        for track in changed.values():
+            doc = track_document(track, self.registry.lookup(track.stream_arn), self.watchlist_prefix)
+            ops.append(IndexOp(index_name(self.prefix, "tracks", doc.day), doc.doc_id, doc.source))
+        for track in removed.values():
+            ops.append(IndexOp(self._index_of(track), track.track_id, {}, delete=True))
+        for arn in sorted(cameras):
+            camera = self.tracker.cameras[arn]
+            ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(camera.stream_arn)))
+        return ops
+
+    def _state(self, stream_arn: str) -> dict:
+        camera = self.tracker.cameras[stream_arn]
+        info: Camera = self.registry.lookup(stream_arn)
+        return {
+            "stream_arn": stream_arn,
+            "camera_id": info.camera_id,
+            "applied_until": int(round(max(camera.watermark, camera.applied_until) * 1000)),
+            "shard_id": self.shard_id,
+            "open_tracks": [{"index": self._index_of(t), "id": t.track_id} for t in camera.open],
+        }
