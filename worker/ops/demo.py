@@ -112,6 +112,22 @@ def _summary(cfg, client, alias, leases, producer, frames, want, indexed, start_
         f" {len(producer.result.per_shard)} shards {dict(sorted(producer.result.per_shard.items()))}")
     say(f"faces expected   : {want}")
     say(f"faces indexed    : {indexed}  ({'none lost, none doubled' if indexed == want else 'MISMATCH'})")
+    tracks_alias = alias.removesuffix("-detections") + "-tracks"
+    try:
+        client.indices.refresh(index=tracks_alias)
+        tracks = client.search(index=tracks_alias, body={
+            "size": 0,
+            "query": {"bool": {"filter": [{"term": {"confirmed": True}},
+                                          {"range": {"first_seen": {"gte": start_ms, "lte": end_ms}}}]}},
+            "aggs": {"category": {"terms": {"field": "category"}}, "state": {"terms": {"field": "state"}}},
+        })
+        n_tracks = tracks["hits"]["total"]["value"]
+        by = {b["key"]: b["doc_count"] for b in tracks["aggregations"]["category"]["buckets"]}
+        states = {b["key"]: b["doc_count"] for b in tracks["aggregations"]["state"]["buckets"]}
+    except Exception:  # noqa: BLE001 - no track index when nobody was seen
+        n_tracks, by, states = 0, {}, {}
+    say(f"tracks           : {n_tracks} sightings for {len(scenario.visits)} true visits"
+        f" ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))}; {', '.join(f'{k} {v}' for k, v in sorted(states.items()))})")
     for lease in leases:
         lag = checkpoint_lag(lease, producer.result.last_sequence.get(lease.shard_id))
         say(f"shard {lease.shard_id}: held by {lease.owner}, checkpoint lag: {lag}")
