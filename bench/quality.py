@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import platform
 import sys
@@ -159,7 +160,7 @@ def main() -> int:
         "seeds": args.seeds,
         "cameras": args.cameras,
         "duration_s": args.duration,
-        "tracker_params": vars(params) if hasattr(params, "__dict__") else {},
+        "tracker_params": dataclasses.asdict(params),
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "note": "tentative_detection_share: detections left in tracks that never reached min_hits (not sightings)",
     }

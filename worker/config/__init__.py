@@ -19,6 +19,7 @@ import orjson
 import yaml
 
 from worker.core.cameras import DAYS, BusinessHours, Camera
+from worker.core.tracker import TrackerParams
 
 DEFAULTS_FILE = Path(__file__).with_name("worker.yaml")
 STACK_ENV_FILE = Path(".run/stack.env")
@@ -118,9 +119,7 @@ class Config:
     def worker_id(self) -> str:
         return self.worker.id or f"{socket.gethostname()}-{os.getpid()}"
 
-    def tracker_params(self) -> "TrackerParams":
-        from worker.core.tracker import TrackerParams
-
+    def tracker_params(self) -> TrackerParams:
         t = self.tracker
         return TrackerParams(max_gap_s=t.max_gap_s, stitch_wait_s=t.stitch_wait_s, min_hits=t.min_hits,
                              reorder_window_s=t.reorder_window_s, strong_similarity=t.strong_similarity)

@@ -57,7 +57,7 @@ def detections_of(frame: FrameRecord) -> list[Detection]:
             "face_index": face.index,
             "faces_in_frame": len(frame.faces),
             "status": "known" if known else "unknown",
-            "bbox": {"width": box.width, "height": box.height, "left": box.left, "top": box.top},
+            "bbox": box.as_dict(),
             "face_area": box.area,
             "confidence": face.confidence,
             "brightness": face.brightness,

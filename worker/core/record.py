@@ -36,6 +36,9 @@ class BoundingBox:
     def area(self) -> float:
         return self.width * self.height
 
+    def as_dict(self) -> dict[str, float]:
+        return {"width": self.width, "height": self.height, "left": self.left, "top": self.top}
+
     @property
     def centre(self) -> tuple[float, float]:
         return (self.left + self.width / 2.0, self.top + self.height / 2.0)

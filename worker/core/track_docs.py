@@ -28,10 +28,6 @@ def _ms(epoch_s: float) -> int:
     return int(round(epoch_s * 1000))
 
 
-def _box(box: BoundingBox) -> dict[str, float]:
-    return {"width": box.width, "height": box.height, "left": box.left, "top": box.top}
-
-
 @dataclass(frozen=True, slots=True)
 class TrackDoc:
     doc_id: str
@@ -62,7 +58,7 @@ def track_document(track: Track, camera: Camera, watchlist_prefix: str) -> Track
             "fragment_number": best.fragment_number,
             "frame_offset_s": best.frame_offset_s,
             "frame_time": _ms(best.frame_time),
-            "bbox": _box(best.box),
+            "bbox": best.box.as_dict(),
             "score": round(best.score, 6),
         },
         # Not indexed (the mapping disables it): what the next owner of the shard needs to go on.

@@ -12,6 +12,7 @@ _KW = {"type": "keyword"}
 _F = {"type": "float"}
 _INT = {"type": "integer"}
 _DATE = {"type": "date", "format": "epoch_millis"}
+_BOX = {"properties": {"width": _F, "height": _F, "left": _F, "top": _F}}
 
 DETECTION_PROPERTIES: dict[str, Any] = {
     "detection_id": _KW,
@@ -25,7 +26,7 @@ DETECTION_PROPERTIES: dict[str, Any] = {
     "face_index": _INT,
     "faces_in_frame": _INT,
     "status": _KW,
-    "bbox": {"properties": {"width": _F, "height": _F, "left": _F, "top": _F}},
+    "bbox": _BOX,
     "face_area": _F,
     "confidence": _F,
     "brightness": _F,
@@ -53,8 +54,6 @@ QUARANTINE_PROPERTIES: dict[str, Any] = {
     "payload_b64": {"type": "binary"},
     "worker_id": _KW,
 }
-
-_BOX = {"properties": {"width": _F, "height": _F, "left": _F, "top": _F}}
 
 TRACK_PROPERTIES: dict[str, Any] = {
     "track_id": _KW,

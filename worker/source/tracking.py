@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from worker.core.cameras import Camera, CameraRegistry
-from worker.core.detections import stable_id
+from worker.core.cameras import CameraRegistry
+from worker.core.detections import day_of, stable_id
 from worker.core.record import FrameRecord
 from worker.core.track_docs import track_document, track_from_document
 from worker.core.tracker import Track, Tracker, TrackerParams
-from worker.core.detections import day_of
 from worker.logs import get_logger
 from worker.sinks.opensearch import IndexOp, OpenSearchSink
 from worker.sinks.templates import camera_state_index, index_name
@@ -117,21 +116,19 @@ class TrackingStage:
         ops: list[IndexOp] = []
         for track in changed.values():
             doc = track_document(track, self.registry.lookup(track.stream_arn), self.watchlist_prefix)
-            ops.append(IndexOp(index_name(self.prefix, "tracks", doc.day), doc.doc_id, doc.source))
+            ops.append(IndexOp(self._index_of(track), doc.doc_id, doc.source))
         for track in removed.values():
             ops.append(IndexOp(self._index_of(track), track.track_id, {}, delete=True))
         for arn in sorted(cameras):
-            camera = self.tracker.cameras[arn]
-            ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(camera.stream_arn)))
+            ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(arn)))
         return ops
 
     def _state(self, stream_arn: str) -> dict:
         camera = self.tracker.cameras[stream_arn]
-        info: Camera = self.registry.lookup(stream_arn)
         return {
             "stream_arn": stream_arn,
-            "camera_id": info.camera_id,
-            "applied_until": int(round(max(camera.watermark, camera.applied_until) * 1000)),
+            "camera_id": self.registry.lookup(stream_arn).camera_id,
+            "applied_until": int(round(camera.watermark * 1000)),  # restore() keeps it >= applied_until
             "shard_id": self.shard_id,
             "open_tracks": [{"index": self._index_of(t), "id": t.track_id} for t in camera.open],
         }
