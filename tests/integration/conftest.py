@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from worker.config import load_config
+from worker.ops.resources import ensure_local_resources
 from worker.sinks.opensearch import make_client
 
 pytestmark = pytest.mark.integration
@@ -34,13 +35,29 @@ def local_stack():
         stack.down(log=lambda m: None)
 
 
+def isolated(local_stack: dict[str, str], prefix: str) -> dict[str, str]:
+    """Its own indices, delivery streams and dead-letter prefix, so a test's counts are its own.
+
+    Flushing and checkpointing after every batch (the protocol tests expect one checkpoint per batch);
+    tests of the cadence set their own values.
+    """
+    env = {
+        **os.environ, **local_stack,
+        "FACEWATCH__OPENSEARCH__INDEX_PREFIX": prefix,
+        "FACEWATCH__FIREHOSE__RAW_STREAM": f"{prefix}-raw",
+        "FACEWATCH__FIREHOSE__TRACKS_STREAM": f"{prefix}-tracks",
+        "FACEWATCH__QUARANTINE__PREFIX": f"{prefix}/",
+        "FACEWATCH__PROCESSOR__FLUSH_INTERVAL_S": "0",
+        "FACEWATCH__CHECKPOINT__EVERY_S": "0",
+    }
+    env.pop("FACEWATCH_CONFIG", None)
+    ensure_local_resources(load_config(env=env, stack_env_file=None))
+    return env
+
+
 @pytest.fixture
 def isolated_env(local_stack):
-    """Environment for one test: its own index prefix, so its counts are its own."""
-    prefix = f"it-{uuid.uuid4().hex[:10]}"
-    env = {**os.environ, **local_stack, "FACEWATCH__OPENSEARCH__INDEX_PREFIX": prefix}
-    env.pop("FACEWATCH_CONFIG", None)
-    return env
+    return isolated(local_stack, f"it-{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture

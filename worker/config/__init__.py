@@ -76,6 +76,7 @@ class OpenSearchSection:
     username: str = ""
     password: str = field(default="", repr=False)
     verify_tls: bool = True
+    ca_certs: str = ""
     index_prefix: str = "facewatch"
     replicas: int = 1
     bulk_max_bytes: int = 5 * 1024 * 1024
@@ -88,6 +89,44 @@ class OpenSearchSection:
 @dataclass(frozen=True)
 class ProcessorSection:
     max_record_bytes: int = 1024 * 1024
+    flush_interval_s: float = 1.0  # buffered writes older than this are flushed at the next callback
+    flush_max_records: int = 5000  # ... or as soon as this many records are buffered
+    flush_max_bytes: int = 8 * 1024 * 1024  # ... or this many bytes of documents
+
+
+@dataclass(frozen=True)
+class CheckpointSection:
+    every_s: float = 5.0  # checkpoint the acknowledged position at most this often (0: after every flush)
+    every_records: int = 10000  # ... or sooner once this many acknowledged records are not checkpointed
+    attempts: int = 8  # throttled checkpoints are retried this many times, then left to the next one
+
+
+@dataclass(frozen=True)
+class FirehoseSection:
+    enabled: bool = True
+    endpoint: str = ""  # empty: AWS_ENDPOINT_URL (local stack) or the region's Firehose
+    raw_stream: str = "facewatch-raw"  # every parsed frame record, as newline-delimited JSON
+    tracks_stream: str = "facewatch-tracks"  # closed tracks
+    skip_redelivered: bool = True  # records a previous owner archived (shard progress) are not sent again
+    max_batch_records: int = 500
+    max_batch_bytes: int = 4 * 1024 * 1024
+    retry_base_s: float = 0.2
+    retry_max_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class QuarantineSection:
+    bucket: str = "facewatch-quarantine"  # S3 dead letters, one object per bad record
+    prefix: str = "quarantine/"
+    endpoint: str = ""  # empty: AWS_ENDPOINT_URL (local stack) or the region's S3
+
+
+@dataclass(frozen=True)
+class RetentionSection:
+    detections_days: int = 30
+    tracks_days: int = 365
+    alerts_days: int = 365
+    quarantine_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -112,6 +151,10 @@ class Config:
     processor: ProcessorSection
     tracker: TrackerSection = TrackerSection()
     identities: IdentitiesSection = IdentitiesSection()
+    checkpoint: CheckpointSection = CheckpointSection()
+    firehose: FirehoseSection = FirehoseSection()
+    quarantine: QuarantineSection = QuarantineSection()
+    retention: RetentionSection = RetentionSection()
     cameras: tuple[Camera, ...] = ()
     aws_endpoint_url: str = ""
 
@@ -125,6 +168,14 @@ class Config:
                              reorder_window_s=t.reorder_window_s, strong_similarity=t.strong_similarity)
 
     @property
+    def firehose_endpoint(self) -> str:
+        return self.firehose.endpoint or self.aws_endpoint_url
+
+    @property
+    def s3_endpoint(self) -> str:
+        return self.quarantine.endpoint or self.aws_endpoint_url
+
+    @property
     def application_name(self) -> str:
         return self.kinesis.application_name or f"facewatch-{self.kinesis.stream_name}"
 
@@ -136,6 +187,10 @@ _SECTIONS: dict[str, type] = {
     "processor": ProcessorSection,
     "tracker": TrackerSection,
     "identities": IdentitiesSection,
+    "checkpoint": CheckpointSection,
+    "firehose": FirehoseSection,
+    "quarantine": QuarantineSection,
+    "retention": RetentionSection,
 }
 CAMERA_KEYS = ("id", "stream_arn", "site", "floor", "zone", "timezone", "business_hours")
 
@@ -366,6 +421,10 @@ def validate(cfg: Config) -> Config:
                fix="set OPENSEARCH_URL to http(s)://host:port of the OpenSearch domain")
     if o.auth not in ("none", "basic", "sigv4"):
         raise ConfigError(f"opensearch.auth: {o.auth!r}; use none, basic or sigv4")
+    if o.ca_certs and not Path(o.ca_certs).is_file():
+        raise ConfigError(f"opensearch.ca_certs: {o.ca_certs} does not exist; give a PEM CA bundle or leave it empty")
+    if o.auth == "sigv4" and not o.url.startswith("https://"):
+        raise ConfigError("opensearch.url: SigV4 needs the domain's https:// endpoint (Amazon OpenSearch Service)")
     if o.auth == "basic" and not (o.username and o.password):
         raise ConfigError(
             "opensearch.username/password: required with auth=basic; set OPENSEARCH_USERNAME and"
@@ -388,6 +447,44 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("opensearch.retry_base_s/retry_max_s: need 0 < retry_base_s <= retry_max_s")
     if not 1024 <= p.max_record_bytes <= 10 * 1024 * 1024:
         raise ConfigError(f"processor.max_record_bytes: {p.max_record_bytes}; between 1 KiB and 10 MiB")
+    if not 0.0 <= p.flush_interval_s <= 60.0:
+        raise ConfigError(f"processor.flush_interval_s: {p.flush_interval_s}; between 0 (every batch) and 60 seconds")
+    if not 1 <= p.flush_max_records <= 100000:
+        raise ConfigError(f"processor.flush_max_records: {p.flush_max_records}; between 1 and 100000")
+    if not 64 * 1024 <= p.flush_max_bytes <= 256 * 1024 * 1024:
+        raise ConfigError(
+            f"processor.flush_max_bytes: {p.flush_max_bytes}; between 64 KiB and 256 MiB (it bounds memory"
+            " while a sink is down)"
+        )
+    c = cfg.checkpoint
+    if not 0.0 <= c.every_s <= 300.0:
+        raise ConfigError(f"checkpoint.every_s: {c.every_s}; between 0 (after every flush) and 300 seconds")
+    if not 0 <= c.every_records <= 1_000_000:
+        raise ConfigError(f"checkpoint.every_records: {c.every_records}; between 0 (off) and 1000000")
+    if not 1 <= c.attempts <= 50:
+        raise ConfigError(f"checkpoint.attempts: {c.attempts}; between 1 and 50")
+    f = cfg.firehose
+    _check_url("firehose.endpoint", f.endpoint, required=False,
+               fix="set FACEWATCH__FIREHOSE__ENDPOINT to http://host:port, or leave it empty for AWS")
+    if f.enabled and not (f.raw_stream and f.tracks_stream):
+        raise ConfigError("firehose.raw_stream/tracks_stream: empty; name both delivery streams or set"
+                          " firehose.enabled: false")
+    if not 1 <= f.max_batch_records <= 500:
+        raise ConfigError(f"firehose.max_batch_records: {f.max_batch_records}; PutRecordBatch takes 1..500")
+    if not 1024 <= f.max_batch_bytes <= 4 * 1024 * 1024:
+        raise ConfigError(f"firehose.max_batch_bytes: {f.max_batch_bytes}; PutRecordBatch takes at most 4 MiB (4194304)")
+    if f.retry_base_s <= 0 or f.retry_max_s < f.retry_base_s:
+        raise ConfigError("firehose.retry_base_s/retry_max_s: need 0 < retry_base_s <= retry_max_s")
+    q = cfg.quarantine
+    if not q.bucket:
+        raise ConfigError("quarantine.bucket: is empty; name the S3 bucket for dead letters")
+    _check_url("quarantine.endpoint", q.endpoint, required=False,
+               fix="set FACEWATCH__QUARANTINE__ENDPOINT to http://host:port, or leave it empty for AWS")
+    r = cfg.retention
+    for family in ("detections", "tracks", "alerts", "quarantine"):
+        days = getattr(r, f"{family}_days")
+        if not 1 <= days <= 3650:
+            raise ConfigError(f"retention.{family}_days: {days}; between 1 and 3650 days")
     t = cfg.tracker
     if not 1.0 <= t.max_gap_s <= 60.0:
         raise ConfigError(f"tracker.max_gap_s: {t.max_gap_s}; between 1 and 60 seconds (frames come ~1 s apart)")

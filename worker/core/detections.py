@@ -25,6 +25,11 @@ def detection_id(stream_arn: str, fragment_number: str, frame_offset_s: float, f
     return stable_id("det", stream_arn, fragment_number, f"{frame_offset_s:.3f}", face_index)
 
 
+def frame_id(stream_arn: str, fragment_number: str, frame_offset_s: float) -> str:
+    """One analysed frame of one camera: the archive's deduplication key."""
+    return stable_id("frame", stream_arn, fragment_number, f"{frame_offset_s:.3f}")
+
+
 def day_of(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, tz=timezone.utc).strftime("%Y.%m.%d")
 

@@ -66,9 +66,12 @@ def make_client(cfg: OpenSearchSection, region: str = "us-east-1") -> OpenSearch
         "timeout": cfg.request_timeout_s,
         "max_retries": 0,  # retries are ours: per item, with backoff
         "verify_certs": cfg.verify_tls,
+        "ssl_show_warn": cfg.verify_tls,
         "http_compress": False,
         "connection_class": Urllib3HttpConnection,
     }
+    if cfg.ca_certs:
+        kwargs["ca_certs"] = cfg.ca_certs
     if cfg.auth == "basic":
         kwargs["http_auth"] = (cfg.username, cfg.password)
     elif cfg.auth == "sigv4":

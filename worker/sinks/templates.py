@@ -85,8 +85,12 @@ TRACK_PROPERTIES: dict[str, Any] = {
     "resume": {"type": "object", "enabled": False},  # tracker state for the next owner, not searchable
 }
 
-# One document per camera: how far its tracks are applied, and which are open (see source/tracking.py).
+# One document per camera: how far its tracks are applied, and which are open (see source/tracking.py);
+# and one per shard: how far every sink has acknowledged its records (see source/progress.py).
 CAMERA_STATE_PROPERTIES: dict[str, Any] = {
+    "kind": _KW,
+    "application": _KW,
+    "flushed_through": _KW,
     "stream_arn": _KW,
     "camera_id": _KW,
     "applied_until": _DATE,

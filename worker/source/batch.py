@@ -1,25 +1,30 @@
-"""One KCL batch -> detection documents and quarantine entries -> sinks, acknowledged before return.
+"""One shard's pipeline outside kclpy: records -> parsed frames, detections, tracks -> buffer -> sinks.
 
 Kept apart from the kclpy callbacks so it can be driven directly (tests, the protocol benchmark) and
-so the callbacks stay a thin shell of error handling and checkpointing.
+so the callbacks stay a thin shell of error handling and checkpointing. `handle` only prepares and
+buffers; `flush` writes the buffer to every sink and reports the position that is now acknowledged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import orjson
 
+from worker.buffer.pending import WriteBuffer
 from worker.config import Config
 from worker.core.cameras import CameraRegistry
-from worker.core.detections import detections_of
-from worker.core.record import FrameRecord, RecordError, parse_frame_record
+from worker.core.detections import day_of, detections_of, frame_id
+from worker.core.record import FrameRecord, RecordError, camera_id_from_arn, parse_frame_record
 from worker.logs import get_logger
-from worker.sinks.opensearch import IndexOp, OpenSearchSink
+from worker.sinks.firehose import MAX_RECORD_BYTES
+from worker.sinks.opensearch import IndexOp
 from worker.sinks.quarantine import QuarantineEntry
 from worker.sinks.templates import index_name
-from worker.source.tracking import TrackingStage, TrackingStats
+from worker.sinks.writer import FlushResult, SinkWriter
+from worker.source.progress import progress_op
+from worker.source.tracking import TrackingOutput, TrackingStage
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,111 +45,141 @@ class BatchStats:
     late_frames: int = 0
     unregistered_frames: int = 0
     tracks_closed: int = 0
+    archived: int = 0
+    archive_skipped: int = 0  # redelivered records a previous owner had already archived
+    flushes: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: "BatchStats") -> None:
-        self.records += other.records
-        self.faces += other.faces
-        self.quarantined += other.quarantined
-        self.late_frames += other.late_frames
-        self.unregistered_frames += other.unregistered_frames
-        self.tracks_closed += other.tracks_closed
+        for name in ("records", "faces", "quarantined", "late_frames", "unregistered_frames", "tracks_closed",
+                     "archived", "archive_skipped", "flushes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
 
 
-class QuarantineRejected(RuntimeError):
-    """The quarantine index itself refused an entry: stop rather than lose the record."""
+def archive_line(record: RawRecord, frame: FrameRecord, shard_id: str) -> bytes:
+    """The raw record for the archive: one JSON line, the original record under `record`, with the keys
+    the archive is partitioned and deduplicated by (`frame_id`, `camera_id`, `day`)."""
+    head = orjson.dumps({
+        "frame_id": frame_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s),
+        "camera_id": camera_id_from_arn(frame.stream_arn),
+        "stream_arn": frame.stream_arn,
+        "frame_time": int(round(frame.frame_time * 1000)),
+        "day": day_of(frame.frame_time).replace(".", "-"),
+        "shard_id": shard_id,
+        "sequence_number": record.sequence_number,
+        "arrival_time": record.arrival_ms,
+    })
+    body = record.data.strip()
+    if b"\n" in body or b"\r" in body:  # pretty-printed JSON would break newline-delimited lines
+        body = orjson.dumps(orjson.loads(body))
+    return head[:-1] + b',"record":' + body + b"}\n"
 
 
 class BatchHandler:
-    def __init__(self, cfg: Config, sink: OpenSearchSink, shard_id: str, worker_id: str) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        writer: SinkWriter,
+        shard_id: str,
+        worker_id: str,
+        archived_through: int | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
         self.cfg = cfg
-        self.sink = sink
+        self.writer = writer
+        self.sink = writer.opensearch
         self.shard_id = shard_id
         self.worker_id = worker_id
         self.prefix = cfg.opensearch.index_prefix
+        self.clock = clock or time.monotonic
+        self.archived_through = archived_through if cfg.firehose.skip_redelivered else None
+        p = cfg.processor
+        self.buffer = WriteBuffer(p.flush_max_records, p.flush_max_bytes, p.flush_interval_s)
         self.tracking = TrackingStage(
-            sink, self.prefix, shard_id, CameraRegistry(cfg.cameras), cfg.tracker_params(),
+            self.sink, self.prefix, shard_id, CameraRegistry(cfg.cameras), cfg.tracker_params(),
             cfg.identities.watchlist_prefix,
         )
+        self.archive_enabled = cfg.firehose.enabled
         self.log = get_logger().bind(shard_id=shard_id)
 
-    def _quarantine_op(self, entry: QuarantineEntry) -> IndexOp:
-        return entry.to_op(self.prefix, self.worker_id)
-
     def handle(self, records: Sequence[RawRecord]) -> BatchStats:
-        """Write the batch to the sinks; returns only when every document is acknowledged."""
+        """Prepare a batch and buffer its writes; nothing is acknowledged until `flush`."""
+        now = self.clock()
         stats = BatchStats(records=len(records))
-        ops: list[IndexOp] = []
-        origin: dict[str, RawRecord] = {}
-        quarantine: list[QuarantineEntry] = []
         frames: list[FrameRecord] = []
+        archive: list[bytes] = []
+        dead: list[QuarantineEntry] = []
         for record in records:
             try:
                 frame = parse_frame_record(record.data, self.cfg.processor.max_record_bytes)
             except RecordError as exc:
-                quarantine.append(self._entry(record, "parse", exc.reason, exc.detail, record.data))
+                dead.append(self._entry(record, "parse", exc.reason, exc.detail))
                 continue
             frames.append(frame)
+            ops = []
             for det in detections_of(frame):
                 source = det.source
                 source["shard_id"] = self.shard_id
                 source["sequence_number"] = record.sequence_number
                 source["arrival_time"] = record.arrival_ms
-                op = IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, source)
-                ops.append(op)
-                origin[det.doc_id] = record
-        stats.faces = len(ops)
-        track_ops, tracking = self.tracking.process(frames)
-        self._add_tracking(stats, tracking)
-        for rejected in self.sink.index(ops + track_ops):
-            record = origin.get(rejected.op.doc_id, records[-1])  # a track document: the batch's last record
-            if rejected.op.doc_id in origin:
-                stats.faces -= 1
-            quarantine.append(
-                self._entry(
-                    record,
-                    "sink",
-                    f"opensearch_{rejected.status}",
-                    rejected.error,
-                    orjson.dumps(rejected.op.source),
-                    sub_id=rejected.op.doc_id,
-                )
-            )
-        if quarantine:
-            refused = self.sink.index(self._quarantine_op(q) for q in quarantine)
-            if refused:
-                raise QuarantineRejected(
-                    f"quarantine index refused {len(refused)} entries: {refused[0].status} {refused[0].error}"
-                )
-            stats.quarantined = len(quarantine)
-            for q in quarantine:
-                stats.reasons[q.reason] = stats.reasons.get(q.reason, 0) + 1
+                ops.append(IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, source))
+            stats.faces += len(ops)
+            self.buffer.add_ops(ops, now, origin=record)
+            if self.archive_enabled:
+                if self.archived_through is not None:
+                    if int(record.sequence_number) <= self.archived_through:
+                        stats.archive_skipped += 1
+                        continue
+                    self.archived_through = None  # past what the previous owner archived: nothing more to skip
+                line = archive_line(record, frame, self.shard_id)
+                if len(line) > MAX_RECORD_BYTES:
+                    dead.append(self._entry(record, "sink", "firehose_record_too_large",
+                                            f"{len(line)} bytes; Firehose takes at most {MAX_RECORD_BYTES}"))
+                else:
+                    archive.append(line)
+        self._buffer_tracking(self.tracking.process(frames), stats, now)
+        self.buffer.add_archive(self.cfg.firehose.raw_stream, archive, now)
+        self.buffer.add_quarantine(dead, now)
+        if records:
+            self.buffer.covered(records[-1].sequence_number, len(records), now)
         return stats
 
     def heartbeat(self) -> BatchStats:
-        """An empty batch: write the tracks that the shard's clock has closed."""
-        ops, tracking = self.tracking.heartbeat()
+        """An empty batch: buffer the tracks that the shard's clock has closed."""
         stats = BatchStats()
-        self._add_tracking(stats, tracking)
-        if ops:
-            refused = self.sink.index(ops)
-            if refused:
-                raise QuarantineRejected(f"track documents refused: {refused[0].status} {refused[0].error}")
+        self._buffer_tracking(self.tracking.heartbeat(), stats, self.clock())
         return stats
 
-    def _add_tracking(self, stats: BatchStats, tracking: TrackingStats) -> None:
+    def flush_due(self) -> bool:
+        return self.buffer.due(self.clock())
+
+    def flush(self) -> FlushResult:
+        """Write everything buffered to every sink; returns once all of it is acknowledged."""
+        application = self.cfg.application_name
+        return self.writer.flush(
+            self.buffer.take(), lambda seq: progress_op(self.prefix, application, self.shard_id, seq)
+        )
+
+    def drop(self) -> int:
+        return self.buffer.drop()
+
+    def _buffer_tracking(self, output: TrackingOutput, stats: BatchStats, now: float) -> None:
+        tracking = output.stats
         stats.late_frames += tracking.late_frames
         stats.unregistered_frames += tracking.unregistered_frames
         stats.tracks_closed += tracking.closed_tracks
         for camera_id in tracking.new_unregistered:
             self.log.warning("camera_unregistered", camera_id=camera_id,
                              fix="add it to the cameras registry (config cameras / FACEWATCH_CAMERAS)")
+        self.buffer.add_ops(output.ops, now)
+        if self.archive_enabled:
+            self.buffer.add_archive(self.cfg.firehose.tracks_stream, output.archive, now)
 
-    def _entry(
-        self, record: RawRecord, stage: str, reason: str, detail: str, payload: bytes, sub_id: str = ""
-    ) -> QuarantineEntry:
+    def _entry(self, record: RawRecord, stage: str, reason: str, detail: str) -> QuarantineEntry:
         return QuarantineEntry(
             stage=stage,
             reason=reason,
@@ -153,6 +188,5 @@ class BatchHandler:
             sequence_number=record.sequence_number,
             partition_key=record.partition_key,
             arrival_ms=record.arrival_ms,
-            payload=payload,
-            sub_id=sub_id,
+            payload=record.data,
         )

@@ -22,12 +22,11 @@ from worker.config import Config
 from worker.logs import get_logger
 from worker.retry import Backoff
 from worker.source.batch import BatchHandler, BatchStats, RawRecord
-from worker.sinks.opensearch import OpenSearchSink
+from worker.source.checkpointing import CheckpointPolicy
 
 EXIT_UNEXPECTED = 70
 # Checkpoint errors after which this processor no longer owns the shard: stop checkpointing.
 LOST_OWNERSHIP = {"ShutdownException", "InvalidStateException"}
-CHECKPOINT_ATTEMPTS = 8
 SUMMARY_EVERY_S = 30.0
 
 
@@ -38,13 +37,19 @@ def _fatal(log: Any, event: str, exc: BaseException) -> None:
 
 
 class DetectionRecordProcessor(processor.RecordProcessorBase):
-    def __init__(self, cfg: Config, sink: OpenSearchSink, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        make_handler: Callable[[str], BatchHandler],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.cfg = cfg
-        self.sink = sink
+        self.make_handler = make_handler
         self.clock = clock
         self.log = get_logger()
         self.shard_id = "?"
         self.handler: BatchHandler | None = None
+        self.policy = CheckpointPolicy(cfg.checkpoint.every_s, cfg.checkpoint.every_records)
         self.totals = BatchStats()
         self._last_summary = clock()
         self._owns_shard = True
@@ -54,9 +59,9 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         try:
             self.shard_id = initialize_input.shard_id
             self.log = self.log.bind(shard_id=self.shard_id)
-            self.sink.ensure_templates()
-            self.handler = BatchHandler(self.cfg, self.sink, self.shard_id, self.cfg.worker_id)
-            self.log.info("shard_initialized", from_sequence=initialize_input.sequence_number)
+            self.handler = self.make_handler(self.shard_id)
+            self.log.info("shard_initialized", from_sequence=initialize_input.sequence_number,
+                          archived_through=str(self.handler.archived_through or ""))
         except BaseException as exc:  # noqa: BLE001 - see module docstring
             _fatal(self.log, "initialize_failed", exc)
 
@@ -72,47 +77,68 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
                 for r in process_records_input.records
             ]
             assert self.handler is not None
-            if not records:
-                # The heartbeat of an idle shard (callProcessRecordsEvenForEmptyRecordList): close tracks.
-                self.totals.add(self.handler.heartbeat())
-                return
-            stats = self.handler.handle(records)
-            self.totals.add(stats)
-            if stats.quarantined:
-                self.log.warning("records_quarantined", count=stats.quarantined, reasons=stats.reasons)
-            self._checkpoint(process_records_input.checkpointer, records[-1].sequence_number)
+            # An empty list is the heartbeat of an idle shard (callProcessRecordsEvenForEmptyRecordList):
+            # it closes tracks by the shard's record time and lets a time-based flush happen.
+            self.totals.add(self.handler.handle(records) if records else self.handler.heartbeat())
+            if self.handler.flush_due():
+                self._flush()
+            position = self.policy.due(self.clock())
+            if position is not None:
+                self._checkpoint(process_records_input.checkpointer, position)
             self._maybe_summary(process_records_input.millis_behind_latest)
         except BaseException as exc:  # noqa: BLE001 - see module docstring
             _fatal(self.log, "process_records_failed", exc)
 
     def lease_lost(self, lease_lost_input: Any) -> None:
+        # No checkpoint is possible, and writing now could overwrite the new owner's state: drop the
+        # buffer. The new owner is handed these records again from the last checkpoint.
         self._owns_shard = False
-        self.log.info("lease_lost", **self._totals())
+        dropped = self.handler.drop() if self.handler else 0
+        self.log.info("lease_lost", dropped_records=dropped, **self._totals())
 
     def shard_ended(self, shard_ended_input: Any) -> None:
         # Required: without this checkpoint the children of a split or merge are never started.
         try:
+            self._flush()
             self._checkpoint(shard_ended_input.checkpointer, None)
             self.log.info("shard_ended", **self._totals())
         except BaseException as exc:  # noqa: BLE001
             _fatal(self.log, "shard_ended_failed", exc)
 
     def shutdown_requested(self, shutdown_requested_input: Any) -> None:
-        # Every delivered batch was acknowledged before process_records returned: checkpoint it all.
+        # The worker is stopping or handing the lease over: flush, then checkpoint all of it.
         try:
-            self._checkpoint(shutdown_requested_input.checkpointer, None)
+            self._flush()
+            if self.policy.acked is not None and self.policy.acked != self.policy.checkpointed:
+                self._checkpoint(shutdown_requested_input.checkpointer, self.policy.acked)
             self.log.info("shutdown_requested", **self._totals())
         except BaseException as exc:  # noqa: BLE001
             _fatal(self.log, "shutdown_requested_failed", exc)
 
     # -- helpers --------------------------------------------------------------------------------
+    def _flush(self) -> None:
+        if self.handler is None or not self._owns_shard:
+            return
+        result = self.handler.flush()
+        self.policy.acknowledged(result.last_sequence, result.records)
+        self.totals.archived += result.archived
+        self.totals.flushes += 1
+        if result.quarantined:
+            self.totals.quarantined += result.quarantined
+            for reason, n in result.reasons.items():
+                self.totals.reasons[reason] = self.totals.reasons.get(reason, 0) + n
+            self.log.warning("records_quarantined", count=result.quarantined, reasons=result.reasons)
+
     def _checkpoint(self, checkpointer: Any, sequence_number: str | None) -> bool:
         if not self._owns_shard:
             return False
         backoff = Backoff(0.2, 5.0)
-        for _ in range(CHECKPOINT_ATTEMPTS):
+        attempts = self.cfg.checkpoint.attempts
+        for _ in range(attempts):
             try:
                 checkpointer.checkpoint(sequence_number)
+                if sequence_number is not None:
+                    self.policy.done(sequence_number, self.clock())
                 return True
             except CheckpointError as exc:
                 if exc.value in LOST_OWNERSHIP:
@@ -122,14 +148,15 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
                 delay = backoff.wait()
                 self.log.warning("checkpoint_retry", error=exc.value, retry_in_s=round(delay, 2))
         # Not checkpointing is safe (the records come again); losing them is not.
-        self.log.error("checkpoint_gave_up", attempts=CHECKPOINT_ATTEMPTS)
+        self.log.error("checkpoint_gave_up", attempts=attempts)
         return False
 
     def _totals(self) -> dict[str, Any]:
         t = self.totals
         return {"records": t.records, "faces": t.faces, "quarantined": t.quarantined,
                 "late_frames": t.late_frames, "unregistered_frames": t.unregistered_frames,
-                "tracks_closed": t.tracks_closed}
+                "tracks_closed": t.tracks_closed, "archived": t.archived, "archive_skipped": t.archive_skipped,
+                "flushes": t.flushes, "checkpointed": self.policy.checkpointed}
 
     def _maybe_summary(self, millis_behind: Any) -> None:
         now = self.clock()
@@ -138,15 +165,39 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             self.log.info("shard_progress", millis_behind_latest=millis_behind, **self._totals())
 
 
+def handler_factory(cfg: Config) -> Callable[[str], BatchHandler]:
+    """The sinks of this process, shared by the shard it serves; built once, used at initialize."""
+    from worker import aws
+    from worker.sinks.firehose import FirehoseSink
+    from worker.sinks.opensearch import OpenSearchSink, make_client
+    from worker.sinks.quarantine import QuarantineStore
+    from worker.sinks.writer import SinkWriter
+    from worker.source.progress import read_progress
+
+    f = cfg.firehose
+    opensearch = OpenSearchSink(make_client(cfg.opensearch, cfg.kinesis.region), cfg.opensearch)
+    firehose = (
+        FirehoseSink(aws.firehose(cfg), f.max_batch_records, f.max_batch_bytes,
+                     lambda: Backoff(f.retry_base_s, f.retry_max_s))
+        if f.enabled else None
+    )
+    quarantine = QuarantineStore(aws.s3(cfg), cfg.quarantine.bucket, cfg.quarantine.prefix)
+
+    def make(shard_id: str) -> BatchHandler:
+        opensearch.ensure_templates()
+        writer = SinkWriter(opensearch, firehose, quarantine, cfg.opensearch.index_prefix, shard_id, cfg.worker_id)
+        archived = read_progress(opensearch, cfg.opensearch.index_prefix, cfg.application_name, shard_id)
+        return BatchHandler(cfg, writer, shard_id, cfg.worker_id, archived_through=archived)
+
+    return make
+
+
 def main(cfg: Config) -> None:
     """Entry point of the daemon's child process (`python -m worker processor`)."""
-    from worker.sinks.opensearch import make_client
-
     # The daemon ends this child (stdin closes) after its graceful shutdown: a SIGTERM or Ctrl-C sent to
     # the whole process group must not kill the child first and leave the shard's hand-off half done.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     protocol_out = sys.stdout
     sys.stdout = sys.stderr  # a stray print() must never corrupt the MultiLang protocol
-    sink = OpenSearchSink(make_client(cfg.opensearch, cfg.kinesis.region), cfg.opensearch)
-    kcl.KCLProcess(DetectionRecordProcessor(cfg, sink), output_file=protocol_out).run()
+    kcl.KCLProcess(DetectionRecordProcessor(cfg, handler_factory(cfg)), output_file=protocol_out).run()

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
+import orjson
+
 from worker.core.cameras import CameraRegistry
 from worker.core.detections import day_of, stable_id
 from worker.core.record import FrameRecord
@@ -34,6 +36,13 @@ class TrackingStats:
     restored_tracks: int = 0
     closed_tracks: int = 0
     new_unregistered: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrackingOutput:
+    ops: list[IndexOp]  # track documents, deletions of absorbed tracks, camera states
+    archive: list[bytes]  # closed tracks as NDJSON lines for the archive (without the resume state)
+    stats: TrackingStats
 
 
 class TrackingStage:
@@ -80,7 +89,7 @@ class TrackingStage:
         if stats.restored_tracks:
             self.log.info("tracks_restored", cameras=len(states), tracks=stats.restored_tracks)
 
-    def process(self, frames: list[FrameRecord]) -> tuple[list[IndexOp], TrackingStats]:
+    def process(self, frames: list[FrameRecord]) -> TrackingOutput:
         """Track a batch's frames (in shard order); return the ops that persist the result."""
         stats = TrackingStats()
         self._restore([f.stream_arn for f in frames if f.stream_arn not in self.tracker.cameras], stats)
@@ -103,29 +112,34 @@ class TrackingStage:
                 removed[track.track_id] = track
             stats.closed_tracks += len(result.closed)
         cameras = {f.stream_arn for f in frames}
-        return self._ops(changed, removed, cameras), stats
+        return self._output(changed, removed, cameras, stats)
 
-    def heartbeat(self) -> tuple[list[IndexOp], TrackingStats]:
+    def heartbeat(self) -> TrackingOutput:
         """An empty batch: close tracks the shard's latest record time says have ended."""
         closed = self.tracker.heartbeat()
         stats = TrackingStats(closed_tracks=len(closed))
         changed = {t.track_id: t for t in closed}
-        return self._ops(changed, {}, {t.stream_arn for t in closed}), stats
+        return self._output(changed, {}, {t.stream_arn for t in closed}, stats)
 
-    def _ops(self, changed: dict[str, Track], removed: dict[str, Track], cameras: set[str]) -> list[IndexOp]:
+    def _output(self, changed: dict[str, Track], removed: dict[str, Track], cameras: set[str],
+                stats: TrackingStats) -> TrackingOutput:
         ops: list[IndexOp] = []
+        archive: list[bytes] = []
         for track in changed.values():
             doc = track_document(track, self.registry.lookup(track.stream_arn), self.watchlist_prefix)
             ops.append(IndexOp(self._index_of(track), doc.doc_id, doc.source))
+            if track.closed:
+                archive.append(orjson.dumps({k: v for k, v in doc.source.items() if k != "resume"}) + b"\n")
         for track in removed.values():
             ops.append(IndexOp(self._index_of(track), track.track_id, {}, delete=True))
         for arn in sorted(cameras):
             ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(arn)))
-        return ops
+        return TrackingOutput(ops, archive, stats)
 
     def _state(self, stream_arn: str) -> dict:
         camera = self.tracker.cameras[stream_arn]
         return {
+            "kind": "camera_state",
             "stream_arn": stream_arn,
             "camera_id": self.registry.lookup(stream_arn).camera_id,
             "applied_until": int(round(camera.watermark * 1000)),  # restore() keeps it >= applied_until

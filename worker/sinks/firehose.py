@@ -1,0 +1,113 @@
+"""Firehose sink: newline-delimited JSON lines to a delivery stream, returning only when all are accepted.
+
+PutRecordBatch can succeed as a call while refusing some of its entries (`FailedPutCount`): every
+response is read entry by entry and only the refused entries are sent again, with capped, jittered
+backoff. Throttling and connection errors retry the whole call. Nothing is ever given up: the caller
+holds the checkpoint until this returns, which is the backpressure the shard needs while Firehose is
+unavailable. A line too large for Firehose (1,000 KiB) must be caught before it reaches here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from worker.logs import get_logger
+from worker.retry import Backoff
+
+MAX_RECORD_BYTES = 1000 * 1024  # Firehose's limit per record, before base64
+MAX_BATCH_RECORDS = 500
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+# Whole-call errors that mean "not now": anything else (a missing delivery stream, a validation error)
+# is a configuration problem and ends the processor with the error, rather than spinning silently.
+RETRYABLE_CODES = {
+    "ServiceUnavailableException", "ThrottlingException", "LimitExceededException", "InternalFailure",
+    "InternalServerError", "RequestTimeout", "RequestTimeoutException", "SlowDown",
+    "AccessDeniedException", "ExpiredTokenException",
+}
+
+
+class FirehoseConfigError(RuntimeError):
+    """The delivery stream cannot take records for a reason retrying will not fix."""
+
+
+def batches(lines: Sequence[bytes], max_records: int = MAX_BATCH_RECORDS,
+            max_bytes: int = MAX_BATCH_BYTES) -> Iterator[list[bytes]]:
+    """Split lines into PutRecordBatch calls within Firehose's count and byte limits, keeping order."""
+    batch: list[bytes] = []
+    size = 0
+    for line in lines:
+        if len(line) > MAX_RECORD_BYTES:
+            raise ValueError(f"a {len(line)}-byte line exceeds Firehose's {MAX_RECORD_BYTES}-byte record limit")
+        if batch and (len(batch) >= max_records or size + len(line) > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(line)
+        size += len(line)
+    if batch:
+        yield batch
+
+
+class FirehoseSink:
+    def __init__(
+        self,
+        client: Any,
+        max_records: int = MAX_BATCH_RECORDS,
+        max_bytes: int = MAX_BATCH_BYTES,
+        backoff_factory: Callable[[], Backoff] = lambda: Backoff(0.2, 10.0),
+    ) -> None:
+        self.client = client
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self._backoff = backoff_factory
+        self.log = get_logger().bind(sink="firehose")
+        self.retried_entries = 0
+
+    def put(self, stream: str, lines: Sequence[bytes]) -> int:
+        """Deliver every line to `stream`; returns the number of PutRecordBatch calls made."""
+        calls = 0
+        for batch in batches(lines, self.max_records, self.max_bytes):
+            calls += self._put_batch(stream, batch)
+        return calls
+
+    def _put_batch(self, stream: str, batch: list[bytes]) -> int:
+        pending = batch
+        backoff = self._backoff()
+        calls = 0
+        while pending:
+            calls += 1
+            try:
+                response = self.client.put_record_batch(
+                    DeliveryStreamName=stream, Records=[{"Data": line} for line in pending]
+                )
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code not in RETRYABLE_CODES:
+                    raise FirehoseConfigError(f"delivery stream {stream}: {code}: {exc}") from exc
+                delay = backoff.next_delay()
+                self.log.warning("firehose_busy", stream=stream, error=code, retry_in_s=round(delay, 2))
+                backoff.sleep(delay)
+                continue
+            except (EndpointConnectionError, BotoCoreError) as exc:
+                delay = backoff.next_delay()
+                self.log.warning("firehose_unreachable", stream=stream, error=str(exc)[:200],
+                                 retry_in_s=round(delay, 2))
+                backoff.sleep(delay)
+                continue
+            if not response.get("FailedPutCount"):
+                return calls
+            results = response.get("RequestResponses") or []
+            if len(results) != len(pending):
+                # Cannot tell which entries failed: sending all again may duplicate, never lose.
+                failed, codes = pending, ["ResponseLengthMismatch"]
+            else:
+                failed = [line for line, result in zip(pending, results) if result.get("ErrorCode")]
+                codes = sorted({r["ErrorCode"] for r in results if r.get("ErrorCode")})
+            self.retried_entries += len(failed)
+            delay = backoff.next_delay()
+            self.log.warning("firehose_entries_retried", stream=stream, count=len(failed), errors=codes,
+                             retry_in_s=round(delay, 2))
+            backoff.sleep(delay)
+            pending = failed
+        return calls

@@ -1,0 +1,33 @@
+"""The shard's progress document: everything up to this sequence number is in every sink.
+
+Written as the last step of each flush, so it is cheap and exact, unlike the KCL checkpoint which is
+written on a cadence. A successor that is handed records again from an older checkpoint uses it to
+avoid archiving the same raw records a second time (Firehose has no idempotent ids). OpenSearch writes
+are repeated regardless: they are idempotent, and a deliberate replay must rebuild the indices.
+"""
+
+from __future__ import annotations
+
+from worker.core.detections import stable_id
+from worker.sinks.opensearch import IndexOp, OpenSearchSink
+from worker.sinks.templates import camera_state_index
+
+
+def progress_id(application: str, shard_id: str) -> str:
+    return stable_id("shard-progress", application, shard_id)
+
+
+def progress_op(prefix: str, application: str, shard_id: str, sequence_number: str) -> IndexOp:
+    return IndexOp(
+        camera_state_index(prefix),
+        progress_id(application, shard_id),
+        {"kind": "shard_progress", "application": application, "shard_id": shard_id,
+         "flushed_through": sequence_number},
+    )
+
+
+def read_progress(sink: OpenSearchSink, prefix: str, application: str, shard_id: str) -> int | None:
+    doc_id = progress_id(application, shard_id)
+    docs = sink.get_many([(camera_state_index(prefix), doc_id)])
+    value = docs.get(doc_id, {}).get("flushed_through")
+    return int(value) if value else None
