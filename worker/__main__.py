@@ -98,6 +98,42 @@ def _cmd_leases(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_quarantine(args: argparse.Namespace) -> int:
+    from worker import aws
+    from worker.ops import quarantine
+    from worker.sinks.quarantine import QuarantineStore
+
+    _apply_stack_env()
+    cfg = load_config()
+    store = QuarantineStore(aws.s3(cfg), cfg.quarantine.bucket, cfg.quarantine.prefix)
+    if args.action == "list":
+        n = quarantine.list_entries(store, args.reason, args.day, args.limit)
+        print(f"{n} entries in s3://{cfg.quarantine.bucket}/{cfg.quarantine.prefix}", file=sys.stderr)
+        return 0
+    stream = args.stream or cfg.kinesis.stream_name
+    quarantine.redrive(store, aws.kinesis(cfg), stream, args.reason, args.day, args.limit, args.dry_run)
+    return 0
+
+
+def _cmd_local_resources(args: argparse.Namespace) -> int:
+    from worker.ops.resources import ensure_local_resources
+
+    _apply_stack_env()
+    made = ensure_local_resources(load_config())
+    print(f"local resources ready: {made}", file=sys.stderr)
+    return 0
+
+
+def _cmd_retention(args: argparse.Namespace) -> int:
+    from worker.ops import retention
+    from worker.sinks.opensearch import OpenSearchSink, make_client
+
+    _apply_stack_env()
+    cfg = load_config()
+    sink = OpenSearchSink(make_client(cfg.opensearch, cfg.kinesis.region), cfg.opensearch)
+    return retention.main(sink, cfg, dry_run=args.dry_run)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from worker.ops import demo
 
@@ -136,6 +172,22 @@ def build_parser() -> argparse.ArgumentParser:
     leases_p = sub.add_parser("leases", help="show the KCL lease table: shard, owner, checkpoint")
     leases_p.add_argument("--stream")
     leases_p.set_defaults(func=_cmd_leases)
+
+    q_p = sub.add_parser("quarantine", help="list dead letters in S3, or re-drive them into the stream")
+    q_p.add_argument("action", choices=["list", "redrive"])
+    q_p.add_argument("--reason", help="only entries of this reason (e.g. not_json, opensearch_400)")
+    q_p.add_argument("--day", help="only entries that arrived on this day, YYYY-MM-DD")
+    q_p.add_argument("--limit", type=int)
+    q_p.add_argument("--stream", help="stream to re-drive into (default: kinesis.stream_name)")
+    q_p.add_argument("--dry-run", action="store_true", help="show what would be re-driven, change nothing")
+    q_p.set_defaults(func=_cmd_quarantine)
+
+    lr_p = sub.add_parser("local-resources", help="create the buckets and delivery streams on the local stack")
+    lr_p.set_defaults(func=_cmd_local_resources)
+
+    ret_p = sub.add_parser("retention", help="apply index retention: ISM policies, or delete expired daily indices")
+    ret_p.add_argument("--dry-run", action="store_true")
+    ret_p.set_defaults(func=_cmd_retention)
 
     demo_p = sub.add_parser("demo", help="the whole walking skeleton on the local stack, with a summary")
     demo_p.add_argument("--cameras", type=int, default=8)

@@ -98,12 +98,38 @@ CAMERA_STATE_PROPERTIES: dict[str, Any] = {
     "open_tracks": {"type": "object", "enabled": False},
 }
 
+# One document per (track, rule): what a guard needs to act, and where the best frame is.
+ALERT_PROPERTIES: dict[str, Any] = {
+    "alert_id": _KW,
+    "rule": _KW,
+    "severity": _KW,
+    "track_id": _KW,
+    "camera_id": _KW,
+    "stream_arn": _KW,
+    "site": _KW,
+    "floor": _KW,
+    "zone": _KW,
+    "time": _DATE,  # record time of the frame that raised it
+    "local_time": _KW,  # the same in the site's time zone, as a guard reads it
+    "identity": _KW,  # an external image id, or "unknown"
+    "category": _KW,
+    "confidence": _F,
+    "best_frame": TRACK_PROPERTIES["best_frame"],
+    "frame_s3_uri": _KW,
+    "delivered_to": _KW,
+}
+
 FAMILIES: dict[str, dict[str, Any]] = {
     "detections": DETECTION_PROPERTIES,
+    "alerts": ALERT_PROPERTIES,
     "quarantine": QUARANTINE_PROPERTIES,
     "tracks": TRACK_PROPERTIES,
     "cameras": CAMERA_STATE_PROPERTIES,
 }
+
+
+# Families with daily indices that retention removes; the camera/shard state index is kept.
+DAILY_FAMILIES = ("detections", "tracks", "alerts", "quarantine")
 
 
 def index_name(prefix: str, family: str, day: str) -> str:
@@ -131,4 +157,20 @@ def index_template(prefix: str, family: str, replicas: int) -> dict[str, Any]:
             "mappings": {"dynamic": "strict", "properties": FAMILIES[family]},
             "aliases": {alias_name(prefix, family): {}},
         },
+    }
+
+
+def retention_policy(prefix: str, family: str, days: int) -> dict[str, Any]:
+    """The ISM policy that deletes a family's daily indices `days` after they were created."""
+    return {
+        "policy": {
+            "description": f"facewatch: delete {prefix}-{family}-* indices after {days} days",
+            "default_state": "hot",
+            "states": [
+                {"name": "hot", "actions": [],
+                 "transitions": [{"state_name": "delete", "conditions": {"min_index_age": f"{days}d"}}]},
+                {"name": "delete", "actions": [{"delete": {}}], "transitions": []},
+            ],
+            "ism_template": [{"index_patterns": [f"{prefix}-{family}-*"], "priority": 100}],
+        }
     }
