@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help deps stack-up stack-down stack-status demo test test-unit test-integration bench bench-quality bench-throughput lint clean
+.PHONY: help deps stack-up stack-down stack-status demo test test-unit test-integration bench bench-quality bench-throughput faults lint clean
 
 help:
 	@echo "make demo        - install, start the local stack, run 2 workers on simulated cameras, summarise"
@@ -12,6 +12,7 @@ help:
 	@echo "make stack-up    - start the local stack; endpoints in .run/stack.env"
 	@echo "make stack-down  - stop the local stack"
 	@echo "make bench       - quality (tracker vs ground truth) and throughput benchmarks -> bench/results/"
+	@echo "make faults      - the fault suite (kill -9, outages, 429s, Firehose failures, poison, split, scaling)"
 
 deps:
 	@bash tools/install.sh
@@ -44,6 +45,9 @@ bench-quality: deps
 
 bench-throughput: deps
 	@$(PY) bench/throughput.py
+
+faults: deps
+	@$(PY) bench/faults.py
 
 clean: stack-down
 	rm -rf .run

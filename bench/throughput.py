@@ -23,6 +23,7 @@ from worker import aws  # noqa: E402
 from worker.config import load_config  # noqa: E402
 from worker.localstack import stack  # noqa: E402
 from worker.ops.fleet import start_worker, stop_worker  # noqa: E402
+from worker.ops.resources import delete_local_delivery_streams, ensure_local_resources  # noqa: E402
 from worker.ops.streams import create_stream, delete_stream  # noqa: E402
 from worker.sim.encode import encode_frame  # noqa: E402
 from worker.sim.producer import KinesisProducer  # noqa: E402
@@ -52,6 +53,7 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-records", type=int, default=1000)
+    parser.add_argument("--no-archive", action="store_true", help="Firehose archive off (OpenSearch only)")
     args = parser.parse_args()
 
     env_values = stack.up(log=lambda m: None)
@@ -59,8 +61,11 @@ def main() -> int:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     stream = f"bench-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "FACEWATCH_STREAM": stream, "FACEWATCH__OPENSEARCH__INDEX_PREFIX": prefix,
-           "FACEWATCH__KINESIS__MAX_RECORDS": str(args.max_records), "FACEWATCH_LOG_LEVEL": "warning"}
+           "FACEWATCH__KINESIS__MAX_RECORDS": str(args.max_records), "FACEWATCH_LOG_LEVEL": "warning",
+           "FACEWATCH__FIREHOSE__RAW_STREAM": f"{prefix}-raw", "FACEWATCH__FIREHOSE__TRACKS_STREAM": f"{prefix}-tracks",
+           "FACEWATCH__FIREHOSE__ENABLED": "false" if args.no_archive else "true"}
     cfg = load_config(env=env, stack_env_file=None)
+    ensure_local_resources(cfg)
     kinesis = aws.kinesis(cfg)
     create_stream(kinesis, stream, args.shards)
 
@@ -99,6 +104,7 @@ def main() -> int:
         for w in workers:
             stop_worker(w, timeout_s=30)
         delete_stream(kinesis, stream)
+        delete_local_delivery_streams(cfg)
         client.indices.delete(index=f"{prefix}-*", ignore=[404])
     if last is None or first is None:
         print(f"bench: only {done}/{faces} faces indexed in time", file=sys.stderr)
@@ -112,6 +118,9 @@ def main() -> int:
         "shards": args.shards,
         "workers": args.workers,
         "max_records": args.max_records,
+        "archive_to_firehose": not args.no_archive,
+        "flush": {"interval_s": cfg.processor.flush_interval_s, "max_records": cfg.processor.flush_max_records},
+        "checkpoint_every_s": cfg.checkpoint.every_s,
         "kinesis_server": "kinesalite 3.3.3 behind nghttpx (h2c), JSON (aws.cborEnabled=false)",
         "kcl": "amazon-kclpy 3.1.3 (KCL 3.1.3)",
         "cores": os.cpu_count(),
@@ -122,7 +131,7 @@ def main() -> int:
         "indexed_faces_per_s": round(faces / consume_s),
         "consume_seconds": round(consume_s, 2),
     }
-    out = Path("bench/results/throughput.json")
+    out = Path("bench/results/throughput.json" if not args.no_archive else "bench/results/throughput-no-archive.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from worker.config import load_config
-from worker.ops.resources import ensure_local_resources
+from worker.ops.resources import delete_local_delivery_streams, ensure_local_resources
 from worker.sinks.opensearch import make_client
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,9 @@ def isolated(local_stack: dict[str, str], prefix: str) -> dict[str, str]:
 
 @pytest.fixture
 def isolated_env(local_stack):
-    return isolated(local_stack, f"it-{uuid.uuid4().hex[:10]}")
+    env = isolated(local_stack, f"it-{uuid.uuid4().hex[:10]}")
+    yield env
+    delete_local_delivery_streams(load_config(env=env, stack_env_file=None))
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ handed over in the middle of visits still gives one track per visit."""
 
 from __future__ import annotations
 
+import base64
 import uuid
+from collections import Counter
 
 import pytest
 
@@ -20,6 +22,7 @@ from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
 from worker.core.cameras import CameraRegistry
 
 from .helpers import count, wait_for
+from .test_delivery import archive_lines, dead_letters
 from .test_tracks import expected_tracks, stored_tracks
 
 POISON = [
@@ -49,6 +52,8 @@ def test_two_workers_split_the_shards_and_one_finishes_alone(isolated_env, opens
     prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
     stream = f"it-{uuid.uuid4().hex[:8]}"
     env = {**isolated_env, "FACEWATCH_STREAM": stream}
+    for key in ("FACEWATCH__PROCESSOR__FLUSH_INTERVAL_S", "FACEWATCH__CHECKPOINT__EVERY_S"):
+        env.pop(key)  # the real daemons run with the shipped buffering and checkpoint cadence
     cfg = load_config(env=env, stack_env_file=None)
     kinesis = aws.kinesis(cfg)
     create_stream(kinesis, stream, 2)
@@ -92,6 +97,13 @@ def test_two_workers_split_the_shards_and_one_finishes_alone(isolated_env, opens
         spanning = [v for v in want.values() if v[0] < middle * 1000 < v[1]]
         assert len(spanning) >= 3
         assert got == want
+
+        # The archive holds every record once (the upstream duplicates are records of their own, with
+        # the same frame_id); the dead letters hold every poison record with its bytes.
+        s3 = aws.s3(cfg)
+        archived = Counter(line["sequence_number"] for line in archive_lines(s3, cfg.firehose.raw_stream))
+        assert sum(archived.values()) == 2 * len(first) + len(second) and max(archived.values()) == 1
+        assert sorted(base64.b64decode(d["payload_b64"]) for d in dead_letters(s3, cfg)) == sorted(POISON)
     finally:
         for proc in workers.values():
             stop_worker(proc, timeout_s=30)

@@ -212,3 +212,16 @@ def test_retention_without_ism_deletes_expired_daily_indices(isolated_env, opens
     assert "no ISM plugin" in out.stderr
     left = set(opensearch.indices.get(index=f"{prefix}-*"))
     assert left == {f"{prefix}-detections-2099.01.01"}
+
+
+def test_basic_auth_is_sent_to_opensearch(child, isolated_env, local_stack):
+    upstream = int(local_stack["OPENSEARCH_URL"].rsplit(":", 1)[1])
+    with FaultProxy(upstream) as proxy:
+        c = child({"OPENSEARCH_URL": proxy.url, "FACEWATCH__OPENSEARCH__AUTH": "basic",
+                   "OPENSEARCH_USERNAME": "facewatch", "OPENSEARCH_PASSWORD": "s3cret"})
+        initialize(c)
+        records, _ = simulated_records(100, duration_s=3)
+        run_batches(c, records, 100)
+        seen = proxy.snapshot()["last_authorization"]
+    assert seen == "Basic " + base64.b64encode(b"facewatch:s3cret").decode()
+    assert not any(b"s3cret" in line for line in c.stderr)  # the password is never logged

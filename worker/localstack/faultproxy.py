@@ -40,6 +40,7 @@ class FaultCounts:
     dropped_connections: int = 0
     bulk_items_429: int = 0
     firehose_entries_failed: int = 0
+    last_authorization: str = ""  # the scheme and credential of the last request, for auth tests
 
 
 class _Server(ThreadingHTTPServer):
@@ -78,6 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._drop()
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         proxy._count("requests")
+        proxy.counts.last_authorization = self.headers.get("Authorization", "")
         path = self.path.split("?", 1)[0]
         target = self.headers.get("X-Amz-Target", "")
         if state.bulk_429_share and self.command == "POST" and path.endswith("/_bulk"):

@@ -19,6 +19,7 @@ from worker import aws
 from worker.config import load_config
 from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import checkpoint_lag, read_leases
+from worker.ops.resources import ARCHIVE_BUCKET, ensure_local_resources
 from worker.ops.streams import create_stream
 from worker.sim.producer import KinesisProducer
 from worker.sim.run import expected_faces, produce, write_truth
@@ -52,7 +53,8 @@ def main(args: argparse.Namespace) -> int:
     stream = f"facewatch-demo-{int(time.time())}"
     kinesis = aws.kinesis(cfg)
     create_stream(kinesis, stream, args.shards)
-    say(f"demo: stream {stream} with {args.shards} shards is active")
+    ensure_local_resources(cfg)
+    say(f"demo: stream {stream} with {args.shards} shards is active; Firehose archive and dead-letter bucket ready")
 
     env = {**os.environ, "FACEWATCH_STREAM": stream}
     workers = {f"demo-worker-{i + 1}": start_worker(stream, f"demo-worker-{i + 1}", env) for i in range(args.workers)}
@@ -68,6 +70,8 @@ def main(args: argparse.Namespace) -> int:
         f" {len(frames)} records, {want} faces, {len(scenario.visits)} visits")
     producing = threading.Thread(target=produce, args=(frames, producer, True), daemon=True)
     producing.start()
+    poison = [b"not json at all", b'{"InputInformation": 42}']  # bad records: quarantined, nothing stops
+    producer.put(("poison", p + f" {stream}".encode()) for p in poison)
 
     os_client = make_client(cfg.opensearch)
     alias = f"{cfg.opensearch.index_prefix}-detections"
@@ -92,11 +96,39 @@ def main(args: argparse.Namespace) -> int:
 
     leases = _leases(cfg, stream)
     _summary(cfg, os_client, alias, leases, producer, frames, want, indexed, start_ms, end_ms, scenario)
+    _s3_summary(cfg, start_ms, end_ms)
     say("demo: stopping the workers (SIGTERM: they checkpoint and exit)")
     codes = {w: stop_worker(p) for w, p in workers.items()}
     say(f"demo: worker exit codes {codes}; the stack is still up for your own queries"
         f" (source .run/stack.env; `make stack-down` stops it). Took {time.monotonic() - t0:.0f} s.")
     return 0 if indexed == want else 1
+
+
+def _s3_summary(cfg: Any, start_ms: int, end_ms: int) -> None:
+    """What reached S3: the Firehose archive (raw records, closed tracks) and the dead letters."""
+    s3 = aws.s3(cfg)
+
+    def lines(prefix: str) -> list[bytes]:
+        out: list[bytes] = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ARCHIVE_BUCKET, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                out += s3.get_object(Bucket=ARCHIVE_BUCKET, Key=obj["Key"])["Body"].read().splitlines()
+        return out
+
+    import orjson
+
+    raw = [d for d in map(orjson.loads, lines(f"{cfg.firehose.raw_stream}/")) if start_ms <= d["frame_time"] <= end_ms]
+    tracks = [d for d in map(orjson.loads, lines(f"{cfg.firehose.tracks_stream}/"))
+              if start_ms <= d["first_seen"] <= end_ms]
+    say(f"archive (S3)     : {len(raw)} raw records, {len(tracks)} closed tracks in s3://{ARCHIVE_BUCKET}/"
+        f" ({cfg.firehose.raw_stream}/, {cfg.firehose.tracks_stream}/), via Firehose PutRecordBatch")
+    reasons: dict[str, int] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=cfg.quarantine.bucket, Prefix=cfg.quarantine.prefix):
+        for obj in page.get("Contents", []):
+            reason = obj["Key"].split("/")[-2]
+            reasons[reason] = reasons.get(reason, 0) + 1
+    say(f"dead letters (S3): {sum(reasons.values())} in s3://{cfg.quarantine.bucket}/{cfg.quarantine.prefix} {reasons}"
+        "  (`python -m worker quarantine list`)")
 
 
 def _leases(cfg: Any, stream: str) -> list:

@@ -52,3 +52,18 @@ def ensure_local_resources(cfg: Config, archive_bucket: str = ARCHIVE_BUCKET) ->
         for stream in (cfg.firehose.raw_stream, cfg.firehose.tracks_stream):
             ensure_delivery_stream(firehose, stream, archive_bucket)
     return {"archive_bucket": archive_bucket, "quarantine_bucket": cfg.quarantine.bucket}
+
+
+def delete_local_delivery_streams(cfg: Config) -> None:
+    """Remove the delivery streams named by `cfg` (tests and the fault suite make their own; Firehose
+    allows 50 per account and region, and moto enforces it)."""
+    from worker import aws
+
+    if not cfg.aws_endpoint_url:
+        raise RuntimeError("refusing to delete resources on AWS: Terraform owns them there (infra/terraform)")
+    firehose = aws.firehose(cfg)
+    for stream in (cfg.firehose.raw_stream, cfg.firehose.tracks_stream):
+        try:
+            firehose.delete_delivery_stream(DeliveryStreamName=stream)
+        except firehose.exceptions.ResourceNotFoundException:
+            pass

@@ -23,8 +23,15 @@ class PutResult:
 
 
 class KinesisProducer:
-    def __init__(self, client: Any, stream_name: str, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        stream_name: str,
+        sleep: Callable[[float], None] = time.sleep,
+        on_accepted: Callable[[str, bytes, str, str], None] | None = None,
+    ) -> None:
         self.client = client
+        self.on_accepted = on_accepted  # (partition key, data, shard, sequence number) of each accepted record
         self.stream_name = stream_name
         self.sleep = sleep
         self.result = PutResult()
@@ -58,6 +65,8 @@ class KinesisProducer:
                     retry.append((key, data))
                     continue
                 shard, seq = entry["ShardId"], entry["SequenceNumber"]
+                if self.on_accepted is not None:
+                    self.on_accepted(key, data, shard, seq)
                 self.result.records += 1
                 self.result.bytes += len(data)
                 self.result.per_shard[shard] = self.result.per_shard.get(shard, 0) + 1
