@@ -66,21 +66,24 @@ def apply_ism(client: Any, prefix: str, days: dict[str, int]) -> list[str]:
     return applied
 
 
+def say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
 def main(sink: OpenSearchSink, cfg: Config, dry_run: bool = False, today: date | None = None) -> int:
     client, prefix, days = sink.client, cfg.opensearch.index_prefix, retention_days(cfg)
     if has_ism(client):
         if dry_run:
-            print(f"would put ISM policies for {', '.join(days)}: {days}", file=sys.stderr)
+            say(f"would put ISM policies for {', '.join(days)}: {days}")
         else:
-            print(f"ISM policies applied: {', '.join(apply_ism(client, prefix, days))}", file=sys.stderr)
+            say(f"ISM policies applied: {', '.join(apply_ism(client, prefix, days))}")
         return 0
     today = today or datetime.now(timezone.utc).date()
     names = list(client.indices.get(index=f"{prefix}-*", expand_wildcards="open", ignore_unavailable=True))
     old = expired(names, prefix, days, today)
     for name in old:
-        print(f"{'would delete' if dry_run else 'deleting'} {name}", file=sys.stderr)
+        say(f"{'would delete' if dry_run else 'deleting'} {name}")
         if not dry_run:
             client.indices.delete(index=name, ignore_unavailable=True)
-    print(f"no ISM plugin on this cluster: {len(old)} expired daily indices {'found' if dry_run else 'deleted'}",
-          file=sys.stderr)
+    say(f"no ISM plugin on this cluster: {len(old)} expired daily indices {'found' if dry_run else 'deleted'}")
     return 0

@@ -43,36 +43,13 @@ class QuarantineEntry:
     def entry_id(self) -> str:
         return stable_id("quarantine", self.shard_id, self.sequence_number, self.stage, self.sub_id)
 
-    def to_op(self, prefix: str, worker_id: str) -> IndexOp:
-        return IndexOp(
-            index=index_name(prefix, "quarantine", day_of(self.arrival_ms / 1000.0)),
-            doc_id=self.entry_id,
-            source={
-                "quarantine_id": self.entry_id,
-                "stage": self.stage,
-                "reason": self.reason,
-                "detail": self.detail[:1000],
-                "shard_id": self.shard_id,
-                "sequence_number": self.sequence_number,
-                "partition_key": self.partition_key,
-                "arrival_time": self.arrival_ms,
-                "size_bytes": len(self.payload),
-                "payload_b64": base64.b64encode(self.payload).decode(),
-                "worker_id": worker_id,
-            },
-        )
-
-    def s3_key(self, prefix: str) -> str:
-        # By arrival day, then reason: `list --reason` and lifecycle rules work on prefixes.
-        day = datetime.fromtimestamp(self.arrival_ms / 1000.0, tz=timezone.utc).strftime("%Y/%m/%d")
-        return f"{prefix}{day}/{self.reason}/{self.entry_id}.json"
-
-    def s3_body(self, worker_id: str) -> bytes:
-        body: dict[str, Any] = {
+    def _fields(self, worker_id: str, detail_chars: int) -> dict[str, Any]:
+        """What both copies of an entry hold (the S3 object and the searchable document)."""
+        return {
             "quarantine_id": self.entry_id,
             "stage": self.stage,
             "reason": self.reason,
-            "detail": self.detail[:4000],
+            "detail": self.detail[:detail_chars],
             "shard_id": self.shard_id,
             "sequence_number": self.sequence_number,
             "partition_key": self.partition_key,
@@ -81,6 +58,21 @@ class QuarantineEntry:
             "payload_b64": base64.b64encode(self.payload).decode(),
             "worker_id": worker_id,
         }
+
+    def to_op(self, prefix: str, worker_id: str) -> IndexOp:
+        return IndexOp(
+            index=index_name(prefix, "quarantine", day_of(self.arrival_ms / 1000.0)),
+            doc_id=self.entry_id,
+            source=self._fields(worker_id, 1000),
+        )
+
+    def s3_key(self, prefix: str) -> str:
+        # By arrival day, then reason: `list --reason` and lifecycle rules work on prefixes.
+        day = datetime.fromtimestamp(self.arrival_ms / 1000.0, tz=timezone.utc).strftime("%Y/%m/%d")
+        return f"{prefix}{day}/{self.reason}/{self.entry_id}.json"
+
+    def s3_body(self, worker_id: str) -> bytes:
+        body = self._fields(worker_id, 4000)
         if self.document:
             body["document_b64"] = base64.b64encode(self.document).decode()
         return orjson.dumps(body)

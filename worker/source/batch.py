@@ -7,6 +7,7 @@ buffers; `flush` writes the buffer to every sink and reports the position that i
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -87,8 +88,6 @@ class BatchHandler:
         archived_through: int | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        import time
-
         self.cfg = cfg
         self.writer = writer
         self.sink = writer.opensearch
