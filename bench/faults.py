@@ -40,7 +40,7 @@ from worker.localstack.faultproxy import FaultProxy  # noqa: E402
 from worker.ops.fleet import start_worker, stop_worker  # noqa: E402
 from worker.ops.leases import read_leases  # noqa: E402
 from worker.ops.resources import ARCHIVE_BUCKET, delete_local_delivery_streams, ensure_local_resources  # noqa: E402
-from worker.ops.streams import create_stream, delete_stream  # noqa: E402
+from worker.ops.streams import create_stream, delete_stream, split_shard_in_half  # noqa: E402
 from worker.sim.encode import encode_frame  # noqa: E402
 from worker.sim.producer import KinesisProducer  # noqa: E402
 from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of  # noqa: E402
@@ -384,17 +384,8 @@ def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> 
 def actions_for(case: Case, fleet: Fleet, proxies: list[FaultProxy], kinesis: Any, stream: str,
                 auditor: Auditor) -> dict[str, Callable[[], None]]:
     def split() -> None:
-        shard = kinesis.list_shards(StreamName=stream)["Shards"][0]
-        lo, hi = int(shard["HashKeyRange"]["StartingHashKey"]), int(shard["HashKeyRange"]["EndingHashKey"])
-        kinesis.split_shard(StreamName=stream, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((lo + hi) // 2))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            shards = kinesis.list_shards(StreamName=stream)["Shards"]
-            kids = [s["ShardId"] for s in shards if s.get("ParentShardId") == shard["ShardId"]]
-            if len(kids) == 2:
-                auditor.split_parents = {shard["ShardId"]: kids}
-                return
-            time.sleep(0.5)
+        parent = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+        auditor.split_parents = {parent: split_shard_in_half(kinesis, stream, parent)}
 
     def scale_down() -> None:
         for worker_id in sorted(fleet.procs)[1:]:

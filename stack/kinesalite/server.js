@@ -1,6 +1,7 @@
 // kinesalite bound to 127.0.0.1 (its CLI has no host option), in memory, with no artificial
 // delays on stream creation, so tests do not wait on a CREATING state that exists only for realism.
 'use strict';
+require('./gaps'); // before kinesalite loads its actions: see gaps.js
 const kinesalite = require('kinesalite');
 
 const port = parseInt(process.argv[2] || '4565', 10);

@@ -14,7 +14,7 @@ from worker import aws
 from worker.config import load_config
 from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import read_leases
-from worker.ops.streams import create_stream, delete_stream
+from worker.ops.streams import create_stream, delete_stream, split_shard_in_half
 from worker.sim.encode import encode_frame
 from worker.sim.producer import KinesisProducer
 from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
@@ -107,4 +107,48 @@ def test_two_workers_split_the_shards_and_one_finishes_alone(isolated_env, opens
     finally:
         for proc in workers.values():
             stop_worker(proc, timeout_s=30)
+        delete_stream(kinesis, stream)
+
+
+@pytest.mark.timeout(400)
+def test_a_split_shard_is_finished_before_its_children(isolated_env, opensearch, tmp_path):
+    """Records before the split sit in the parent, records after it in the children; a daemon started
+    only then must read the parent to its end (checkpoint SHARD_END) before either child, or the tracks
+    of visits spanning the split would come out split or reordered."""
+    prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
+    stream = f"it-{uuid.uuid4().hex[:8]}"
+    env = {**isolated_env, "FACEWATCH_STREAM": stream}
+    cfg = load_config(env=env, stack_env_file=None)
+    kinesis = aws.kinesis(cfg)
+    create_stream(kinesis, stream, 1)
+    producer = KinesisProducer(kinesis, stream)
+    before, after, middle = halves(seed=33, start=1_767_312_000.0, cameras=8, duration_s=60)
+    producer.put((f.camera.stream_arn, encode_frame(f)) for f in before)
+    parent = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    children = split_shard_in_half(kinesis, stream, parent)
+    producer.put((f.camera.stream_arn, encode_frame(f)) for f in after)
+    assert set(producer.result.per_shard) == {parent, *children}  # both halves of the key space got records
+
+    worker = start_worker(stream, "it-split", env, tmp_path)
+    detections = f"{prefix}-detections"
+    faces = sum(len(f.faces) for f in before + after)
+    try:
+        dynamodb = aws.dynamodb(cfg)
+        wait_for(lambda: count(opensearch, detections) >= faces, timeout_s=240, interval_s=2, what="every face indexed")
+        assert count(opensearch, detections) == faces
+        leases = wait_for(lambda: (ls := {l.shard_id: l for l in read_leases(dynamodb, cfg.application_name)})
+                          and all(ls.get(c) and ls[c].checkpoint not in (None, "TRIM_HORIZON") for c in children)
+                          and ls, timeout_s=120, interval_s=1, what="both children checkpointed")
+        assert leases[parent].checkpoint == "SHARD_END"
+
+        got = track_summary(stored_tracks(opensearch, prefix))
+        want = track_summary(expected_tracks(before + after, CameraRegistry()))
+        assert len([v for v in want.values() if v[0] < middle * 1000 < v[1]]) >= 2  # visits span the split
+        assert got == want
+
+        archived = Counter(line["sequence_number"] for line in archive_lines(aws.s3(cfg), cfg.firehose.raw_stream))
+        assert sum(archived.values()) == len(before) + len(after) and max(archived.values()) == 1
+        assert worker.poll() is None, (tmp_path / "it-split.log").read_text()[-3000:]
+    finally:
+        stop_worker(worker, timeout_s=30)
         delete_stream(kinesis, stream)
