@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help deps stack-up stack-down stack-status demo test test-unit test-integration bench bench-quality bench-throughput faults lint clean
+.PHONY: help deps stack-up stack-down stack-status demo test test-unit test-integration test-container bench bench-quality bench-throughput faults lint lint-infra image docker-up docker-down plan deploy destroy clean
 
 help:
 	@echo "make demo        - install, start the local stack, run 2 workers on simulated cameras, summarise"
@@ -13,6 +13,10 @@ help:
 	@echo "make stack-down  - stop the local stack"
 	@echo "make bench       - quality (tracker vs ground truth) and throughput benchmarks -> bench/results/"
 	@echo "make faults      - the fault suite (kill -9, outages, 429s, Firehose failures, poison, split, scaling)"
+	@echo "make image       - build the worker image (starts a local Docker engine and base image if needed)"
+	@echo "make test-container - build the image and run it against the local stack (starts the engine here)"
+	@echo "make lint-infra  - terraform fmt -check, checkov, hadolint (offline)"
+	@echo "make plan / deploy / destroy - Terraform + ECR for an AWS account (see README, Deploy)"
 
 deps:
 	@bash tools/install.sh
@@ -48,6 +52,44 @@ bench-throughput: deps
 
 faults: deps
 	@$(PY) bench/faults.py
+
+# ---- containers: a private engine (tools/docker.sh) and the worker image ----
+DOCKER_ENV = eval "$$(bash tools/docker.sh up)" && export DOCKER_BUILDKIT=1
+
+docker-up:
+	@bash tools/docker.sh up
+
+docker-down:
+	@bash tools/docker.sh down
+
+image: deps
+	@$(DOCKER_ENV) && /usr/bin/docker build --network=host -f docker/Dockerfile \
+		--build-arg BASE_IMAGE=$${FACEWATCH_BASE_IMAGE:-facewatch-base:bookworm} -t facewatch-worker:dev .
+
+test-container: deps
+	@$(DOCKER_ENV) && FACEWATCH_CONTAINER_TEST=1 $(PY) -m pytest -q -s tests/integration/test_container.py
+
+# ---- infrastructure, checked offline ----
+CHECKOV = .cache/checkov/bin/checkov
+
+$(CHECKOV):
+	@python3 -m venv .cache/checkov && .cache/checkov/bin/pip install -q "checkov>=3.2,<4" >.cache/checkov.log 2>&1 \
+		|| (echo "lint-infra: pip install checkov failed; see .cache/checkov.log" >&2; exit 1)
+
+lint-infra: deps $(CHECKOV)
+	@terraform fmt -recursive -check infra/terraform && echo "terraform fmt: clean"
+	@$(CHECKOV) -d infra/terraform --framework terraform --compact --quiet --skip-download
+	@.venv/bin/hadolint docker/Dockerfile && echo "hadolint: clean"
+
+# ---- AWS (tools/deploy.sh checks credentials, terraform and docker before changing anything) ----
+plan: deps
+	@bash tools/deploy.sh plan
+
+deploy: deps
+	@bash tools/deploy.sh deploy
+
+destroy: deps
+	@bash tools/deploy.sh destroy
 
 clean: stack-down
 	rm -rf .run

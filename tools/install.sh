@@ -8,7 +8,6 @@ ROOT=$PWD
 CACHE=$ROOT/.cache
 M2=$CACHE/m2
 PY=${PYTHON:-python3}
-KCLPY_VERSION=3.1.3
 
 fail() { echo "install: $*" >&2; exit 1; }
 step() { echo "install: $*" >&2; }
@@ -30,31 +29,13 @@ if ! command -v nghttpx >/dev/null; then
   fi
 fi
 
-# 2. The KCL jars, fetched by Maven from the pom that amazon-kclpy ships, then handed to its installer.
-if [ ! -f "$CACHE/kcl/.done-$KCLPY_VERSION" ]; then
-  step "KCL jars for amazon-kclpy $KCLPY_VERSION (Maven, ~35 MB the first time)"
-  mkdir -p "$CACHE/dist" "$CACHE/kcl"
-  "$PY" -m pip download -q --no-deps --no-binary :all: "amazon-kclpy==$KCLPY_VERSION" -d "$CACHE/dist" \
-    || fail "pip download amazon-kclpy==$KCLPY_VERSION failed: is PyPI reachable?"
-  "$PY" tools/kcl_pom.py "$CACHE/dist/amazon_kclpy-$KCLPY_VERSION.tar.gz" "$CACHE/kcl/pom.xml"
-  mvn -B -q -f "$CACHE/kcl/pom.xml" -Dmaven.repo.local="$M2" dependency:resolve -DexcludeTransitive=true \
-    >"$CACHE/kcl/mvn.log" 2>&1 || fail "Maven could not fetch the KCL jars; see $CACHE/kcl/mvn.log"
-  touch "$CACHE/kcl/.done-$KCLPY_VERSION"
-fi
-
-# 3. The Python environment: amazon-kclpy copies its jars from the Maven repository above.
+# 2-3. The Python environment, with amazon-kclpy installed from the KCL jars Maven fetched (tools/kcl_jars.sh,
+# the same script the image build runs).
 if [ ! -f .venv/.done ] || [ pyproject.toml -nt .venv/.done ]; then
-  step "Python virtualenv (.venv)"
+  step "Python virtualenv (.venv) and the KCL jars (Maven, ~35 MB the first time)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv || fail "python3 -m venv failed: install python3-venv"
   .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
-  KCL_MVN_REPO_SEARCH_URL="file://$M2/" .venv/bin/pip install -q \
-    "$CACHE/dist/amazon_kclpy-$KCLPY_VERSION.tar.gz" >"$CACHE/pip-kclpy.log" 2>&1 \
-    || fail "installing amazon-kclpy failed; see $CACHE/pip-kclpy.log"
-  .venv/bin/python - <<'PY' || fail "amazon-kclpy is installed without its jars; delete .cache/kcl and rerun"
-import pathlib, amazon_kclpy
-jars = list((pathlib.Path(amazon_kclpy.__file__).parent / "jars").glob("*.jar"))
-assert any(j.name.startswith("amazon-kinesis-client-multilang-") for j in jars), jars
-PY
+  bash tools/kcl_jars.sh .venv/bin/python "$CACHE/kcl" "$M2" || fail "the KCL jars step failed (above)"
   .venv/bin/pip install -q -e ".[dev]" >"$CACHE/pip.log" 2>&1 || fail "pip install -e .[dev] failed; see $CACHE/pip.log"
   touch .venv/.done
 fi

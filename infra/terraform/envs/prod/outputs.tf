@@ -1,0 +1,50 @@
+output "repository_url" {
+  description = "ECR repository `make deploy` pushes the worker image to."
+  value       = module.workers.repository_url
+}
+
+output "detections_stream" {
+  value = module.stream.name
+}
+
+output "stream_processors" {
+  description = "Stream processor by camera id; created stopped (`facewatch processors start`)."
+  value       = module.cameras.stream_processor_names
+}
+
+output "collections" {
+  value = module.cameras.collection_ids
+}
+
+output "opensearch_endpoint" {
+  value = module.opensearch.endpoint
+}
+
+output "archive_bucket" {
+  value = module.archive.bucket
+}
+
+output "quarantine_bucket" {
+  value = module.alerting.quarantine_bucket
+}
+
+output "alert_topic_arn" {
+  value = module.alerting.alert_topic_arn
+}
+
+output "ops_topic_arn" {
+  value = module.monitoring.ops_topic_arn
+}
+
+output "cluster_name" {
+  value = module.workers.cluster_name
+}
+
+output "service_name" {
+  value = module.workers.service_name
+}
+
+output "max_workers" {
+  description = "Autoscaling maximum: the shard count."
+  value       = module.scaling.max_capacity
+}

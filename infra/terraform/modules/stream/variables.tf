@@ -1,0 +1,32 @@
+variable "name" {
+  description = "Name of the detections stream."
+  type        = string
+}
+
+variable "on_demand" {
+  description = "On-demand capacity instead of a provisioned shard count."
+  type        = bool
+  default     = false
+}
+
+variable "shard_count" {
+  description = "Provisioned shards (one worker task reads at most shards_per_task of them)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.shard_count >= 1 && var.shard_count <= 500
+    error_message = "shard_count must be between 1 and 500."
+  }
+}
+
+variable "retention_hours" {
+  description = "How long records stay readable: the replay window after an outage."
+  type        = number
+  default     = 48
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed key for server-side encryption."
+  type        = string
+}

@@ -1,0 +1,277 @@
+# The worker fleet: an ECR repository, an ECS cluster and a Fargate service whose tasks each run one
+# KCL MultiLangDaemon. The service's desired count belongs to Application Auto Scaling (../scaling).
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account    = data.aws_caller_identity.current.account_id
+  table_arn  = "arn:${data.aws_partition.current.partition}:dynamodb:${var.region}:${local.account}:table"
+  kcl_tables = [var.application_name, "${var.application_name}-WorkerMetricStats", "${var.application_name}-CoordinatorState"]
+  image      = "${aws_ecr_repository.worker.repository_url}:${var.image_tag}"
+  grace_ms   = (var.stop_timeout_s - 15) * 1000 # leaves the JVM time to exit after the processors drained
+  environment = {
+    FACEWATCH_STREAM                      = var.stream_name
+    FACEWATCH_APPLICATION                 = var.application_name
+    FACEWATCH_LOG_LEVEL                   = var.log_level
+    FACEWATCH_CAMERAS                     = var.cameras_json
+    FACEWATCH__KINESIS__REGION            = var.region
+    FACEWATCH__KINESIS__SHUTDOWN_GRACE_MS = tostring(local.grace_ms)
+    FACEWATCH__OPENSEARCH__URL            = var.opensearch_endpoint
+    FACEWATCH__OPENSEARCH__AUTH           = "sigv4"
+    FACEWATCH__FIREHOSE__RAW_STREAM       = var.raw_stream_name
+    FACEWATCH__FIREHOSE__TRACKS_STREAM    = var.tracks_stream_name
+    FACEWATCH__QUARANTINE__BUCKET         = var.quarantine_bucket
+    AWS_REGION                            = var.region
+  }
+}
+
+resource "aws_ecr_repository" "worker" {
+  name                 = "${var.name_prefix}-worker"
+  image_tag_mutability = "IMMUTABLE"
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = var.kms_key_arn
+  }
+}
+
+resource "aws_ecr_lifecycle_policy" "worker" {
+  repository = aws_ecr_repository.worker.name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "keep the last 30 images"
+      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 30 }
+      action       = { type = "expire" }
+    }]
+  })
+}
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name_prefix
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled" # RunningTaskCount per service: the denominator of the shards-per-task metric
+  }
+}
+
+resource "aws_cloudwatch_log_group" "worker" {
+  name              = "/ecs/${var.name_prefix}-worker"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_security_group" "worker" {
+  name        = "${var.name_prefix}-worker"
+  description = "facewatch workers: no inbound; HTTPS out to AWS APIs and OpenSearch"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "https" {
+  security_group_id = aws_security_group.worker.id
+  description       = "HTTPS to AWS service endpoints and the OpenSearch domain"
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}
+
+resource "aws_ecs_task_definition" "worker" {
+  family                   = "${var.name_prefix}-worker"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.cpu
+  memory                   = var.memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  volume {
+    name = "tmp" # the only writable path: properties file, heartbeats, JVM temp files
+  }
+
+  container_definitions = jsonencode([{
+    name                   = "worker"
+    image                  = local.image
+    essential              = true
+    readonlyRootFilesystem = true
+    user                   = "10001:10001"
+    stopTimeout            = var.stop_timeout_s
+    environment            = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
+    mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+    healthCheck = {
+      command     = ["CMD", "facewatch", "health"]
+      interval    = 30
+      timeout     = 10
+      retries     = 3
+      startPeriod = 120
+    }
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.worker.name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = "worker"
+      }
+    }
+  }])
+
+  lifecycle {
+    precondition {
+      condition     = length(var.cameras_json) < 48000
+      error_message = "The camera registry is too large for a container environment variable (ECS allows 64 KiB for all container definitions); split the fleet per site."
+    }
+  }
+}
+
+resource "aws_ecs_service" "worker" {
+  name                               = "${var.name_prefix}-worker"
+  cluster                            = aws_ecs_cluster.this.id
+  task_definition                    = aws_ecs_task_definition.worker.arn
+  launch_type                        = "FARGATE"
+  desired_count                      = 1
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  propagate_tags                     = "SERVICE"
+  enable_execute_command             = false
+
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = [aws_security_group.worker.id]
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  lifecycle {
+    ignore_changes = [desired_count] # owned by Application Auto Scaling
+  }
+}
+
+# ---- IAM ----
+data "aws_iam_policy_document" "ecs_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "execution" {
+  name               = "${var.name_prefix}-worker-execution"
+  assume_role_policy = data.aws_iam_policy_document.ecs_trust.json
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid       = "PullImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    resources = [aws_ecr_repository.worker.arn]
+  }
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # AWS requires "*": GetAuthorizationToken has no resource-level permissions
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.worker.arn}:*"]
+  }
+  statement {
+    sid       = "DecryptImage"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "pull-and-log"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+resource "aws_iam_role" "task" {
+  name               = "${var.name_prefix}-worker-task"
+  assume_role_policy = data.aws_iam_policy_document.ecs_trust.json
+}
+
+data "aws_iam_policy_document" "task" {
+  statement {
+    sid = "ReadDetections"
+    actions = [
+      "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator",
+      "kinesis:ListShards", "kinesis:SubscribeToShard", "kinesis:RegisterStreamConsumer", "kinesis:DescribeStreamConsumer",
+    ]
+    resources = [var.stream_arn, "${var.stream_arn}/consumer/*"]
+  }
+  statement {
+    sid = "KclTables"
+    actions = [
+      "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTable", "dynamodb:GetItem", "dynamodb:PutItem",
+      "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:Query", "dynamodb:DescribeContinuousBackups",
+      "dynamodb:UpdateContinuousBackups", "dynamodb:TagResource",
+    ]
+    resources = flatten([for t in local.kcl_tables : ["${local.table_arn}/${t}", "${local.table_arn}/${t}/index/*"]])
+  }
+  statement {
+    sid       = "KclMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # AWS requires "*": PutMetricData has no resource-level permissions; limited by namespace below
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.application_name, "facewatch"]
+    }
+  }
+  statement {
+    sid       = "Archive"
+    actions   = ["firehose:PutRecordBatch", "firehose:DescribeDeliveryStream"]
+    resources = var.delivery_stream_arns
+  }
+  statement {
+    sid       = "DeadLetters"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.quarantine_bucket_arn}/*"]
+  }
+  statement {
+    sid       = "Alerts"
+    actions   = ["sns:Publish"]
+    resources = [var.alert_topic_arn]
+  }
+  statement {
+    sid       = "Index"
+    actions   = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"]
+    resources = ["${var.opensearch_domain_arn}/*"]
+  }
+  statement {
+    sid       = "UseKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "task" {
+  name   = "worker"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task.json
+}

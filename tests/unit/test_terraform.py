@@ -1,0 +1,243 @@
+"""The Terraform, checked offline (no provider registry here): parsed with python-hcl2, the wiring the
+system depends on is asserted, not just the syntax."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from worker.config import ConfigError, load_config
+
+TF = Path(__file__).resolve().parents[2] / "infra" / "terraform"
+MODULES = TF / "modules"
+ENV = TF / "envs" / "prod"
+
+
+def _clean(value: Any) -> Any:
+    """python-hcl2 keeps the quotes of labels and string literals; drop them, and its bookkeeping keys."""
+    if isinstance(value, dict):
+        return {_unquote(k): _clean(v) for k, v in value.items() if k not in ("__is_block__", "__comments__")}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str):
+        return _unquote(value)
+    return value
+
+
+def _unquote(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+
+
+def load_dir(path: Path) -> dict[str, list]:
+    merged: dict[str, list] = {}
+    for file in sorted(path.glob("*.tf")):
+        with file.open() as handle:
+            for key, items in _clean(hcl2.load(handle)).items():
+                merged.setdefault(key, []).extend(items)
+    return merged
+
+
+def resources(parsed: dict, kind: str) -> dict[str, dict]:
+    return {name: body for block in parsed.get("resource", []) for k, named in block.items() if k == kind
+            for name, body in named.items()}
+
+
+def data_sources(parsed: dict, kind: str) -> dict[str, dict]:
+    return {name: body for block in parsed.get("data", []) for k, named in block.items() if k == kind
+            for name, body in named.items()}
+
+
+def modules_called(parsed: dict) -> dict[str, dict]:
+    return {name: body for block in parsed.get("module", []) for name, body in block.items()}
+
+
+def local_values(parsed: dict) -> dict[str, Any]:
+    return {k: v for block in parsed.get("locals", []) for k, v in block.items()}
+
+
+ALL_MODULES = {p.name: load_dir(p) for p in sorted(MODULES.iterdir()) if p.is_dir()}
+ROOT = load_dir(ENV)
+
+
+def test_every_camera_gets_a_processor_an_output_stream_and_a_pipe_into_the_detections_stream():
+    cams = ALL_MODULES["cameras"]
+    assert local_values(cams)["cameras"] == "${{for c in var.cameras : c.id => c}}"
+    per_camera = {
+        "aws_kinesis_video_stream": "camera",
+        "aws_kinesis_stream": "results",
+        "aws_rekognition_stream_processor": "camera",
+        "aws_pipes_pipe": "camera",
+    }
+    for kind, name in per_camera.items():
+        assert resources(cams, kind)[name]["for_each"] == "${local.cameras}", kind
+    processor = resources(cams, "aws_rekognition_stream_processor")["camera"]
+    assert processor["input"][0]["kinesis_video_stream"][0]["arn"] == "${aws_kinesis_video_stream.camera[each.key].arn}"
+    assert processor["output"][0]["kinesis_data_stream"][0]["arn"] == "${aws_kinesis_stream.results[each.key].arn}"
+    pipe = resources(cams, "aws_pipes_pipe")["camera"]
+    assert pipe["source"] == "${aws_kinesis_stream.results[each.key].arn}"
+    assert pipe["target"] == "${var.detections_stream_arn}"
+    target = pipe["target_parameters"][0]
+    # The camera is the partition key (one camera, one shard: its frames stay in order) ...
+    assert target["kinesis_stream_parameters"][0]["partition_key"] == "${aws_kinesis_video_stream.camera[each.key].arn}"
+    # ... and the record the workers parse is Rekognition's own JSON, not the pipe's envelope.
+    assert target["input_template"] == "<$.data>"
+    # The root feeds the cameras module the detections stream the workers read.
+    assert modules_called(ROOT)["cameras"]["detections_stream_arn"] == "${module.stream.arn}"
+    assert modules_called(ROOT)["workers"]["stream_arn"] == "${module.stream.arn}"
+
+
+def test_autoscaling_never_runs_more_tasks_than_shards():
+    scaling = ALL_MODULES["scaling"]
+    target = resources(scaling, "aws_appautoscaling_target")["workers"]
+    assert target["max_capacity"] == "${var.max_shards}"
+    assert target["min_capacity"] == 1
+    assert modules_called(ROOT)["scaling"]["max_shards"] == "${local.max_shards}"
+    assert local_values(ROOT)["max_shards"] == "${var.on_demand ? var.max_workers_on_demand : var.shard_count}"
+    assert modules_called(ROOT)["stream"]["shard_count"] == "${var.shard_count}"
+    # Target tracking on open shards per running task; a step policy on iterator age.
+    policy = resources(scaling, "aws_appautoscaling_policy")
+    spec = policy["shards_per_task"]["target_tracking_scaling_policy_configuration"][0]
+    assert spec["target_value"] == "${var.shards_per_task}"
+    metrics = {m["id"]: m for m in spec["customized_metric_specification"][0]["metrics"]}
+    assert metrics["shards"]["metric_stat"][0]["metric"][0]["metric_name"] == "OpenShardCount"
+    assert metrics["tasks"]["metric_stat"][0]["metric"][0]["metric_name"] == "RunningTaskCount"
+    assert metrics["shards_per_task"]["return_data"] is True
+    assert policy["iterator_age"]["policy_type"] == "StepScaling"
+    alarm = resources(scaling, "aws_cloudwatch_metric_alarm")["iterator_age_scale_out"]
+    assert alarm["metric_name"] == "GetRecords.IteratorAgeMilliseconds"
+    assert alarm["alarm_actions"] == ["${aws_appautoscaling_policy.iterator_age.arn}"]
+
+
+def test_the_shard_count_function_publishes_the_metric_target_tracking_reads():
+    source = (MODULES / "scaling" / "src" / "shard_count.py").read_text()
+    assert '"MetricName": "OpenShardCount"' in source
+    assert '"AT_LATEST"' in source  # open shards only: closed parents of a split hold no lease work
+
+
+# Actions AWS offers no resource-level permission for: "*" is the only valid resource.
+NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "xray:PutTraceSegments",
+                     "xray:PutTelemetryRecords"}
+
+
+def _policy_documents() -> list[tuple[str, str, dict]]:
+    docs = [(f"modules/{m}", name, body) for m, parsed in ALL_MODULES.items()
+            for name, body in data_sources(parsed, "aws_iam_policy_document").items()]
+    docs += [("envs/prod", name, body) for name, body in data_sources(ROOT, "aws_iam_policy_document").items()]
+    return docs
+
+
+def test_every_iam_policy_names_its_resources():
+    docs = _policy_documents()
+    assert len(docs) >= 10
+    for where, name, body in docs:
+        statements = body.get("statement", [])
+        statements += [d["content"][0] for d in body.get("dynamic", []) for d in d.values()]
+        for statement in statements:
+            resources_ = statement.get("resources", [])
+            if statement["actions"] == ["sts:AssumeRole"]:
+                assert not resources_ and statement["principals"], f"{where} {name}: a trust policy names its principal"
+                continue
+            if isinstance(resources_, str) or "*" not in resources_:  # a str is an expression naming ARNs
+                assert resources_, f"{where} {name}: a statement without resources"
+                continue
+            if where == "envs/prod" and name == "key":
+                continue  # a key policy's "*" is the key itself
+            actions = set(statement["actions"])
+            assert actions <= NO_RESOURCE_LEVEL, f"{where} {name}: '*' for {actions - NO_RESOURCE_LEVEL}"
+
+
+def test_every_wildcard_resource_says_why_in_place():
+    for file in TF.rglob("*.tf"):
+        for number, line in enumerate(file.read_text().splitlines(), 1):
+            if re.search(r'resources\s*=\s*\["\*"\]', line):
+                assert "AWS requires" in line or "key policy" in line, f"{file}:{number}: '*' without its reason"
+
+
+def test_every_stream_bucket_topic_domain_and_log_group_is_encrypted():
+    for module, parsed in ALL_MODULES.items():
+        for name, stream in resources(parsed, "aws_kinesis_stream").items():
+            assert stream["encryption_type"] == "KMS" and stream["kms_key_id"], f"{module} stream {name}"
+        for name, video in resources(parsed, "aws_kinesis_video_stream").items():
+            assert video["kms_key_id"], f"{module} video stream {name}"
+        for name, topic in resources(parsed, "aws_sns_topic").items():
+            assert topic["kms_master_key_id"], f"{module} topic {name}"
+        for name, group in resources(parsed, "aws_cloudwatch_log_group").items():
+            assert group["kms_key_id"], f"{module} log group {name}"
+        for name, stream in resources(parsed, "aws_kinesis_firehose_delivery_stream").items():
+            assert stream["server_side_encryption"][0]["enabled"] is True, f"{module} firehose {name}"
+        for name, processor in resources(parsed, "aws_rekognition_stream_processor").items():
+            assert processor["kms_key_id"], f"{module} stream processor {name}"
+        for name, repo in resources(parsed, "aws_ecr_repository").items():
+            assert repo["encryption_configuration"][0]["encryption_type"] == "KMS"
+        # Buckets are made only by the bucket module, which always encrypts.
+        if module != "bucket":
+            assert not resources(parsed, "aws_s3_bucket"), f"{module} makes a bucket outside modules/bucket"
+    bucket = ALL_MODULES["bucket"]
+    sse = resources(bucket, "aws_s3_bucket_server_side_encryption_configuration")["this"]
+    rule = sse["rule"][0]["apply_server_side_encryption_by_default"][0]
+    assert rule["sse_algorithm"] == '${var.kms_key_arn == null ? "AES256" : "aws:kms"}'
+    assert resources(bucket, "aws_s3_bucket_public_access_block")["this"]["block_public_acls"] is True
+    # Only the access-log bucket (S3 logging cannot deliver to SSE-KMS) goes without the key.
+    callers = [(name, body) for parsed in [ROOT, *ALL_MODULES.values()]
+               for name, body in modules_called(parsed).items() if body["source"].endswith("/bucket")]
+    assert len(callers) == 3
+    assert [name for name, body in callers if "kms_key_arn" not in body] == ["access_logs"]
+    domain = resources(ALL_MODULES["opensearch"], "aws_opensearch_domain")["this"]
+    assert domain["encrypt_at_rest"][0]["enabled"] is True
+    assert domain["node_to_node_encryption"][0]["enabled"] is True
+    assert domain["domain_endpoint_options"][0]["enforce_https"] is True
+    assert domain["advanced_security_options"][0]["enabled"] is True
+    assert domain["vpc_options"][0]["subnet_ids"] == "${var.subnet_ids}"
+
+
+def test_versions_are_pinned():
+    terraform = ROOT["terraform"][0]
+    assert terraform["required_version"].startswith(">=")
+    providers = terraform["required_providers"][0]
+    assert set(providers) == {"aws", "archive"}
+    assert all(p["version"].startswith("~>") for p in providers.values())
+
+
+def test_the_task_environment_is_a_configuration_the_worker_accepts():
+    """Every FACEWATCH_* variable the task definition sets must be a key load_config knows: a misspelt
+    one would stop every task at start."""
+    env_expr = local_values(ALL_MODULES["workers"])["environment"]
+    samples = {"var.stream_name": "facewatch-prod-detections", "var.application_name": "facewatch-prod-workers",
+               "var.log_level": "info", "var.region": "eu-west-1", "tostring(local.grace_ms)": "105000",
+               "var.opensearch_endpoint": "https://vpc-facewatch.eu-west-1.es.amazonaws.com",
+               "var.raw_stream_name": "facewatch-prod-raw", "var.tracks_stream_name": "facewatch-prod-tracks",
+               "var.quarantine_bucket": "facewatch-prod-quarantine-123456789012",
+               "var.cameras_json": '[{"id": "hq-lobby-1", "stream_arn": "arn:aws:kinesisvideo:eu-west-1:1:stream/hq-lobby-1/1", "site": "hq"}]'}
+    env = {}
+    for key, value in env_expr.items():
+        expression = value.removeprefix("${").removesuffix("}") if value.startswith("${") else None
+        env[key] = samples[expression] if expression else value
+    assert env["FACEWATCH__OPENSEARCH__AUTH"] == "sigv4"
+    cfg = load_config(env=env, stack_env_file=None)
+    assert cfg.kinesis.stream_name == "facewatch-prod-detections"
+    assert cfg.application_name == "facewatch-prod-workers"
+    assert cfg.kinesis.shutdown_grace_ms == 105000
+    assert cfg.quarantine.bucket == "facewatch-prod-quarantine-123456789012"
+    assert len(cfg.cameras) == 1
+    with pytest.raises(ConfigError):  # the check above can fail: a misspelt key is refused
+        load_config(env={**env, "FACEWATCH__OPENSEARCH__AUTHH": "sigv4"}, stack_env_file=None)
+
+
+def test_stop_timeout_leaves_the_daemon_time_to_drain():
+    workers = ALL_MODULES["workers"]
+    assert local_values(workers)["grace_ms"] == "${(var.stop_timeout_s - 15) * 1000}"
+    container = resources(workers, "aws_ecs_task_definition")["worker"]["container_definitions"]
+    assert re.search(r"stopTimeout\W+var\.stop_timeout_s", container)
+    assert re.search(r"command\W+\[\W*CMD\W+facewatch\W+health", container)  # the image's health command
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed on this machine")
+def test_terraform_fmt_is_clean():
+    result = subprocess.run(["terraform", "fmt", "-recursive", "-check", str(TF)], capture_output=True, text=True)
+    assert result.returncode == 0, f"terraform fmt would change: {result.stdout}"
