@@ -140,6 +140,61 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo.main(args)
 
 
+def _cmd_health(args: argparse.Namespace) -> int:
+    from worker.ops.health import check
+
+    cfg = load_config()
+    health = check(cfg.worker.heartbeat_dir, cfg.worker.health_max_age_s)
+    (sys.stdout if health.ok else sys.stderr).write(health.message + "\n")
+    return 0 if health.ok else 1
+
+
+def _cmd_processors(args: argparse.Namespace) -> int:
+    from worker import aws
+    from worker.ops import rekognition
+
+    client = aws.rekognition(load_config())
+    statuses = rekognition.processor_statuses(client, args.prefix)
+    if not statuses:
+        print(f"no stream processor named {args.prefix}*; check --prefix and the region (AWS_REGION)", file=sys.stderr)
+        return 1
+    if args.action == "status":
+        for name, status in sorted(statuses.items()):
+            sys.stdout.write(f"{name:48s} {status}\n")
+        return 0
+    act, skip = rekognition.transitions(statuses, args.action)
+    for name, status in sorted(skip.items()):
+        sys.stdout.write(f"{name:48s} {status}: left as is\n")
+    for name in act:
+        sys.stdout.write(f"{name:48s} {statuses[name]} -> {args.action}{' (dry run)' if args.dry_run else ''}\n")
+    if not args.dry_run:
+        rekognition.apply(client, args.action, act)
+    return 0
+
+
+def _cmd_enrol(args: argparse.Namespace) -> int:
+    from worker import aws
+    from worker.ops import rekognition
+
+    cfg = load_config()
+    prefix = cfg.identities.watchlist_prefix if args.watchlist else ""
+    source = Path(args.folder or args.csv)
+    plan = rekognition.plan_from_folder(source, prefix) if args.folder else rekognition.plan_from_csv(source, prefix)
+    for problem in plan.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    # Counts only: file names and external ids name people (biometric personal data).
+    print(f"{len(plan.items)} image(s) to enrol into {args.collection}"
+          f"{' as watchlist faces' if args.watchlist else ''}, {len(plan.problems)} skipped")
+    if args.dry_run or not plan.items:
+        return 0 if not plan.problems else 1
+    result = rekognition.enrol(aws.rekognition(cfg), args.collection, plan)
+    print(f"indexed {result.indexed}; no face found in {len(result.no_face)}; "
+          f"several faces (largest kept) in {len(result.several_faces)}")
+    for path in result.no_face:
+        print(f"no face: {path}", file=sys.stderr)
+    return 0 if not result.no_face and not plan.problems else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="worker", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +243,24 @@ def build_parser() -> argparse.ArgumentParser:
     ret_p = sub.add_parser("retention", help="apply index retention: ISM policies, or delete expired daily indices")
     ret_p.add_argument("--dry-run", action="store_true")
     ret_p.set_defaults(func=_cmd_retention)
+
+    health_p = sub.add_parser("health", help="exit 0 when every record processor beat recently (container health check)")
+    health_p.set_defaults(func=_cmd_health)
+
+    sp_p = sub.add_parser("processors", help="start, stop or list the Rekognition face-search stream processors")
+    sp_p.add_argument("action", choices=["start", "stop", "status"])
+    sp_p.add_argument("--prefix", default="facewatch-", help="stream processor name prefix (Terraform: <name>-<env>-)")
+    sp_p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    sp_p.set_defaults(func=_cmd_processors)
+
+    en_p = sub.add_parser("enrol", help="enrol faces into a Rekognition collection (IndexFaces), from a folder or a CSV")
+    en_p.add_argument("--collection", required=True)
+    source = en_p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--folder", help="one image per person; the file name (without suffix) is the external id")
+    source.add_argument("--csv", help="columns path,external_image_id (paths relative to the CSV)")
+    en_p.add_argument("--watchlist", action="store_true", help="prefix the ids with identities.watchlist_prefix")
+    en_p.add_argument("--dry-run", action="store_true", help="check the images and ids, call nothing")
+    en_p.set_defaults(func=_cmd_enrol)
 
     demo_p = sub.add_parser("demo", help="the whole walking skeleton on the local stack, with a summary")
     demo_p.add_argument("--cameras", type=int, default=8)

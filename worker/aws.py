@@ -38,3 +38,9 @@ def firehose(cfg: Config) -> Any:
 def s3(cfg: Config) -> Any:
     config = _SINK.merge(BotoConfig(s3={"addressing_style": "path"})) if cfg.s3_endpoint else _SINK
     return boto3.client("s3", region_name=cfg.kinesis.region, endpoint_url=cfg.s3_endpoint or None, config=config)
+
+
+def rekognition(cfg: Config) -> Any:
+    # Rekognition has no local server here (moto does not model stream processors or IndexFaces):
+    # the operator commands that use it always talk to the region's Rekognition.
+    return boto3.client("rekognition", region_name=cfg.kinesis.region, config=_RETRIES)

@@ -109,9 +109,9 @@ def test_the_container_takes_leases_indexes_runs_as_non_root_and_stops_cleanly(i
         assert {lease.owner for lease in leases} == {"container-1"} and len(leases) == 2
 
         # Non-root: every process in the container (tini, the JVM, the Python processors).
-        top = docker("top", name, "-eo", "uid,args").stdout.splitlines()[1:]
+        top = docker("top", name, "-eo", "pid,uid,args").stdout.splitlines()[1:]
         assert len(top) >= 4, top  # tini, java, one processor per shard
-        assert {line.split()[0] for line in top} == {"10001"}, top
+        assert {line.split()[1] for line in top} == {"10001"}, top
         assert any("MultiLangDaemon" in line for line in top) and any("worker processor" in line for line in top)
 
         health = docker("exec", name, "facewatch", "health", check=False)

@@ -51,6 +51,8 @@ class ConfigError(ValueError):
 class WorkerSection:
     id: str = ""
     log_level: str = "info"
+    heartbeat_dir: str = ""  # record processors keep one heartbeat file per shard here (`facewatch health`)
+    health_max_age_s: float = 300.0  # a heartbeat older than this means a stuck processor
 
 
 @dataclass(frozen=True)
@@ -499,6 +501,11 @@ def validate(cfg: Config) -> Config:
         )
     if not 80.0 <= t.strong_similarity <= 100.0:
         raise ConfigError(f"tracker.strong_similarity: {t.strong_similarity}; between 80 and 100")
+    if not 10.0 <= cfg.worker.health_max_age_s <= 3600.0:
+        raise ConfigError(
+            f"worker.health_max_age_s: {cfg.worker.health_max_age_s}; between 10 and 3600 (longer than the slowest"
+            " flush, shorter than you would wait for a stuck task to be replaced)"
+        )
     if cfg.worker.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"worker.log_level: {cfg.worker.log_level!r}; use debug, info, warning or error")
     return cfg

@@ -20,7 +20,8 @@ from amazon_kclpy.v3 import processor
 
 from worker.config import Config
 from worker.logs import get_logger
-from worker.retry import Backoff
+from worker.ops.health import Heartbeat
+from worker.retry import Backoff, on_wait
 from worker.source.batch import BatchHandler, BatchStats, RawRecord
 from worker.source.checkpointing import CheckpointPolicy
 
@@ -53,12 +54,16 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         self.totals = BatchStats()
         self._last_summary = clock()
         self._owns_shard = True
+        self.heartbeat = Heartbeat("", "")
 
     # -- callbacks ------------------------------------------------------------------------------
     def initialize(self, initialize_input: Any) -> None:
         try:
             self.shard_id = initialize_input.shard_id
             self.log = self.log.bind(shard_id=self.shard_id)
+            self.heartbeat = Heartbeat(self.cfg.worker.heartbeat_dir, self.shard_id)
+            on_wait(self.heartbeat.beat)  # waiting on a sink is alive, not stuck
+            self.heartbeat.beat()
             self.handler = self.make_handler(self.shard_id)
             self.log.info("shard_initialized", from_sequence=initialize_input.sequence_number,
                           archived_through=str(self.handler.archived_through or ""))
@@ -67,6 +72,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
 
     def process_records(self, process_records_input: Any) -> None:
         try:
+            self.heartbeat.beat()
             records = [
                 RawRecord(
                     data=r.binary_data,
@@ -93,6 +99,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         # No checkpoint is possible, and writing now could overwrite the new owner's state: drop the
         # buffer. The new owner is handed these records again from the last checkpoint.
         self._owns_shard = False
+        self.heartbeat.clear()
         dropped = self.handler.drop() if self.handler else 0
         self.log.info("lease_lost", dropped_records=dropped, **self._totals())
 
@@ -101,6 +108,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         try:
             self._flush()
             self._checkpoint(shard_ended_input.checkpointer, None)
+            self.heartbeat.clear()
             self.log.info("shard_ended", **self._totals())
         except BaseException as exc:  # noqa: BLE001
             _fatal(self.log, "shard_ended_failed", exc)
@@ -111,6 +119,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             self._flush()
             if self.policy.acked is not None and self.policy.acked != self.policy.checkpointed:
                 self._checkpoint(shutdown_requested_input.checkpointer, self.policy.acked)
+            self.heartbeat.clear()
             self.log.info("shutdown_requested", **self._totals())
         except BaseException as exc:  # noqa: BLE001
             _fatal(self.log, "shutdown_requested_failed", exc)
