@@ -33,7 +33,7 @@ stack-status: deps
 demo: deps
 	@$(PY) -m worker demo
 
-test: deps
+test: deps lint-infra
 	@$(PY) -m pytest -q tests
 
 test-unit: deps
@@ -73,11 +73,12 @@ test-container: deps
 CHECKOV = .cache/checkov/bin/checkov
 
 $(CHECKOV):
-	@python3 -m venv .cache/checkov && .cache/checkov/bin/pip install -q "checkov>=3.2,<4" >.cache/checkov.log 2>&1 \
+	@python3 -m venv .cache/checkov && .cache/checkov/bin/pip install -q "checkov==3.3.30" >.cache/checkov.log 2>&1 \
 		|| (echo "lint-infra: pip install checkov failed; see .cache/checkov.log" >&2; exit 1)
 
 lint-infra: deps $(CHECKOV)
-	@terraform fmt -recursive -check infra/terraform && echo "terraform fmt: clean"
+	@if command -v terraform >/dev/null; then terraform fmt -recursive -check infra/terraform && echo "terraform fmt: clean"; \
+	else echo "terraform not installed: fmt check skipped (checkov and the HCL tests still run)"; fi
 	@$(CHECKOV) -d infra/terraform --framework terraform --compact --quiet --skip-download
 	@.venv/bin/hadolint docker/Dockerfile && echo "hadolint: clean"
 

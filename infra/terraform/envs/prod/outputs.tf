@@ -48,3 +48,8 @@ output "max_workers" {
   description = "Autoscaling maximum: the shard count."
   value       = module.scaling.max_capacity
 }
+
+output "worker_task_role_arn" {
+  description = "Map this role as a backend role of an OpenSearch security role that may write the facewatch-* indices (fine-grained access control)."
+  value       = module.workers.task_role_arn
+}
