@@ -77,7 +77,7 @@ $(CHECKOV):
 		|| (echo "lint-infra: pip install checkov failed; see .cache/checkov.log" >&2; exit 1)
 
 lint-infra: deps $(CHECKOV)
-	@if command -v terraform >/dev/null; then terraform fmt -recursive -check infra/terraform && echo "terraform fmt: clean"; \
+	@if command -v terraform >/dev/null; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -recursive -check infra/terraform && echo "terraform fmt: clean"; \
 	else echo "terraform not installed: fmt check skipped (checkov and the HCL tests still run)"; fi
 	@$(CHECKOV) -d infra/terraform --framework terraform --compact --quiet --skip-download
 	@.venv/bin/hadolint docker/Dockerfile && echo "hadolint: clean"

@@ -3,6 +3,7 @@ system depends on is asserted, not just the syntax."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -239,5 +240,6 @@ def test_stop_timeout_leaves_the_daemon_time_to_drain():
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed on this machine")
 def test_terraform_fmt_is_clean():
-    result = subprocess.run(["terraform", "fmt", "-recursive", "-check", str(TF)], capture_output=True, text=True)
+    result = subprocess.run(["terraform", "fmt", "-recursive", "-check", str(TF)], capture_output=True, text=True,
+                            env={**os.environ, "TF_CLI_CONFIG_FILE": "/dev/null"})
     assert result.returncode == 0, f"terraform fmt would change: {result.stdout}"
