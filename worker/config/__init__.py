@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 import yaml
 
+from worker.core.alerts import SEVERITIES, AlertRules, QualityGate, RuleSettings
 from worker.core.cameras import DAYS, BusinessHours, Camera
 from worker.core.tracker import TrackerParams
 
@@ -146,6 +147,33 @@ class IdentitiesSection:
 
 
 @dataclass(frozen=True)
+class AlertsSection:
+    """Rule switches, severities and per-camera cooldowns (seconds of record time; 0: none), and the
+    quality gate a face must pass before failing to match says it is a stranger."""
+
+    watchlist_enabled: bool = True
+    watchlist_severity: str = "critical"
+    watchlist_cooldown_s: float = 300.0  # per camera and watchlisted person: leaving and coming back is one alert
+    watchlist_min_similarity: float = 90.0
+    unknown_face_enabled: bool = True
+    unknown_face_severity: str = "high"
+    unknown_face_cooldown_s: float = 0.0
+    unknown_min_quality_frames: int = 3
+    restricted_zone_enabled: bool = True
+    restricted_zone_severity: str = "high"
+    restricted_zone_cooldown_s: float = 0.0
+    after_hours_enabled: bool = True
+    after_hours_severity: str = "medium"
+    after_hours_cooldown_s: float = 0.0
+    min_face_width: float = 0.04
+    min_sharpness: float = 20.0
+    min_brightness: float = 15.0
+    max_yaw: float = 40.0
+    max_pitch: float = 30.0
+    min_face_confidence: float = 90.0
+
+
+@dataclass(frozen=True)
 class Config:
     worker: WorkerSection
     kinesis: KinesisSection
@@ -157,7 +185,9 @@ class Config:
     firehose: FirehoseSection = FirehoseSection()
     quarantine: QuarantineSection = QuarantineSection()
     retention: RetentionSection = RetentionSection()
+    alerts: AlertsSection = AlertsSection()
     cameras: tuple[Camera, ...] = ()
+    zones: tuple[tuple[str, frozenset[str]], ...] = ()  # restricted zone -> employees allowed in it
     aws_endpoint_url: str = ""
 
     @property
@@ -168,6 +198,21 @@ class Config:
         t = self.tracker
         return TrackerParams(max_gap_s=t.max_gap_s, stitch_wait_s=t.stitch_wait_s, min_hits=t.min_hits,
                              reorder_window_s=t.reorder_window_s, strong_similarity=t.strong_similarity)
+
+    def alert_rules(self) -> AlertRules:
+        a = self.alerts
+        return AlertRules(
+            watchlist=RuleSettings(a.watchlist_enabled, a.watchlist_severity, a.watchlist_cooldown_s),
+            unknown_face=RuleSettings(a.unknown_face_enabled, a.unknown_face_severity, a.unknown_face_cooldown_s),
+            restricted_zone=RuleSettings(a.restricted_zone_enabled, a.restricted_zone_severity,
+                                         a.restricted_zone_cooldown_s),
+            after_hours=RuleSettings(a.after_hours_enabled, a.after_hours_severity, a.after_hours_cooldown_s),
+            watchlist_min_similarity=a.watchlist_min_similarity,
+            unknown_min_quality_frames=a.unknown_min_quality_frames,
+            gate=QualityGate(a.min_face_width, a.min_sharpness, a.min_brightness, a.max_yaw, a.max_pitch,
+                             a.min_face_confidence),
+            allowed_zones=dict(self.zones),
+        )
 
     @property
     def firehose_endpoint(self) -> str:
@@ -193,6 +238,7 @@ _SECTIONS: dict[str, type] = {
     "firehose": FirehoseSection,
     "quarantine": QuarantineSection,
     "retention": RetentionSection,
+    "alerts": AlertsSection,
 }
 CAMERA_KEYS = ("id", "stream_arn", "site", "floor", "zone", "timezone", "business_hours")
 
@@ -217,7 +263,7 @@ def _merge(base: dict[str, dict[str, Any]], overlay: Mapping[str, Any], source: 
     for section, values in overlay.items():
         if section not in _SECTIONS:
             raise ConfigError(
-                f"{source}: unknown section '{section}'; expected one of {', '.join(_SECTIONS)}, cameras"
+                f"{source}: unknown section '{section}'; expected one of {', '.join(_SECTIONS)}, cameras, zones"
             )
         if not isinstance(values, Mapping):
             raise ConfigError(f"{source}: section '{section}' must be a mapping of keys to values")
@@ -374,6 +420,27 @@ def parse_cameras(entries: Any, source: str) -> tuple[Camera, ...]:
     return tuple(cameras)
 
 
+def parse_zones(entries: Any, source: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Restricted zones: `- {zone: lab, allowed: [emp-0001, ...]}`. Zones not listed are open to every employee."""
+    if entries in (None, []):
+        return ()
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: zones must be a list of {{zone: <name>, allowed: [<ExternalImageId>, ...]}}")
+    zones: dict[str, frozenset[str]] = {}
+    for i, entry in enumerate(entries):
+        where = f"{source}: zones[{i}]"
+        if not isinstance(entry, Mapping) or set(entry) - {"zone", "allowed"} or not entry.get("zone"):
+            raise ConfigError(f"{where}: expected {{zone: <name>, allowed: [<ExternalImageId>, ...]}}")
+        allowed = entry.get("allowed") or []
+        if not isinstance(allowed, list) or not all(isinstance(x, str) and x for x in allowed):
+            raise ConfigError(f"{where}.allowed: a list of employee ExternalImageIds (may be empty: nobody)")
+        name = str(entry["zone"])
+        if name in zones:
+            raise ConfigError(f"{where}.zone: {name!r} is listed twice; merge the two entries")
+        zones[name] = frozenset(allowed)
+    return tuple(sorted(zones.items()))
+
+
 def _cameras_from_env(env: Mapping[str, str]) -> tuple[Any, str] | None:
     if env.get("FACEWATCH_CAMERAS"):
         try:
@@ -501,6 +568,19 @@ def validate(cfg: Config) -> Config:
         )
     if not 80.0 <= t.strong_similarity <= 100.0:
         raise ConfigError(f"tracker.strong_similarity: {t.strong_similarity}; between 80 and 100")
+    a = cfg.alerts
+    for rule in ("watchlist", "unknown_face", "restricted_zone", "after_hours"):
+        severity = getattr(a, f"{rule}_severity")
+        if severity not in SEVERITIES:
+            raise ConfigError(f"alerts.{rule}_severity: {severity!r}; use one of {', '.join(SEVERITIES)}")
+        if getattr(a, f"{rule}_cooldown_s") < 0:
+            raise ConfigError(f"alerts.{rule}_cooldown_s: must be 0 (no cooldown) or more seconds")
+    if not 50.0 <= a.watchlist_min_similarity <= 100.0:
+        raise ConfigError(f"alerts.watchlist_min_similarity: {a.watchlist_min_similarity}; between 50 and 100")
+    if a.unknown_min_quality_frames < 1:
+        raise ConfigError("alerts.unknown_min_quality_frames: at least 1 (3 keeps one blurred frame from alerting)")
+    if not 0.0 <= a.min_face_width < 1.0:
+        raise ConfigError(f"alerts.min_face_width: {a.min_face_width}; a share of the frame width, 0 to 1")
     if not 10.0 <= cfg.worker.health_max_age_s <= 3600.0:
         raise ConfigError(
             f"worker.health_max_age_s: {cfg.worker.health_max_age_s}; between 10 and 3600 (longer than the slowest"
@@ -526,6 +606,7 @@ def load_config(
     merged: dict[str, dict[str, Any]] = {}
     defaults = yaml.safe_load(DEFAULTS_FILE.read_text()) or {}
     camera_source: tuple[Any, str] = (defaults.pop("cameras", None), str(DEFAULTS_FILE))
+    zone_source: tuple[Any, str] = (defaults.pop("zones", None), str(DEFAULTS_FILE))
     _merge(merged, defaults, str(DEFAULTS_FILE))
     path = path or env.get("FACEWATCH_CONFIG")
     if path:
@@ -541,6 +622,8 @@ def load_config(
         data = dict(data)
         if "cameras" in data:
             camera_source = (data.pop("cameras"), str(file))
+        if "zones" in data:
+            zone_source = (data.pop("zones"), str(file))
         _merge(merged, data, str(file))
     stack = read_env_file(stack_env_file) if stack_env_file is not None else {}
     _merge(merged, _env_overlay({**stack, **env}), "environment")
@@ -549,6 +632,7 @@ def load_config(
     cfg = Config(
         **{name: _coerce(name, cls, merged.get(name, {})) for name, cls in _SECTIONS.items()},
         cameras=parse_cameras(*camera_source),
+        zones=parse_zones(*zone_source),
         aws_endpoint_url=aws_endpoint,
     )
     return validate(cfg)

@@ -104,6 +104,7 @@ class FrameResult:
     touched: list[Track] = field(default_factory=list)  # created or changed by this frame
     closed: list[Track] = field(default_factory=list)  # ended by this frame's time
     absorbed: list[Track] = field(default_factory=list)  # tentative tracks stitched into an older one
+    faces: dict[str, DetectedFace] = field(default_factory=dict)  # track id -> the face it got in this frame
     late: bool = False  # behind the reorder window (or already in restored tracks): not tracked
 
     def __iter__(self):  # (touched, closed), for callers that only care about those two
@@ -218,6 +219,7 @@ class CameraTracker:
             det, face = faces[fi]
             self._add(self.open[ti], det, face, frame)
             result.touched.append(self.open[ti])
+            result.faces[self.open[ti].track_id] = face
         for fi, (det, face) in enumerate(faces):
             if fi in used_faces:
                 continue
@@ -234,6 +236,7 @@ class CameraTracker:
             self._add(track, det, face, frame)
             self.open.append(track)
             result.touched.append(track)
+            result.faces[track.track_id] = face
         for track in list(result.touched):
             if track.hits == self.params.min_hits and not track.confirmed:
                 track.confirmed = True
@@ -241,6 +244,7 @@ class CameraTracker:
                 if lost is not None:
                     self._absorb(lost, track)
                     result.touched = [lost if x is track else x for x in result.touched]
+                    result.faces[lost.track_id] = result.faces.pop(track.track_id)
                     result.absorbed.append(track)
         result.touched = list({id(x): x for x in result.touched}.values())
         return result
