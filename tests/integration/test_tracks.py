@@ -54,10 +54,16 @@ def stored_tracks(client, prefix: str) -> dict[str, dict]:
 
 def expected_tracks(frames, registry: CameraRegistry) -> dict[str, dict]:
     """The pure core run over the same frames: what the workers must have written."""
+    from worker.config import load_config
+    from worker.core.alerts import AlertEngine
+
     tracker = Tracker()
+    engine = AlertEngine(load_config(env={}, stack_env_file=None).alert_rules(), registry, "wl_")
     docs: dict[str, dict] = {}
     for f in frames:
-        result = tracker.observe(parse_frame_record(encode_frame(f)))
+        frame = parse_frame_record(encode_frame(f))
+        result = tracker.observe(frame)
+        engine.on_frame(frame, result)  # the tracks carry what they raised
         for t in result.touched + result.closed:
             docs[t.track_id] = track_document(t, registry.lookup(t.stream_arn), "wl_").source
         for t in result.absorbed:
@@ -115,3 +121,45 @@ def test_a_new_owner_continues_the_open_tracks_instead_of_starting_new_ones(chil
     spanning = [d for d in want.values() if d["confirmed"] and d["first_seen"] < cut_time * 1000 < d["last_seen"]]
     assert len(spanning) >= 3  # visits in progress at the hand-off
     assert got == want  # one track per visit, as if nobody had left
+
+
+def stored_alerts(client, prefix: str) -> dict[str, dict]:
+    client.indices.refresh(index=f"{prefix}-alerts-*")
+    hits = client.search(index=f"{prefix}-alerts", body={"size": 10000, "query": {"match_all": {}}})["hits"]["hits"]
+    return {h["_id"]: h["_source"] for h in hits}
+
+
+def expected_alerts(frames, registry: CameraRegistry) -> dict[str, dict]:
+    """The pure core's alerts over the same frames: what the alerts index must hold."""
+    from worker.config import load_config
+    from worker.core.alerts import AlertEngine
+
+    tracker = Tracker()
+    engine = AlertEngine(load_config(env={}, stack_env_file=None).alert_rules(), registry, "wl_")
+    alerts = {}
+    for f in frames:
+        frame = parse_frame_record(encode_frame(f))
+        for alert in engine.on_frame(frame, tracker.observe(frame)):
+            alerts[alert.alert_id] = json.loads(orjson.dumps(alert.document()))
+    return alerts
+
+
+def test_alerts_are_indexed_once_each_also_across_a_change_of_owner(child, isolated_env, opensearch):
+    """Visitors in the lobby raise unknown-face alerts; a new owner re-reading 30 records and taking over
+    the open tracks raises none of them a second time (ids from track and rule)."""
+    records, frames = scenario_records()
+    prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
+    cut = len(records) // 2
+    first = child()
+    initialize(first)
+    send_batches(first, records[:cut], 25, heartbeat=False)
+    first.close()
+    second = child()
+    initialize(second)
+    send_batches(second, records[cut - 30:], 25, heartbeat=False)
+    final_heartbeat(second)
+    got = stored_alerts(opensearch, prefix)
+    want = expected_alerts(frames, CameraRegistry())
+    assert len(want) >= 5 and {a["rule"] for a in want.values()} == {"unknown_face"}
+    assert {k: {f: v for f, v in d.items() if f not in ("shard_id", "arrival_time")} for k, d in got.items()} == want
+    assert all(d["arrival_time"] for d in got.values())

@@ -126,42 +126,40 @@ class AlertStats:
 
 
 class AlertEngine:
-    """Evaluates the rules on the tracks each frame touched. State: which (track, rule) pairs fired,
-    quality frames per open track, and the cooldown clocks, all in record time."""
+    """Evaluates the rules on the tracks each frame touched. What a track has raised and how many good
+    faces it showed live on the track (persisted with it, so a new owner of the shard knows); the
+    cooldown clocks live per camera (persisted in the camera's state document)."""
 
     def __init__(self, rules: AlertRules, registry: CameraRegistry, watchlist_prefix: str) -> None:
         self.rules = rules
         self.registry = registry
         self.watchlist_prefix = watchlist_prefix
-        self.fired: set[str] = set()
-        self.quality_frames: dict[str, int] = {}
-        self.last_at: dict[tuple[str, ...], float] = {}
+        self.last_at: dict[str, dict[str, float]] = {}  # stream ARN -> cooldown key -> record time
         self.stats = AlertStats()
 
     def on_frame(self, frame: FrameRecord, result: FrameResult, arrival_ms: int | None = None) -> list[Alert]:
         if result.late:
             return []
-        for track in result.absorbed:  # its quality frames now count for the track it joined
-            self.quality_frames.pop(track.track_id, None)
         camera = self.registry.lookup(frame.stream_arn)
         alerts: list[Alert] = []
         for track in result.touched:
             face = result.faces.get(track.track_id)
             if face is not None and self.rules.gate.passes(face):
-                self.quality_frames[track.track_id] = self.quality_frames.get(track.track_id, 0) + 1
+                track.quality_frames += 1
             for rule, identity, confidence in self._candidates(track, camera, frame.frame_time):
                 alert = self._raise(rule, track, camera, frame.frame_time, identity, confidence, arrival_ms)
                 if alert is not None:
                     alerts.append(alert)
-        for track in result.closed:
-            self.forget(track)
         return alerts
 
-    def forget(self, track: Track) -> None:
-        """A closed track raises nothing more: drop its state, keep memory bounded."""
-        self.quality_frames.pop(track.track_id, None)
-        for rule in RULES:
-            self.fired.discard(alert_id(track.track_id, rule))
+    def clocks(self, stream_arn: str) -> dict[str, float]:
+        """The camera's cooldown clocks, for its state document."""
+        return dict(sorted(self.last_at.get(stream_arn, {}).items()))
+
+    def restore_clocks(self, stream_arn: str, clocks: Mapping[str, float]) -> None:
+        mine = self.last_at.setdefault(stream_arn, {})
+        for key, at in clocks.items():
+            mine[key] = max(mine.get(key, float("-inf")), float(at))
 
     def _candidates(self, track: Track, camera: Camera, t: float) -> list[tuple[str, str | None, float | None]]:
         r = self.rules
@@ -176,7 +174,7 @@ class AlertEngine:
         if not track.confirmed:
             return out
         identity, confidence = track.identity()
-        if track.matched == 0 and self.quality_frames.get(track.track_id, 0) >= r.unknown_min_quality_frames:
+        if track.matched == 0 and track.quality_frames >= r.unknown_min_quality_frames:
             out.append(("unknown_face", None, None))
         if identity is not None and category_of(identity, self.watchlist_prefix) == "employee":
             allowed = r.allowed_zones.get(camera.zone) if camera.zone else None
@@ -189,20 +187,20 @@ class AlertEngine:
     def _raise(self, rule: str, track: Track, camera: Camera, t: float, identity: str | None,
                confidence: float | None, arrival_ms: int | None) -> Alert | None:
         settings = self.rules.settings(rule)
-        aid = alert_id(track.track_id, rule)
-        if not settings.enabled or aid in self.fired:
+        if not settings.enabled or rule in track.alerted:
             return None
-        self.fired.add(aid)  # decided once per track and rule, raised or suppressed
-        key = (rule, camera.stream_arn) + ((identity or "",) if rule == "watchlist" else ())
-        last = self.last_at.get(key)
+        track.alerted.add(rule)  # decided once per track and rule, raised or suppressed
+        key = f"{rule}|{identity}" if rule == "watchlist" else rule
+        clocks = self.last_at.setdefault(camera.stream_arn, {})
+        last = clocks.get(key)
         if settings.camera_cooldown_s and last is not None and 0 <= t - last < settings.camera_cooldown_s:
             self.stats.suppressed_by_cooldown += 1
             return None
-        self.last_at[key] = t
+        clocks[key] = t
         self.stats.raised += 1
         best = track.best_frame
         return Alert(
-            alert_id=aid, rule=rule, severity=settings.severity, track_id=track.track_id, camera=camera, at=t,
+            alert_id=alert_id(track.track_id, rule), rule=rule, severity=settings.severity, track_id=track.track_id, camera=camera, at=t,
             identity=identity, confidence=confidence,
             fragment_number=best.fragment_number if best else "", frame_offset_s=best.frame_offset_s if best else 0.0,
             arrival_ms=arrival_ms,

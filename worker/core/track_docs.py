@@ -74,6 +74,8 @@ def track_document(track: Track, camera: Camera, watchlist_prefix: str) -> Track
             "best_similarity": dict(sorted(track.best_similarity.items())),
             "best_frame_time": best.frame_time if best else None,
             "best_frame_score": best.score if best else None,
+            "quality_frames": track.quality_frames,
+            "alerted": sorted(track.alerted),
         },
     }
     return TrackDoc(track.track_id, day_of(track.first_seen), source)
@@ -99,6 +101,8 @@ def track_from_document(source: dict[str, Any]) -> Track:
         best_similarity={k: float(v) for k, v in r["best_similarity"].items()},
         confirmed=bool(source["confirmed"]),
         closed=source["state"] == "closed",
+        quality_frames=int(r.get("quality_frames", 0)),
+        alerted=set(r.get("alerted", [])),
     )
     if best is not None:
         b = best["bbox"]

@@ -75,6 +75,8 @@ class Track:
     detection_ids: list[str] = field(default_factory=list)
     confirmed: bool = False
     closed: bool = False
+    quality_frames: int = 0  # faces that passed the alert quality gate (worker/core/alerts.py)
+    alerted: set[str] = field(default_factory=set)  # alert rules this track has raised: never twice
 
     @property
     def unmatched(self) -> int:
@@ -269,6 +271,8 @@ class CameraTracker:
         lost.detection_ids += new.detection_ids
         lost.hits += new.hits
         lost.matched += new.matched
+        lost.quality_frames += new.quality_frames
+        lost.alerted |= new.alerted
         for who, weight in new.votes.items():
             lost.votes[who] = lost.votes.get(who, 0.0) + weight
         for who, sim in new.best_similarity.items():

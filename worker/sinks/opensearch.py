@@ -124,6 +124,11 @@ class OpenSearchSink:
             body = index_template(self.cfg.index_prefix, family, self.cfg.replicas)
             name = f"{self.cfg.index_prefix}-{family}"
             self._call(lambda: self.client.indices.put_index_template(name=name, body=body), "template")
+            # Indices made by an older version keep their mapping: add the new fields to them too (only
+            # additions, which OpenSearch allows), or a strict mapping would refuse the new documents.
+            mapping = {"properties": body["template"]["mappings"]["properties"]}
+            self._call(lambda: self.client.indices.put_mapping(index=f"{name}-*", body=mapping,
+                                                                params={"allow_no_indices": "true"}), "mapping")
 
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
         backoff = self._backoff()

@@ -96,6 +96,7 @@ CAMERA_STATE_PROPERTIES: dict[str, Any] = {
     "applied_until": _DATE,
     "shard_id": _KW,
     "open_tracks": {"type": "object", "enabled": False},
+    "alert_clocks": {"type": "object", "enabled": False},  # per-camera alert cooldowns, for the next owner
 }
 
 # One document per (track, rule): what a guard needs to act, and where the best frame is.
@@ -105,12 +106,16 @@ ALERT_PROPERTIES: dict[str, Any] = {
     "severity": _KW,
     "track_id": _KW,
     "camera_id": _KW,
+    "registered": {"type": "boolean"},
     "stream_arn": _KW,
     "site": _KW,
     "floor": _KW,
     "zone": _KW,
     "time": _DATE,  # record time of the frame that raised it
     "local_time": _KW,  # the same in the site's time zone, as a guard reads it
+    "timezone": _KW,
+    "shard_id": _KW,
+    "arrival_time": _DATE,  # the record's approximate arrival in the stream: latency = hand-off - this
     "identity": _KW,  # an external image id, or "unknown"
     "category": _KW,
     "confidence": _F,

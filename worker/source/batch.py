@@ -48,12 +48,13 @@ class BatchStats:
     tracks_closed: int = 0
     archived: int = 0
     archive_skipped: int = 0  # redelivered records a previous owner had already archived
+    alerts: int = 0
     flushes: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: "BatchStats") -> None:
         for name in ("records", "faces", "quarantined", "late_frames", "unregistered_frames", "tracks_closed",
-                     "archived", "archive_skipped", "flushes"):
+                     "archived", "archive_skipped", "alerts", "flushes"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
@@ -100,7 +101,7 @@ class BatchHandler:
         self.buffer = WriteBuffer(p.flush_max_records, p.flush_max_bytes, p.flush_interval_s)
         self.tracking = TrackingStage(
             self.sink, self.prefix, shard_id, CameraRegistry(cfg.cameras), cfg.tracker_params(),
-            cfg.identities.watchlist_prefix,
+            cfg.identities.watchlist_prefix, cfg.alert_rules(),
         )
         self.archive_enabled = cfg.firehose.enabled
         self.log = get_logger().bind(shard_id=shard_id)
@@ -110,6 +111,7 @@ class BatchHandler:
         now = self.clock()
         stats = BatchStats(records=len(records))
         frames: list[FrameRecord] = []
+        arrivals: list[int | None] = []
         archive: list[bytes] = []
         dead: list[QuarantineEntry] = []
         for record in records:
@@ -119,6 +121,7 @@ class BatchHandler:
                 dead.append(self._entry(record, "parse", exc.reason, exc.detail))
                 continue
             frames.append(frame)
+            arrivals.append(record.arrival_ms)
             ops = []
             for det in detections_of(frame):
                 source = det.source
@@ -140,7 +143,7 @@ class BatchHandler:
                                             f"{len(line)} bytes; Firehose takes at most {MAX_RECORD_BYTES}"))
                 else:
                     archive.append(line)
-        self._buffer_tracking(self.tracking.process(frames), stats, now)
+        self._buffer_tracking(self.tracking.process(frames, arrivals), stats, now)
         self.buffer.add_archive(self.cfg.firehose.raw_stream, archive, now)
         self.buffer.add_quarantine(dead, now)
         if records:
@@ -171,6 +174,7 @@ class BatchHandler:
         stats.late_frames += tracking.late_frames
         stats.unregistered_frames += tracking.unregistered_frames
         stats.tracks_closed += tracking.closed_tracks
+        stats.alerts += tracking.alerts
         for camera_id in tracking.new_unregistered:
             self.log.warning("camera_unregistered", camera_id=camera_id,
                              fix="add it to the cameras registry (config cameras / FACEWATCH_CAMERAS)")

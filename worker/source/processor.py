@@ -164,7 +164,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         t = self.totals
         return {"records": t.records, "faces": t.faces, "quarantined": t.quarantined,
                 "late_frames": t.late_frames, "unregistered_frames": t.unregistered_frames,
-                "tracks_closed": t.tracks_closed, "archived": t.archived, "archive_skipped": t.archive_skipped,
+                "tracks_closed": t.tracks_closed, "alerts": t.alerts, "archived": t.archived, "archive_skipped": t.archive_skipped,
                 "flushes": t.flushes, "checkpointed": self.policy.checkpointed}
 
     def _maybe_summary(self, millis_behind: Any) -> None:

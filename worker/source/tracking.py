@@ -15,6 +15,7 @@ from typing import Iterable
 
 import orjson
 
+from worker.core.alerts import Alert, AlertEngine, AlertRules
 from worker.core.cameras import CameraRegistry
 from worker.core.detections import day_of, stable_id
 from worker.core.record import FrameRecord
@@ -35,6 +36,7 @@ class TrackingStats:
     unregistered_frames: int = 0
     restored_tracks: int = 0
     closed_tracks: int = 0
+    alerts: int = 0
     new_unregistered: list[str] = field(default_factory=list)
 
 
@@ -43,6 +45,7 @@ class TrackingOutput:
     ops: list[IndexOp]  # track documents, deletions of absorbed tracks, camera states
     archive: list[bytes]  # closed tracks as NDJSON lines for the archive (without the resume state)
     stats: TrackingStats
+    alerts: list[Alert] = field(default_factory=list)  # also in ops, as alerts-index documents
 
 
 class TrackingStage:
@@ -54,6 +57,7 @@ class TrackingStage:
         registry: CameraRegistry,
         params: TrackerParams,
         watchlist_prefix: str,
+        alert_rules: AlertRules | None = None,
     ) -> None:
         self.sink = sink
         self.prefix = prefix
@@ -61,6 +65,7 @@ class TrackingStage:
         self.registry = registry
         self.watchlist_prefix = watchlist_prefix
         self.tracker = Tracker(params)
+        self.alerts = AlertEngine(alert_rules or AlertRules(), registry, watchlist_prefix)
         self.log = get_logger().bind(shard_id=shard_id)
         self._unregistered_seen: set[str] = set()
 
@@ -83,25 +88,28 @@ class TrackingStage:
             arn = state["stream_arn"]
             tracks = by_camera.get(arn, [])
             self.tracker.camera(arn).restore(tracks, state["applied_until"] / 1000.0)
+            self.alerts.restore_clocks(arn, state.get("alert_clocks") or {})
             stats.restored_tracks += len(tracks)
         for arn in arns:
             self.tracker.camera(arn)  # known from now on, restored or not
         if stats.restored_tracks:
             self.log.info("tracks_restored", cameras=len(states), tracks=stats.restored_tracks)
 
-    def process(self, frames: list[FrameRecord]) -> TrackingOutput:
-        """Track a batch's frames (in shard order); return the ops that persist the result."""
+    def process(self, frames: list[FrameRecord], arrivals: list[int | None] | None = None) -> TrackingOutput:
+        """Track a batch's frames (in shard order), raise alerts; return the ops that persist the result."""
         stats = TrackingStats()
+        alerts: list[Alert] = []
         self._restore([f.stream_arn for f in frames if f.stream_arn not in self.tracker.cameras], stats)
         changed: dict[str, Track] = {}
         removed: dict[str, Track] = {}
-        for frame in frames:
+        for i, frame in enumerate(frames):
             if not self.registry.is_registered(frame.stream_arn):
                 stats.unregistered_frames += 1
                 if frame.stream_arn not in self._unregistered_seen:
                     self._unregistered_seen.add(frame.stream_arn)
                     stats.new_unregistered.append(self.registry.lookup(frame.stream_arn).camera_id)
             result = self.tracker.observe(frame)
+            alerts += self.alerts.on_frame(frame, result, arrivals[i] if arrivals else None)
             if result.late:
                 stats.late_frames += 1
                 continue
@@ -112,7 +120,7 @@ class TrackingStage:
                 removed[track.track_id] = track
             stats.closed_tracks += len(result.closed)
         cameras = {f.stream_arn for f in frames}
-        return self._output(changed, removed, cameras, stats)
+        return self._output(changed, removed, cameras, stats, alerts)
 
     def heartbeat(self) -> TrackingOutput:
         """An empty batch: close tracks the shard's latest record time says have ended."""
@@ -122,8 +130,13 @@ class TrackingStage:
         return self._output(changed, {}, {t.stream_arn for t in closed}, stats)
 
     def _output(self, changed: dict[str, Track], removed: dict[str, Track], cameras: set[str],
-                stats: TrackingStats) -> TrackingOutput:
+                stats: TrackingStats, alerts: list[Alert] | None = None) -> TrackingOutput:
         ops: list[IndexOp] = []
+        for alert in alerts or []:
+            # Indexed by its id: a replay or a second worker writes the same document again, never a second one.
+            source = {**alert.document(), "shard_id": self.shard_id, "arrival_time": alert.arrival_ms}
+            ops.append(IndexOp(index_name(self.prefix, "alerts", day_of(alert.at)), alert.alert_id, source))
+        stats.alerts = len(alerts or [])
         archive: list[bytes] = []
         for track in changed.values():
             doc = track_document(track, self.registry.lookup(track.stream_arn), self.watchlist_prefix)
@@ -134,7 +147,7 @@ class TrackingStage:
             ops.append(IndexOp(self._index_of(track), track.track_id, {}, delete=True))
         for arn in sorted(cameras):
             ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(arn)))
-        return TrackingOutput(ops, archive, stats)
+        return TrackingOutput(ops, archive, stats, list(alerts or []))
 
     def _state(self, stream_arn: str) -> dict:
         camera = self.tracker.cameras[stream_arn]
@@ -145,4 +158,5 @@ class TrackingStage:
             "applied_until": int(round(camera.watermark * 1000)),  # restore() keeps it >= applied_until
             "shard_id": self.shard_id,
             "open_tracks": [{"index": self._index_of(t), "id": t.track_id} for t in camera.open],
+            "alert_clocks": self.alerts.clocks(stream_arn),
         }
