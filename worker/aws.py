@@ -44,3 +44,12 @@ def rekognition(cfg: Config) -> Any:
     # Rekognition has no local server here (moto does not model stream processors or IndexFaces):
     # the operator commands that use it always talk to the region's Rekognition.
     return boto3.client("rekognition", region_name=cfg.kinesis.region, config=_RETRIES)
+
+
+def sns(cfg: Config) -> Any:
+    return boto3.client("sns", region_name=cfg.kinesis.region, endpoint_url=cfg.sns_endpoint or None, config=_SINK)
+
+
+def sqs(cfg: Config) -> Any:
+    """Only the local tests and benchmarks read alerts back through an SQS subscription."""
+    return boto3.client("sqs", region_name=cfg.kinesis.region, endpoint_url=cfg.sns_endpoint or None, config=_SINK)

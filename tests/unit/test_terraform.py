@@ -214,6 +214,7 @@ def test_the_task_environment_is_a_configuration_the_worker_accepts():
                "var.opensearch_endpoint": "https://vpc-facewatch.eu-west-1.es.amazonaws.com",
                "var.raw_stream_name": "facewatch-prod-raw", "var.tracks_stream_name": "facewatch-prod-tracks",
                "var.quarantine_bucket": "facewatch-prod-quarantine-123456789012",
+               "var.alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:facewatch-prod-alerts",
                "var.cameras_json": '[{"id": "hq-lobby-1", "stream_arn": "arn:aws:kinesisvideo:eu-west-1:1:stream/hq-lobby-1/1", "site": "hq"}]'}
     env = {}
     for key, value in env_expr.items():
@@ -225,6 +226,7 @@ def test_the_task_environment_is_a_configuration_the_worker_accepts():
     assert cfg.application_name == "facewatch-prod-workers"
     assert cfg.kinesis.shutdown_grace_ms == 105000
     assert cfg.quarantine.bucket == "facewatch-prod-quarantine-123456789012"
+    assert cfg.alerts.sns_topic_arn.endswith(":facewatch-prod-alerts")
     assert len(cfg.cameras) == 1
     with pytest.raises(ConfigError):  # the check above can fail: a misspelt key is refused
         load_config(env={**env, "FACEWATCH__OPENSEARCH__AUTHH": "sigv4"}, stack_env_file=None)

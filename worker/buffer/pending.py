@@ -26,6 +26,7 @@ class PendingWrites:
     origin: dict[str, "RawRecord"] = field(default_factory=dict)  # detection id -> its record
     archive: dict[str, list[bytes]] = field(default_factory=dict)  # delivery stream -> NDJSON lines
     quarantine: list[QuarantineEntry] = field(default_factory=list)
+    alerts: dict[str, tuple[str, dict]] = field(default_factory=dict)  # alert id -> (index, document) to hand off
     last_sequence: str | None = None  # the newest record this buffer covers
     records: int = 0
     bytes: int = 0
@@ -69,6 +70,12 @@ class WriteBuffer:
         self._touch(now)
         self.pending.quarantine.extend(entries)
         self.pending.bytes += sum(len(e.payload) for e in entries)
+
+    def add_alerts(self, alerts: dict[str, tuple[str, dict]], now: float) -> None:
+        if not alerts:
+            return
+        self._touch(now)
+        self.pending.alerts.update(alerts)
 
     def covered(self, sequence_number: str, records: int, now: float) -> None:
         """The buffer now holds everything of the records up to `sequence_number`."""

@@ -171,6 +171,15 @@ class AlertsSection:
     max_yaw: float = 40.0
     max_pitch: float = 30.0
     min_face_confidence: float = 90.0
+    sns_topic_arn: str = ""  # empty: no SNS delivery
+    sns_endpoint: str = ""  # empty: AWS_ENDPOINT_URL (local stack) or the region's SNS
+    webhook_url: str = ""  # empty: no webhook
+    webhook_secret: str = ""  # HMAC-SHA256 key; required with webhook_url
+    webhook_timeout_s: float = 5.0
+    delivery_attempts: int = 3  # per sink and flush; then the sink is skipped until the next flush
+    retry_base_s: float = 0.2
+    retry_max_s: float = 2.0
+    retry_every_s: float = 2.0  # how often undelivered alerts are retried while the shard is quiet
 
 
 @dataclass(frozen=True)
@@ -217,6 +226,10 @@ class Config:
     @property
     def firehose_endpoint(self) -> str:
         return self.firehose.endpoint or self.aws_endpoint_url
+
+    @property
+    def sns_endpoint(self) -> str:
+        return self.alerts.sns_endpoint or self.aws_endpoint_url
 
     @property
     def s3_endpoint(self) -> str:
@@ -577,6 +590,15 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"alerts.{rule}_cooldown_s: must be 0 (no cooldown) or more seconds")
     if not 50.0 <= a.watchlist_min_similarity <= 100.0:
         raise ConfigError(f"alerts.watchlist_min_similarity: {a.watchlist_min_similarity}; between 50 and 100")
+    if a.webhook_url:
+        _check_url("alerts.webhook_url", a.webhook_url, required=True, fix="set FACEWATCH__ALERTS__WEBHOOK_URL to https://...")
+        if not a.webhook_secret:
+            raise ConfigError("alerts.webhook_secret: is empty; a webhook needs the HMAC key its receiver checks"
+                              " (FACEWATCH__ALERTS__WEBHOOK_SECRET, from a secret store)")
+    if a.sns_topic_arn and not a.sns_topic_arn.startswith("arn:"):
+        raise ConfigError(f"alerts.sns_topic_arn: {a.sns_topic_arn!r} is not an ARN; e.g. arn:aws:sns:eu-west-1:123456789012:facewatch-alerts")
+    if a.delivery_attempts < 1:
+        raise ConfigError("alerts.delivery_attempts: at least 1")
     if a.unknown_min_quality_frames < 1:
         raise ConfigError("alerts.unknown_min_quality_frames: at least 1 (3 keeps one blurred frame from alerting)")
     if not 0.0 <= a.min_face_width < 1.0:

@@ -44,12 +44,14 @@ class OrjsonSerializer(JSONSerializer):
 
 @dataclass(frozen=True, slots=True)
 class IndexOp:
-    """Create or replace a document by id; with `delete=True`, remove it (absent counts as done)."""
+    """Create or replace a document by id; with `delete=True`, remove it (absent counts as done); with
+    `create=True`, write it only if absent (present counts as done: it keeps what it already holds)."""
 
     index: str
     doc_id: str
     source: dict[str, Any]
     delete: bool = False
+    create: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,7 @@ def _chunks(ops: Sequence[IndexOp], max_bytes: int, max_docs: int) -> Iterator[l
             line = orjson.dumps({"delete": {"_index": op.index, "_id": op.doc_id}}) + b"\n"
         else:
             line = (
-                orjson.dumps({"index": {"_index": op.index, "_id": op.doc_id}})
+                orjson.dumps({"create" if op.create else "index": {"_index": op.index, "_id": op.doc_id}})
                 + b"\n"
                 + orjson.dumps(op.source)
                 + b"\n"
@@ -182,7 +184,7 @@ class OpenSearchSink:
             for (op, line), item in zip(pending, response["items"]):
                 result = item.get("index") or next(iter(item.values()))
                 status = int(result.get("status", 500))
-                if status < 300 or (op.delete and status == 404):
+                if status < 300 or (op.delete and status == 404) or (op.create and status == 409):
                     continue
                 if status in RETRYABLE_STATUS:
                     retry.append((op, line))

@@ -116,6 +116,7 @@ ALERT_PROPERTIES: dict[str, Any] = {
     "timezone": _KW,
     "shard_id": _KW,
     "arrival_time": _DATE,  # the record's approximate arrival in the stream: latency = hand-off - this
+    "rejected_by": _KW,  # alert sinks that refused it for good (never retried; see the worker's log)
     "identity": _KW,  # an external image id, or "unknown"
     "category": _KW,
     "confidence": _F,

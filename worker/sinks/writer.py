@@ -3,16 +3,18 @@
 1. OpenSearch: detections, tracks, camera states. Documents it refuses for good become dead letters.
 2. Firehose: raw records and closed tracks, each line acknowledged.
 3. Quarantine: S3 (the durable dead letter), then its searchable copy in OpenSearch.
-4. The shard's progress document (last, on its own): "everything up to sequence N is in every sink".
-Only when all four have been acknowledged does the caller treat the buffer's position as safe to
+4. Alerts: handed to SNS and the webhook once their documents (the outbox) are in OpenSearch; one not
+   taken yet marks the flush `alerts_held`, and the processor does not checkpoint past it.
+5. The shard's progress document (last, on its own): "everything up to sequence N is in every sink".
+Only when all of them have been acknowledged does the caller treat the buffer's position as safe to
 checkpoint. A crash before step 4 means a successor writes some of the same things again (ids make that
-harmless, and the archive loses nothing); a crash after it lets the successor skip re-archiving.
+harmless, and the archive loses nothing); a crash after step 5 lets the successor skip re-archiving.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import orjson
 
@@ -26,6 +28,10 @@ class SinkRefused(RuntimeError):
     """A write that must succeed for nothing to be lost was refused: stop rather than go on."""
 
 
+if TYPE_CHECKING:
+    from worker.sinks.dispatch import AlertDispatcher
+
+
 @dataclass
 class FlushResult:
     last_sequence: str | None
@@ -34,6 +40,7 @@ class FlushResult:
     archived: int = 0
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    alerts_held: bool = False  # an alert is not delivered yet: this position may not be checkpointed
 
 
 class SinkWriter:
@@ -45,7 +52,9 @@ class SinkWriter:
         index_prefix: str,
         shard_id: str,
         worker_id: str,
+        alerts: "AlertDispatcher | None" = None,
     ) -> None:
+        self.alerts = alerts
         self.opensearch = opensearch
         self.firehose = firehose
         self.quarantine = quarantine
@@ -87,6 +96,10 @@ class SinkWriter:
             result.quarantined = len(dead)
             for entry in dead:
                 result.reasons[entry.reason] = result.reasons.get(entry.reason, 0) + 1
+        if self.alerts is not None:
+            # After OpenSearch holds the alert documents (the outbox), hand them to SNS / the webhook.
+            self.alerts.add(pending.alerts)
+            result.alerts_held = not self.alerts.deliver()
         if progress is not None and pending.last_sequence is not None:
             refused = self.opensearch.index([progress(pending.last_sequence)])
             if refused:

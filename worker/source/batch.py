@@ -169,6 +169,10 @@ class BatchHandler:
     def drop(self) -> int:
         return self.buffer.drop()
 
+    def alerts_pending(self) -> bool:
+        """Alerts some sink has not taken yet: they hold the checkpoint until it does."""
+        return bool(self.writer.alerts is not None and self.writer.alerts.pending)
+
     def _buffer_tracking(self, output: TrackingOutput, stats: BatchStats, now: float) -> None:
         tracking = output.stats
         stats.late_frames += tracking.late_frames
@@ -179,6 +183,7 @@ class BatchHandler:
             self.log.warning("camera_unregistered", camera_id=camera_id,
                              fix="add it to the cameras registry (config cameras / FACEWATCH_CAMERAS)")
         self.buffer.add_ops(output.ops, now)
+        self.buffer.add_alerts(output.alert_docs, now)
         if self.archive_enabled:
             self.buffer.add_archive(self.cfg.firehose.tracks_stream, output.archive, now)
 

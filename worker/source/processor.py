@@ -55,6 +55,10 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         self._last_summary = clock()
         self._owns_shard = True
         self.heartbeat = Heartbeat("", "")
+        # Flushed positions not yet safe to checkpoint because an alert is still undelivered.
+        self._held_sequence: str | None = None
+        self._held_records = 0
+        self._last_alert_retry = clock()
 
     # -- callbacks ------------------------------------------------------------------------------
     def initialize(self, initialize_input: Any) -> None:
@@ -88,6 +92,8 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             self.totals.add(self.handler.handle(records) if records else self.handler.heartbeat())
             if self.handler.flush_due():
                 self._flush()
+            elif self.handler.alerts_pending() and self.clock() - self._last_alert_retry >= self.cfg.alerts.retry_every_s:
+                self._flush()  # nothing new to write: retries the undelivered alerts
             position = self.policy.due(self.clock())
             if position is not None:
                 self._checkpoint(process_records_input.checkpointer, position)
@@ -107,6 +113,11 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         # Required: without this checkpoint the children of a split or merge are never started.
         try:
             self._flush()
+            backoff = Backoff(self.cfg.alerts.retry_base_s, 30.0)
+            while self.handler is not None and self.handler.alerts_pending():
+                # SHARD_END is final: every alert must be delivered first (its camera moves to a child).
+                backoff.wait()
+                self._flush()
             self._checkpoint(shard_ended_input.checkpointer, None)
             self.heartbeat.clear()
             self.log.info("shard_ended", **self._totals())
@@ -129,7 +140,14 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         if self.handler is None or not self._owns_shard:
             return
         result = self.handler.flush()
-        self.policy.acknowledged(result.last_sequence, result.records)
+        self._last_alert_retry = self.clock()
+        if result.alerts_held:
+            self._held_sequence = result.last_sequence or self._held_sequence
+            self._held_records += result.records
+        else:
+            sequence = result.last_sequence or self._held_sequence
+            self.policy.acknowledged(sequence, result.records + self._held_records)
+            self._held_sequence, self._held_records = None, 0
         self.totals.archived += result.archived
         self.totals.flushes += 1
         if result.quarantined:
@@ -179,6 +197,8 @@ def handler_factory(cfg: Config) -> Callable[[str], BatchHandler]:
     from worker import aws
     from worker.sinks.firehose import FirehoseSink
     from worker.sinks.opensearch import OpenSearchSink, make_client
+    from worker.sinks.alerts import SnsAlertSink, WebhookAlertSink
+    from worker.sinks.dispatch import AlertDispatcher
     from worker.sinks.quarantine import QuarantineStore
     from worker.sinks.writer import SinkWriter
     from worker.source.progress import read_progress
@@ -191,14 +211,43 @@ def handler_factory(cfg: Config) -> Callable[[str], BatchHandler]:
         if f.enabled else None
     )
     quarantine = QuarantineStore(aws.s3(cfg), cfg.quarantine.bucket, cfg.quarantine.prefix)
+    a = cfg.alerts
+    alert_sinks: list = []
+    if a.sns_topic_arn:
+        alert_sinks.append(SnsAlertSink(aws.sns(cfg), a.sns_topic_arn))
+    if a.webhook_url:
+        alert_sinks.append(WebhookAlertSink(a.webhook_url, a.webhook_secret, a.webhook_timeout_s))
 
     def make(shard_id: str) -> BatchHandler:
         opensearch.ensure_templates()
-        writer = SinkWriter(opensearch, firehose, quarantine, cfg.opensearch.index_prefix, shard_id, cfg.worker_id)
+        dispatcher = None
+        if alert_sinks:
+            dispatcher = AlertDispatcher(alert_sinks, opensearch, a.delivery_attempts,
+                                         lambda: Backoff(a.retry_base_s, a.retry_max_s))
+            dispatcher.restore(undelivered_alerts(opensearch, cfg.opensearch.index_prefix, shard_id,
+                                                  [sink.name for sink in alert_sinks]))
+        writer = SinkWriter(opensearch, firehose, quarantine, cfg.opensearch.index_prefix, shard_id, cfg.worker_id,
+                            dispatcher)
         archived = read_progress(opensearch, cfg.opensearch.index_prefix, cfg.application_name, shard_id)
         return BatchHandler(cfg, writer, shard_id, cfg.worker_id, archived_through=archived)
 
     return make
+
+
+def undelivered_alerts(opensearch: Any, prefix: str, shard_id: str, sinks: list[str]) -> list[tuple[str, dict]]:
+    """The outbox: alerts of this shard some sink has not taken (a previous owner stopped first)."""
+    from worker.sinks.templates import alias_name
+
+    alias = alias_name(prefix, "alerts")
+    client = opensearch.client
+    if not client.indices.exists_alias(name=alias):
+        return []
+    client.indices.refresh(index=alias)
+    query = {"bool": {"filter": [{"term": {"shard_id": shard_id}}],
+                      "should": [{"bool": {"must_not": {"term": {"delivered_to": name}}}} for name in sinks],
+                      "minimum_should_match": 1}}
+    hits = client.search(index=alias, body={"size": 10000, "query": query})["hits"]["hits"]
+    return [(hit["_index"], hit["_source"]) for hit in hits]
 
 
 def main(cfg: Config) -> None:

@@ -46,6 +46,7 @@ class TrackingOutput:
     archive: list[bytes]  # closed tracks as NDJSON lines for the archive (without the resume state)
     stats: TrackingStats
     alerts: list[Alert] = field(default_factory=list)  # also in ops, as alerts-index documents
+    alert_docs: dict[str, tuple[str, dict]] = field(default_factory=dict)  # alert id -> (index, document)
 
 
 class TrackingStage:
@@ -132,10 +133,15 @@ class TrackingStage:
     def _output(self, changed: dict[str, Track], removed: dict[str, Track], cameras: set[str],
                 stats: TrackingStats, alerts: list[Alert] | None = None) -> TrackingOutput:
         ops: list[IndexOp] = []
+        alert_docs: dict[str, tuple[str, dict]] = {}
         for alert in alerts or []:
-            # Indexed by its id: a replay or a second worker writes the same document again, never a second one.
-            source = {**alert.document(), "shard_id": self.shard_id, "arrival_time": alert.arrival_ms}
-            ops.append(IndexOp(index_name(self.prefix, "alerts", day_of(alert.at)), alert.alert_id, source))
+            # Created by its id, never overwritten: a replay or a second worker finds the stored one, with
+            # the sinks it was already delivered to (worker/sinks/dispatch.py).
+            source = {**alert.document(), "shard_id": self.shard_id, "arrival_time": alert.arrival_ms,
+                      "delivered_to": []}
+            index = index_name(self.prefix, "alerts", day_of(alert.at))
+            ops.append(IndexOp(index, alert.alert_id, source, create=True))
+            alert_docs[alert.alert_id] = (index, source)
         stats.alerts = len(alerts or [])
         archive: list[bytes] = []
         for track in changed.values():
@@ -147,7 +153,7 @@ class TrackingStage:
             ops.append(IndexOp(self._index_of(track), track.track_id, {}, delete=True))
         for arn in sorted(cameras):
             ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(arn)))
-        return TrackingOutput(ops, archive, stats, list(alerts or []))
+        return TrackingOutput(ops, archive, stats, list(alerts or []), alert_docs)
 
     def _state(self, stream_arn: str) -> dict:
         camera = self.tracker.cameras[stream_arn]

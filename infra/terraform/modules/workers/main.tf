@@ -21,6 +21,7 @@ locals {
     FACEWATCH__FIREHOSE__RAW_STREAM       = var.raw_stream_name
     FACEWATCH__FIREHOSE__TRACKS_STREAM    = var.tracks_stream_name
     FACEWATCH__QUARANTINE__BUCKET         = var.quarantine_bucket
+    FACEWATCH__ALERTS__SNS_TOPIC_ARN      = var.alert_topic_arn
     AWS_REGION                            = var.region
   }
 }
