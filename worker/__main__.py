@@ -93,7 +93,14 @@ def _cmd_leases(args: argparse.Namespace) -> int:
     if args.stream:
         os.environ["FACEWATCH_STREAM"] = args.stream
     cfg = load_config()
-    for lease in read_leases(aws.dynamodb(cfg), cfg.application_name):
+    dynamodb = aws.dynamodb(cfg)
+    try:
+        leases = read_leases(dynamodb, cfg.application_name)
+    except dynamodb.exceptions.ResourceNotFoundException:
+        print(f"no lease table {cfg.application_name}: no worker has run on stream {cfg.kinesis.stream_name} yet"
+              " (or --stream / FACEWATCH_APPLICATION name another one)", file=sys.stderr)
+        return 1
+    for lease in leases:
         sys.stdout.write(f"{lease.shard_id:24s} owner={lease.owner or '-':28s} checkpoint={lease.checkpoint}\n")
     return 0
 

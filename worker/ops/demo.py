@@ -94,7 +94,15 @@ def main(args: argparse.Namespace) -> int:
         if not producing.is_alive() and indexed >= want:
             break
 
-    leases = _leases(cfg, stream)
+    # Checkpoints follow the flushes every checkpoint.every_s: give them that long to reach the last record.
+    deadline = time.monotonic() + cfg.checkpoint.every_s + 5
+    while True:
+        leases = _leases(cfg, stream)
+        caught_up = all(checkpoint_lag(lease, producer.result.last_sequence.get(lease.shard_id)).startswith("0 ")
+                        for lease in leases)
+        if caught_up or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     _summary(cfg, os_client, alias, leases, producer, frames, want, indexed, start_ms, end_ms, scenario)
     _s3_summary(cfg, start_ms, end_ms)
     say("demo: stopping the workers (SIGTERM: they checkpoint and exit)")
