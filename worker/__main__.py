@@ -190,13 +190,13 @@ def _cmd_enrol(args: argparse.Namespace) -> int:
     for problem in plan.problems:
         print(f"skipped {problem}", file=sys.stderr)
     # Counts only: file names and external ids name people (biometric personal data).
-    print(f"{len(plan.items)} image(s) to enrol into {args.collection}"
-          f"{' as watchlist faces' if args.watchlist else ''}, {len(plan.problems)} skipped")
+    sys.stdout.write(f"{len(plan.items)} image(s) to enrol into {args.collection}"
+                     f"{' as watchlist faces' if args.watchlist else ''}, {len(plan.problems)} skipped\n")
     if args.dry_run or not plan.items:
         return 0 if not plan.problems else 1
     result = rekognition.enrol(aws.rekognition(cfg), args.collection, plan)
-    print(f"indexed {result.indexed}; no face found in {len(result.no_face)}; "
-          f"several faces (largest kept) in {len(result.several_faces)}")
+    sys.stdout.write(f"indexed {result.indexed}; no face found in {len(result.no_face)}; "
+                     f"several faces (largest kept) in {len(result.several_faces)}\n")
     for path in result.no_face:
         print(f"no face: {path}", file=sys.stderr)
     return 0 if not result.no_face and not plan.problems else 1

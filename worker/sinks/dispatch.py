@@ -36,10 +36,6 @@ class AlertDispatcher:
         self.backoff = backoff
         self.pending: dict[str, tuple[str, dict[str, Any]]] = {}  # alert id -> (index, document)
         self.log = get_logger()
-        self.delivered = 0
-
-    def __bool__(self) -> bool:
-        return bool(self.sinks)
 
     def add(self, alerts: dict[str, tuple[str, dict[str, Any]]]) -> None:
         """Alerts OpenSearch has just acknowledged; what is stored wins (an earlier owner may have sent them)."""
@@ -86,7 +82,6 @@ class AlertDispatcher:
         for alert_id, (_, doc) in list(self.pending.items()):
             if not self.missing(doc):
                 del self.pending[alert_id]
-                self.delivered += 1
         return not self.pending
 
     def _send(self, sink: AlertSink, doc: dict[str, Any]) -> str:

@@ -45,8 +45,7 @@ class TrackingOutput:
     ops: list[IndexOp]  # track documents, deletions of absorbed tracks, camera states
     archive: list[bytes]  # closed tracks as NDJSON lines for the archive (without the resume state)
     stats: TrackingStats
-    alerts: list[Alert] = field(default_factory=list)  # also in ops, as alerts-index documents
-    alert_docs: dict[str, tuple[str, dict]] = field(default_factory=dict)  # alert id -> (index, document)
+    alert_docs: dict[str, tuple[str, dict]] = field(default_factory=dict)  # alert id -> (index, document), also in ops
 
 
 class TrackingStage:
@@ -153,7 +152,7 @@ class TrackingStage:
             ops.append(IndexOp(self._index_of(track), track.track_id, {}, delete=True))
         for arn in sorted(cameras):
             ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(arn)))
-        return TrackingOutput(ops, archive, stats, list(alerts or []), alert_docs)
+        return TrackingOutput(ops, archive, stats, alert_docs)
 
     def _state(self, stream_arn: str) -> dict:
         camera = self.tracker.cameras[stream_arn]
