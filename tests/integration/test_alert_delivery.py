@@ -1,7 +1,8 @@
 """Alert delivery through the real record processor: SNS (moto, with an SQS subscription to read what
 subscribers get) and a signed webhook (a local receiver that checks the HMAC itself). Each alert reaches
-each sink once; a webhook that is down holds the checkpoint without holding the other sinks, and gets
-its alerts when it is back."""
+each sink once; a webhook that is down or slow holds the checkpoint without holding the other sinks, and
+gets its alerts when it is back. Delivery runs in one lane (thread) per sink, so the tests send the quiet
+shard's empty batches (its heartbeat) until the lanes have reported."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.status = 200
+        self.delay_s = 0.0
         self.received: Counter[str] = Counter()
         self.bad_signatures = 0
         outer = self
@@ -43,6 +45,11 @@ class Receiver:
                 if not hmac.compare_digest(want, self.headers["X-Facewatch-Signature"]) or abs(time.time() - int(ts)) > 300:
                     outer.bad_signatures += 1
                     self.send_response(401)
+                elif outer.delay_s:
+                    time.sleep(outer.delay_s)
+                    doc = json.loads(body)
+                    outer.received[doc["alert_id"]] += 1
+                    self.send_response(200)
                 elif outer.status != 200:
                     self.send_response(outer.status)
                 else:
@@ -103,6 +110,18 @@ def run_batches(c, records: list[dict], size: int) -> list[str | None]:
     return positions
 
 
+def settle(c, until, timeout_s: float = 20.0) -> str | None:
+    """Send empty batches (a quiet shard's heartbeat) until `until()` holds; the last checkpoint seen."""
+    deadline = time.monotonic() + timeout_s
+    position = None
+    while True:
+        c.send({"action": "processRecords", "records": [], "millisBehindLatest": 0})
+        position = answer(c, "processRecords") or position
+        if until() or time.monotonic() > deadline:
+            return position
+        time.sleep(0.1)
+
+
 def answer(c, action: str) -> str | None:
     message = c.expect(timeout_s=60)
     if message["action"] == "checkpoint":
@@ -119,19 +138,25 @@ def test_each_alert_reaches_sns_and_the_webhook_once_signed(child, alert_env, op
     records, frames = scenario_records()
     c = child(env)
     initialize(c)
-    run_batches(c, records, 25)
-    run_batches(c, records[:60], 20)  # delivered again (a replay): no alert is sent twice
     want = expected_alerts(frames, CameraRegistry())
     assert len(want) >= 5
+    run_batches(c, records, 25)
+    got: list[dict] = []
+    settle(c, lambda: len(receiver.received) == len(want) and len(got.__iadd__(messages())) >= len(want))
+    run_batches(c, records[:60], 20)  # delivered again (a replay): no alert is sent twice
+    settle(c, lambda: False, timeout_s=1.0)
+    got += messages()
     assert dict(receiver.received) == {alert_id: 1 for alert_id in want}
     assert receiver.bad_signatures == 0
-    got = messages()
     assert Counter(json.loads(m["Message"])["alert_id"] for m in got) == Counter({alert_id: 1 for alert_id in want})
     attributes = got[0]["MessageAttributes"]
     assert attributes["rule"]["Value"] == "unknown_face" and attributes["severity"]["Value"] == "high"
     assert {"camera_id", "site"} <= set(attributes)
     stored = stored_alerts(opensearch, env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"])
-    assert {k: d["delivered_to"] for k, d in stored.items()} == {k: ["sns", "webhook"] for k in want}
+    assert {k: sorted(d["delivered_to"]) for k, d in stored.items()} == {k: ["sns", "webhook"] for k in want}
+    for doc in stored.values():  # when each sink took it, and when the worker got the record: the latency
+        assert doc["arrival_time"] <= doc["received_time"] <= min(doc["delivered_at"].values())
+        assert doc["detection_id"]
 
 
 def test_a_webhook_that_is_down_holds_the_checkpoint_but_not_sns_and_gets_its_alerts_later(child, alert_env, opensearch):
@@ -146,14 +171,38 @@ def test_a_webhook_that_is_down_holds_the_checkpoint_but_not_sns_and_gets_its_al
     before_alert = next(i for i, f in enumerate(frames) if f.frame_time >= first_alert_time) // 5
     assert before_alert > 0 and all(p is not None for p in positions[:before_alert])  # checkpointed as usual
     assert all(p is None for p in positions[before_alert:])  # from the batch with the first alert: held ...
-    assert receiver.received == Counter()
-    sns_ids = Counter(json.loads(m["Message"])["alert_id"] for m in messages())
+    sns_ids: Counter[str] = Counter()
+    settle(c, lambda: len(sns_ids.__iadd__(Counter(json.loads(m["Message"])["alert_id"] for m in messages())))
+           >= len(want))
     assert sns_ids == Counter({alert_id: 1 for alert_id in want})  # ... while SNS got every alert
+    assert receiver.received == Counter()
     receiver.status = 200
-    c.send({"action": "processRecords", "records": [], "millisBehindLatest": 0})  # a quiet shard's heartbeat
-    assert answer(c, "processRecords") == records[-1]["sequenceNumber"]  # delivered: the checkpoint moves on
+    position = settle(c, lambda: len(receiver.received) == len(want))
+    if position is None:  # delivered: the checkpoint moves on at the next callback
+        position = settle(c, lambda: True)
+    assert position == records[-1]["sequenceNumber"]
     assert dict(receiver.received) == {alert_id: 1 for alert_id in want}
     assert messages() == []  # nothing sent to SNS a second time
+
+
+def test_a_slow_webhook_does_not_delay_sns(child, alert_env, opensearch):
+    env, receiver, messages = alert_env
+    records, frames = scenario_records()
+    want = expected_alerts(frames, CameraRegistry())
+    receiver.delay_s = 1.5  # slow, below the webhook timeout: every alert queues behind the one before
+    c = child(env)
+    initialize(c)
+    started = time.monotonic()
+    run_batches(c, records, 25)
+    sns_ids: Counter[str] = Counter()
+    settle(c, lambda: len(sns_ids.__iadd__(Counter(json.loads(m["Message"])["alert_id"] for m in messages())))
+           >= len(want))
+    sns_done = time.monotonic() - started
+    assert sns_ids == Counter({alert_id: 1 for alert_id in want})
+    assert sns_done < 1.5 * len(want) / 2  # not in step with the webhook's 1.5 s per alert
+    assert len(receiver.received) < len(want)  # the webhook is still working through its lane
+    settle(c, lambda: len(receiver.received) == len(want), timeout_s=1.5 * len(want) + 10)
+    assert dict(receiver.received) == {alert_id: 1 for alert_id in want}
 
 
 def test_a_new_owner_delivers_what_the_previous_one_left_undelivered(child, alert_env, opensearch):
@@ -164,11 +213,13 @@ def test_a_new_owner_delivers_what_the_previous_one_left_undelivered(child, aler
     first = child(env)
     initialize(first)
     run_batches(first, records, 25)
+    got: list[dict] = []
+    settle(first, lambda: len(got.__iadd__(messages())) >= len(want))  # SNS took them all
     first.close()  # gone with its alerts still owed to the webhook (they are in the index)
     receiver.status = 200
     second = child(env)
     initialize(second)
-    second.send({"action": "processRecords", "records": [], "millisBehindLatest": 0})
-    answer(second, "processRecords")
+    settle(second, lambda: len(receiver.received) == len(want))
+    got += messages()
     assert dict(receiver.received) == {alert_id: 1 for alert_id in want}
-    assert Counter(json.loads(m["Message"])["alert_id"] for m in messages()) == Counter({a: 1 for a in want})
+    assert Counter(json.loads(m["Message"])["alert_id"] for m in got) == Counter({a: 1 for a in want})

@@ -161,5 +161,5 @@ def test_alerts_are_indexed_once_each_also_across_a_change_of_owner(child, isola
     got = stored_alerts(opensearch, prefix)
     want = expected_alerts(frames, CameraRegistry())
     assert len(want) >= 5 and {a["rule"] for a in want.values()} == {"unknown_face"}
-    assert {k: {f: v for f, v in d.items() if f not in ("shard_id", "arrival_time", "delivered_to")} for k, d in got.items()} == want
+    assert {k: {f: v for f, v in d.items() if f not in ("shard_id", "arrival_time", "received_time", "delivered_to")} for k, d in got.items()} == want
     assert all(d["arrival_time"] for d in got.values())

@@ -87,8 +87,8 @@ class WriteBuffer:
         p = self.pending
         if not p:
             return False
-        if p.records >= self.max_records or p.bytes >= self.max_bytes:
-            return True
+        if p.alerts or p.records >= self.max_records or p.bytes >= self.max_bytes:
+            return True  # an alert does not wait for the flush interval: a guard is waiting for it
         return p.started_at is not None and now - p.started_at >= self.max_age_s
 
     def take(self) -> PendingWrites:

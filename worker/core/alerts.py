@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from worker.core.cameras import Camera, CameraRegistry
-from worker.core.detections import stable_id
+from worker.core.detections import detection_id, stable_id
 from worker.core.record import DetectedFace, FrameRecord
 from worker.core.track_docs import category_of
 from worker.core.tracker import FrameResult, Track
@@ -90,6 +90,7 @@ class Alert:
     fragment_number: str  # where the best frame so far is, in the camera's Kinesis Video stream
     frame_offset_s: float
     arrival_ms: int | None = None  # the record's approximate arrival time, for latency
+    detection_id: str = ""  # the face that raised it: the frame a guard is shown first
 
     @property
     def category(self) -> str:
@@ -112,6 +113,7 @@ class Alert:
             "category": self.category,
             "confidence": round(self.confidence, 2) if self.confidence is not None else None,
             "best_frame": {"fragment_number": self.fragment_number, "frame_offset_s": self.frame_offset_s},
+            "detection_id": self.detection_id or None,
         }
 
 
@@ -146,8 +148,10 @@ class AlertEngine:
             face = result.faces.get(track.track_id)
             if face is not None and self.rules.gate.passes(face):
                 track.quality_frames += 1
+            raised_by = (detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
+                         if face is not None else "")
             for rule, identity, confidence in self._candidates(track, camera, frame.frame_time):
-                alert = self._raise(rule, track, camera, frame.frame_time, identity, confidence, arrival_ms)
+                alert = self._raise(rule, track, camera, frame.frame_time, identity, confidence, arrival_ms, raised_by)
                 if alert is not None:
                     alerts.append(alert)
         return alerts
@@ -185,7 +189,7 @@ class AlertEngine:
         return out
 
     def _raise(self, rule: str, track: Track, camera: Camera, t: float, identity: str | None,
-               confidence: float | None, arrival_ms: int | None) -> Alert | None:
+               confidence: float | None, arrival_ms: int | None, raised_by: str = "") -> Alert | None:
         settings = self.rules.settings(rule)
         if not settings.enabled or rule in track.alerted:
             return None
@@ -203,5 +207,5 @@ class AlertEngine:
             alert_id=alert_id(track.track_id, rule), rule=rule, severity=settings.severity, track_id=track.track_id, camera=camera, at=t,
             identity=identity, confidence=confidence,
             fragment_number=best.fragment_number if best else "", frame_offset_s=best.frame_offset_s if best else 0.0,
-            arrival_ms=arrival_ms,
+            arrival_ms=arrival_ms, detection_id=raised_by,
         )

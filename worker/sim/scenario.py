@@ -30,8 +30,8 @@ def make_cameras(count: int) -> list[Camera]:
 @dataclass(frozen=True)
 class Person:
     person_id: str  # the ExternalImageId of an employee; a made-up label for a visitor
-    kind: str  # "employee" | "visitor"
-    face_ids: tuple[str, ...]  # enrolled images (employees only)
+    kind: str  # "employee" | "visitor" | "watchlist"
+    face_ids: tuple[str, ...]  # enrolled images (employees and watchlist faces)
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Visit:
     hidden: tuple[float, float] | None  # a stretch with no detection (occluded, looked away)
     box_size: float
     path: tuple[float, float, float, float]  # x0, y0, x1, y1 of the face centre
+    glancing: bool = False  # never shows a usable face (profile, motion blur): Rekognition cannot match it
 
     def visible_at(self, t: float) -> bool:
         if not self.start <= t <= self.end:
@@ -62,6 +63,7 @@ class Visit:
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "hidden": list(self.hidden) if self.hidden else None,
+            "glancing": self.glancing,
         }
 
 
@@ -82,6 +84,7 @@ class SimFace:
     brightness: float
     sharpness: float
     matches: tuple[SimMatch, ...]
+    poor: bool = False  # a profile or a blur: says nothing about who it is
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,19 @@ class ScenarioSpec:
     fragment_s: float = 2.0
     frame_period_s: float = 1.0
     max_faces: int = 6
+    # A day in windows of activity (offset from start s, length s, arrivals per camera per minute); empty:
+    # one window of duration_s at arrivals_per_min. Frames exist only inside windows.
+    windows: tuple[tuple[float, float, float], ...] = ()
+    watchlist: int = 0  # people on the watchlist (ExternalImageIds wl_0001 ...)
+    watchlist_share: float = 0.0  # visits by one of them
+    # camera id -> employees allowed in its zone; those cameras pick an employee outside it this often
+    restricted: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    intruder_share: float = 0.2
+    # Face quality. With both at 0 (the tracker presets) every frame is drawn as before. Otherwise a frame
+    # is "poor" (a profile or a blur) with poor_frame_share, and a glancing visit has only poor frames;
+    # Rekognition matches a poor frame of an enrolled person only rarely.
+    poor_frame_share: float = 0.0
+    glance_share: float = 0.0
 
 
 # The scenarios the quality benchmark measures, each one stressing one rule of the tracker.
@@ -162,10 +178,18 @@ def _collides(visit: Visit, others: list[Visit]) -> bool:
     return False
 
 
-def _person(rng: random.Random, spec: ScenarioSpec, employees: list[Person], counter: list[int]) -> Person:
+def _person(rng: random.Random, spec: ScenarioSpec, employees: list[Person], counter: list[int],
+            watchlist: list[Person] = (), camera_id: str = "") -> Person:
+    if watchlist and rng.random() < spec.watchlist_share:
+        return rng.choice(watchlist)
     if rng.random() < spec.visitor_share:
         counter[0] += 1
         return Person(f"visitor-{counter[0]:05d}", "visitor", ())
+    allowed = spec.restricted.get(camera_id)
+    if allowed:
+        inside = [e for e in employees if e.person_id in allowed]
+        outside = [e for e in employees if e.person_id not in allowed]
+        return rng.choice(outside if rng.random() < spec.intruder_share or not inside else inside)
     return rng.choice(employees)
 
 
@@ -183,54 +207,70 @@ def build_scenario(spec: ScenarioSpec) -> Scenario:
         Person(f"emp-{i:04d}", "employee", tuple(_uuid(rng) for _ in range(rng.randint(1, 3))))
         for i in range(1, spec.employees + 1)
     ]
-    scenario = Scenario(spec, cameras, employees)
+    watchlist = [
+        Person(f"wl_{i:04d}", "watchlist", tuple(_uuid(rng) for _ in range(rng.randint(1, 2))))
+        for i in range(1, spec.watchlist + 1)
+    ]
+    scenario = Scenario(spec, cameras, employees + watchlist)
     visitors = [0]
-    stop = spec.start + spec.duration_s
     for camera in cameras:
-        t = spec.start + rng.uniform(0, 5)
-        active: list[Visit] = []
-
-        def new_visit(style: str, t: float, path_of, size: float | None = None, crosses: Visit | None = None) -> Visit | None:
-            length = rng.uniform(20, 60) if style == "linger" else rng.uniform(4, 10)
-            end = min(t + length, stop)
-            for _ in range(20):  # a free place, or nobody comes
-                box = size if size is not None else rng.uniform(0.06, 0.14)
-                visit = Visit(
-                    f"{camera.camera_id}-v{len(scenario.visits) + 1:05d}",
-                    _person(rng, spec, employees, visitors), camera, style, t, end,
-                    _hidden(rng, spec, t, end), box, path_of(box),
-                )
-                if not _collides(visit, [v for v in active if v is not crosses]):
-                    scenario.visits.append(visit)
-                    active.append(visit)
-                    return visit
-            return None
-
-        def walk_path(box: float, y: float | None = None, leftwards: bool | None = None):
-            y = rng.uniform(0.2, 0.6) if y is None else y
-            leftwards = rng.random() < 0.5 if leftwards is None else leftwards
-            x0, x1 = (0.9, 0.05) if leftwards else (0.05, 0.9)
-            return (x0, y, x1, y + rng.uniform(-0.05, 0.05))
-
-        def linger_path(box: float):
-            x, y = rng.uniform(0.15, 0.85), rng.uniform(0.2, 0.7)
-            return (x, y, x + rng.uniform(-0.05, 0.05), y + rng.uniform(-0.03, 0.03))
-
-        while t < stop:
-            active = [v for v in active if v.end >= t]
-            if len(active) < spec.max_faces:
-                if rng.random() < spec.linger_share:
-                    new_visit("linger", t, linger_path)
-                else:
-                    first = new_visit("walk", t, walk_path)
-                    if first is not None and len(active) < spec.max_faces and rng.random() < spec.crossing_share:
-                        # Someone coming the other way in a lane less than a face height away.
-                        lane = first.path[1] + rng.choice((-1, 1)) * rng.uniform(0.3, 1.0) * first.box_size
-                        other_way = first.path[0] < first.path[2]
-                        size = first.box_size * rng.uniform(0.85, 1.15)
-                        new_visit("walk", t, lambda box: walk_path(box, lane, other_way), size, crosses=first)
-            t += rng.expovariate(spec.arrivals_per_min / 60.0)
+        for window_start, window_s, arrivals in windows_of(spec):
+            _populate(rng, spec, scenario, camera, employees, watchlist, visitors,
+                      spec.start + window_start, spec.start + window_start + window_s, arrivals)
     return scenario
+
+
+def windows_of(spec: ScenarioSpec) -> tuple[tuple[float, float, float], ...]:
+    return spec.windows or ((0.0, spec.duration_s, spec.arrivals_per_min),)
+
+
+def _populate(rng: random.Random, spec: ScenarioSpec, scenario: Scenario, camera: Camera, employees: list[Person],
+              watchlist: list[Person], visitors: list[int], start: float, stop: float, arrivals_per_min: float) -> None:
+    t = start + rng.uniform(0, 5)
+    active: list[Visit] = []
+
+    def new_visit(style: str, t: float, path_of, size: float | None = None, crosses: Visit | None = None) -> Visit | None:
+        length = rng.uniform(20, 60) if style == "linger" else rng.uniform(4, 10)
+        end = min(t + length, stop)
+        for _ in range(20):  # a free place, or nobody comes
+            box = size if size is not None else rng.uniform(0.06, 0.14)
+            visit = Visit(
+                f"{camera.camera_id}-v{len(scenario.visits) + 1:05d}",
+                _person(rng, spec, employees, visitors, watchlist, camera.camera_id), camera, style, t, end,
+                _hidden(rng, spec, t, end), box, path_of(box),
+            )
+            if spec.glance_share:
+                visit.glancing = rng.random() < spec.glance_share
+            if not _collides(visit, [v for v in active if v is not crosses]):
+                scenario.visits.append(visit)
+                active.append(visit)
+                return visit
+        return None
+
+    def walk_path(box: float, y: float | None = None, leftwards: bool | None = None):
+        y = rng.uniform(0.2, 0.6) if y is None else y
+        leftwards = rng.random() < 0.5 if leftwards is None else leftwards
+        x0, x1 = (0.9, 0.05) if leftwards else (0.05, 0.9)
+        return (x0, y, x1, y + rng.uniform(-0.05, 0.05))
+
+    def linger_path(box: float):
+        x, y = rng.uniform(0.15, 0.85), rng.uniform(0.2, 0.7)
+        return (x, y, x + rng.uniform(-0.05, 0.05), y + rng.uniform(-0.03, 0.03))
+
+    while t < stop:
+        active = [v for v in active if v.end >= t]
+        if len(active) < spec.max_faces:
+            if rng.random() < spec.linger_share:
+                new_visit("linger", t, linger_path)
+            else:
+                first = new_visit("walk", t, walk_path)
+                if first is not None and len(active) < spec.max_faces and rng.random() < spec.crossing_share:
+                    # Someone coming the other way in a lane less than a face height away.
+                    lane = first.path[1] + rng.choice((-1, 1)) * rng.uniform(0.3, 1.0) * first.box_size
+                    other_way = first.path[0] < first.path[2]
+                    size = first.box_size * rng.uniform(0.85, 1.15)
+                    new_visit("walk", t, lambda box: walk_path(box, lane, other_way), size, crosses=first)
+        t += rng.expovariate(arrivals_per_min / 60.0)
 
 
 def _fragment_number(camera_index: int, seq: int) -> str:
@@ -245,25 +285,42 @@ def _face(rng: random.Random, visit: Visit, t: float, spec: ScenarioSpec, people
     h = w * rng.uniform(1.15, 1.35)
     matches: tuple[SimMatch, ...] = ()
     person = visit.person
-    if person.kind == "employee" and rng.random() < spec.match_rate:
+    quality_model = bool(spec.poor_frame_share or spec.glance_share)
+    poor = quality_model and (visit.glancing or rng.random() < spec.poor_frame_share)
+    match_rate = 0.05 if poor else spec.match_rate  # a profile or a blur rarely matches anyone
+    if person.kind in ("employee", "watchlist") and rng.random() < match_rate:
         best = rng.uniform(88, 99.9)
         own = [
             SimMatch(person.person_id, fid, f"img-{fid[:8]}", round(best - rng.uniform(0, 3) * i, 6))
             for i, fid in enumerate(person.face_ids)
         ]
-        if rng.random() < 0.1:  # a look-alike, always below the true person
-            other = rng.choice([p for p in people if p.person_id != person.person_id])
+        if rng.random() < 0.1:  # a look-alike employee, always below the true person
+            other = rng.choice([p for p in people if p.person_id != person.person_id and p.kind == "employee"])
             own.append(SimMatch(other.person_id, other.face_ids[0], "img-x", round(rng.uniform(80, best - 4), 6)))
         rng.shuffle(own)
         matches = tuple(own)
+    confidence = round(rng.uniform(97, 99.999), 5)  # drawn first: the presets keep their exact frames
+    if not quality_model:
+        pose = (round(rng.gauss(0, 8), 4), round(rng.gauss(0, 5), 4), round(rng.gauss(0, 20), 4))
+        brightness, sharpness = round(rng.uniform(40, 90), 4), round(rng.uniform(20, 95), 4)
+    else:
+        yaw = max(-35.0, min(35.0, rng.gauss(0, 12)))
+        sharpness = rng.uniform(30, 95)
+        if poor and rng.random() < 0.5:
+            yaw = rng.choice((-1, 1)) * rng.uniform(50, 85)  # a profile
+        elif poor:
+            sharpness = rng.uniform(3, 15)  # motion blur
+        pose = (round(rng.gauss(0, 6), 4), round(rng.gauss(0, 5), 4), round(yaw, 4))
+        brightness, sharpness = round(rng.uniform(40, 90), 4), round(sharpness, 4)
     return SimFace(
         visit_id=visit.visit_id,
         box=(round(w, 6), round(h, 6), round(cx - w / 2, 6), round(cy - h / 2, 6)),
-        confidence=round(rng.uniform(97, 99.999), 5),
-        pose=(round(rng.gauss(0, 8), 4), round(rng.gauss(0, 5), 4), round(rng.gauss(0, 20), 4)),
-        brightness=round(rng.uniform(40, 90), 4),
-        sharpness=round(rng.uniform(20, 95), 4),
+        confidence=confidence,
+        pose=pose,
+        brightness=brightness,
+        sharpness=sharpness,
         matches=matches,
+        poor=poor,
     )
 
 
@@ -294,23 +351,29 @@ def frames_of(scenario: Scenario) -> list[SimFrame]:
         by_camera.setdefault(v.camera.camera_id, []).append(v)
     for index, camera in enumerate(scenario.cameras, start=1):
         visits = by_camera.get(camera.camera_id, [])
-        t = spec.start + (index % 10) * 0.1
-        while t < spec.start + spec.duration_s:
-            # Fragments are cut on absolute time, so runs that start at different times never share one.
-            fragment_seq = int(t // spec.fragment_s)
-            producer_ts = round(fragment_seq * spec.fragment_s, 3)
-            faces = [_face(rng, v, t, spec, scenario.people) for v in _unoccluded(visits, t)]
-            rng.shuffle(faces)
-            frames.append(
-                SimFrame(
-                    camera=camera,
-                    fragment_number=_fragment_number(index, fragment_seq),
-                    producer_timestamp=producer_ts,
-                    server_timestamp=round(producer_ts + rng.uniform(0.3, 1.5), 3),
-                    frame_offset_s=round(t - producer_ts, 3),
-                    faces=tuple(faces),
-                )
-            )
-            t += spec.frame_period_s
+        for window_start, window_s, _ in windows_of(spec):
+            _camera_frames(rng, spec, scenario, index, camera, visits, spec.start + window_start, window_s, frames)
     frames.sort(key=lambda f: (f.frame_time, f.camera.camera_id))
     return frames
+
+
+def _camera_frames(rng: random.Random, spec: ScenarioSpec, scenario: Scenario, index: int, camera: Camera,
+                   visits: list[Visit], start: float, length_s: float, frames: list[SimFrame]) -> None:
+    t = start + (index % 10) * 0.1
+    while t < start + length_s:
+        # Fragments are cut on absolute time, so runs that start at different times never share one.
+        fragment_seq = int(t // spec.fragment_s)
+        producer_ts = round(fragment_seq * spec.fragment_s, 3)
+        faces = [_face(rng, v, t, spec, scenario.people) for v in _unoccluded(visits, t)]
+        rng.shuffle(faces)
+        frames.append(
+            SimFrame(
+                camera=camera,
+                fragment_number=_fragment_number(index, fragment_seq),
+                producer_timestamp=producer_ts,
+                server_timestamp=round(producer_ts + rng.uniform(0.3, 1.5), 3),
+                frame_offset_s=round(t - producer_ts, 3),
+                faces=tuple(faces),
+            )
+        )
+        t += spec.frame_period_s

@@ -108,6 +108,19 @@ def _chunks(ops: Sequence[IndexOp], max_bytes: int, max_docs: int) -> Iterator[l
         yield chunk
 
 
+_MARK_DELIVERED = """
+def s = ctx._source;
+if (s.delivered_to == null) { s.delivered_to = []; } else if (!(s.delivered_to instanceof List)) { s.delivered_to = [s.delivered_to]; }
+if (!s.delivered_to.contains(params.sink)) { s.delivered_to.add(params.sink); }
+if (s.delivered_at == null) { s.delivered_at = [:]; }
+if (!s.delivered_at.containsKey(params.sink)) { s.delivered_at[params.sink] = params.at; }
+if (params.rejected) {
+  if (s.rejected_by == null) { s.rejected_by = []; }
+  if (!s.rejected_by.contains(params.sink)) { s.rejected_by.add(params.sink); }
+}
+"""
+
+
 class OpenSearchSink:
     def __init__(
         self,
@@ -156,6 +169,14 @@ class OpenSearchSink:
         body = {"docs": [{"_index": index, "_id": doc_id} for index, doc_id in refs]}
         response = self._call(lambda: self.client.mget(body=body), "mget")
         return {d["_id"]: d["_source"] for d in response["docs"] if d.get("found")}
+
+    def mark_delivered(self, index: str, alert_id: str, sink: str, at_ms: int, rejected: bool = False) -> None:
+        """Record on an alert document that `sink` took it: atomic, so two sinks' lanes never undo each
+        other, and idempotent, so a second owner recording the same delivery changes nothing."""
+        body = {"script": {"lang": "painless", "source": _MARK_DELIVERED,
+                           "params": {"sink": sink, "at": at_ms, "rejected": rejected}}}
+        self._call(lambda: self.client.update(index=index, id=alert_id, body=body,
+                                              params={"retry_on_conflict": "5"}), "mark_delivered")
 
     def index(self, ops: Iterable[IndexOp]) -> list[Rejected]:
         """Index every op. Returns the ops OpenSearch rejected for good; the rest are acknowledged."""

@@ -1,10 +1,11 @@
 """One flush of a shard's buffer to every sink, in an order that makes a crash at any point harmless.
 
-1. OpenSearch: detections, tracks, camera states. Documents it refuses for good become dead letters.
-2. Firehose: raw records and closed tracks, each line acknowledged.
-3. Quarantine: S3 (the durable dead letter), then its searchable copy in OpenSearch.
-4. Alerts: handed to SNS and the webhook once their documents (the outbox) are in OpenSearch; one not
-   taken yet marks the flush `alerts_held`, and the processor does not checkpoint past it.
+1. OpenSearch: detections, tracks, camera states, alerts. Documents it refuses for good become dead letters.
+2. Alerts: handed to the sinks' lanes (SNS, the webhook) as soon as their documents (the outbox) are in
+   OpenSearch, before anything slower; one not delivered yet marks the flush `alerts_held`, and the
+   processor does not checkpoint past it until it is.
+3. Firehose: raw records and closed tracks, each line acknowledged.
+4. Quarantine: S3 (the durable dead letter), then its searchable copy in OpenSearch.
 5. The shard's progress document (last, on its own): "everything up to sequence N is in every sink".
 Only when all of them have been acknowledged does the caller treat the buffer's position as safe to
 checkpoint. A crash before step 4 means a successor writes some of the same things again (ids make that
@@ -84,6 +85,9 @@ class SinkWriter:
                 )
             )
         result.documents = len(ops)
+        if self.alerts is not None:
+            self.alerts.add(pending.alerts)
+            result.alerts_held = not self.alerts.deliver()
         if self.firehose is not None:
             for stream, lines in pending.archive.items():
                 self.firehose.put(stream, lines)
@@ -96,10 +100,6 @@ class SinkWriter:
             result.quarantined = len(dead)
             for entry in dead:
                 result.reasons[entry.reason] = result.reasons.get(entry.reason, 0) + 1
-        if self.alerts is not None:
-            # After OpenSearch holds the alert documents (the outbox), hand them to SNS / the webhook.
-            self.alerts.add(pending.alerts)
-            result.alerts_held = not self.alerts.deliver()
         if progress is not None and pending.last_sequence is not None:
             refused = self.opensearch.index([progress(pending.last_sequence)])
             if refused:

@@ -106,9 +106,10 @@ class BatchHandler:
         self.archive_enabled = cfg.firehose.enabled
         self.log = get_logger().bind(shard_id=shard_id)
 
-    def handle(self, records: Sequence[RawRecord]) -> BatchStats:
+    def handle(self, records: Sequence[RawRecord], received_ms: int | None = None) -> BatchStats:
         """Prepare a batch and buffer its writes; nothing is acknowledged until `flush`."""
         now = self.clock()
+        received_ms = received_ms if received_ms is not None else int(time.time() * 1000)
         stats = BatchStats(records=len(records))
         frames: list[FrameRecord] = []
         arrivals: list[int | None] = []
@@ -143,7 +144,7 @@ class BatchHandler:
                                             f"{len(line)} bytes; Firehose takes at most {MAX_RECORD_BYTES}"))
                 else:
                     archive.append(line)
-        self._buffer_tracking(self.tracking.process(frames, arrivals), stats, now)
+        self._buffer_tracking(self.tracking.process(frames, arrivals, received_ms), stats, now)
         self.buffer.add_archive(self.cfg.firehose.raw_stream, archive, now)
         self.buffer.add_quarantine(dead, now)
         if records:
@@ -167,11 +168,17 @@ class BatchHandler:
         )
 
     def drop(self) -> int:
+        if self.writer.alerts is not None:
+            self.writer.alerts.close()
         return self.buffer.drop()
 
     def alerts_pending(self) -> bool:
         """Alerts some sink has not taken yet: they hold the checkpoint until it does."""
         return bool(self.writer.alerts is not None and self.writer.alerts.pending)
+
+    def deliver_alerts(self, wait_s: float = 0.0) -> bool:
+        """Collect what the alert lanes delivered and retry what is due; True when none is pending."""
+        return self.writer.alerts is None or self.writer.alerts.deliver(wait_s)
 
     def _buffer_tracking(self, output: TrackingOutput, stats: BatchStats, now: float) -> None:
         tracking = output.stats

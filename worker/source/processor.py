@@ -29,6 +29,7 @@ EXIT_UNEXPECTED = 70
 # Checkpoint errors after which this processor no longer owns the shard: stop checkpointing.
 LOST_OWNERSHIP = {"ShutdownException", "InvalidStateException"}
 SUMMARY_EVERY_S = 30.0
+ALERT_WAIT_AT_SHUTDOWN_S = 10.0  # a stopping worker gives its alert lanes this long before handing over
 
 
 def _fatal(log: Any, event: str, exc: BaseException) -> None:
@@ -58,7 +59,6 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         # Flushed positions not yet safe to checkpoint because an alert is still undelivered.
         self._held_sequence: str | None = None
         self._held_records = 0
-        self._last_alert_retry = clock()
 
     # -- callbacks ------------------------------------------------------------------------------
     def initialize(self, initialize_input: Any) -> None:
@@ -76,6 +76,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
 
     def process_records(self, process_records_input: Any) -> None:
         try:
+            received_ms = int(time.time() * 1000)  # an alert's latency, our share: from here to its hand-off
             self.heartbeat.beat()
             records = [
                 RawRecord(
@@ -89,11 +90,11 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             assert self.handler is not None
             # An empty list is the heartbeat of an idle shard (callProcessRecordsEvenForEmptyRecordList):
             # it closes tracks by the shard's record time and lets a time-based flush happen.
-            self.totals.add(self.handler.handle(records) if records else self.handler.heartbeat())
+            self.totals.add(self.handler.handle(records, received_ms) if records else self.handler.heartbeat())
             if self.handler.flush_due():
                 self._flush()
-            elif self.handler.alerts_pending() and self.clock() - self._last_alert_retry >= self.cfg.alerts.retry_every_s:
-                self._flush()  # nothing new to write: retries the undelivered alerts
+            elif self._held_sequence is not None or self.handler.alerts_pending():
+                self._settle_alerts()  # what the lanes delivered since; retries what is due
             position = self.policy.due(self.clock())
             if position is not None:
                 self._checkpoint(process_records_input.checkpointer, position)
@@ -113,11 +114,10 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         # Required: without this checkpoint the children of a split or merge are never started.
         try:
             self._flush()
-            backoff = Backoff(self.cfg.alerts.retry_base_s, 30.0)
             while self.handler is not None and self.handler.alerts_pending():
                 # SHARD_END is final: every alert must be delivered first (its camera moves to a child).
-                backoff.wait()
-                self._flush()
+                self.heartbeat.beat()
+                self._settle_alerts(wait_s=1.0)
             self._checkpoint(shard_ended_input.checkpointer, None)
             self.heartbeat.clear()
             self.log.info("shard_ended", **self._totals())
@@ -128,6 +128,9 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         # The worker is stopping or handing the lease over: flush, then checkpoint all of it.
         try:
             self._flush()
+            deadline = self.clock() + ALERT_WAIT_AT_SHUTDOWN_S
+            while self.handler is not None and self.handler.alerts_pending() and self.clock() < deadline:
+                self._settle_alerts(wait_s=0.5)  # whatever is still owed after this, the next owner sends
             if self.policy.acked is not None and self.policy.acked != self.policy.checkpointed:
                 self._checkpoint(shutdown_requested_input.checkpointer, self.policy.acked)
             self.heartbeat.clear()
@@ -140,7 +143,6 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         if self.handler is None or not self._owns_shard:
             return
         result = self.handler.flush()
-        self._last_alert_retry = self.clock()
         if result.alerts_held:
             self._held_sequence = result.last_sequence or self._held_sequence
             self._held_records += result.records
@@ -155,6 +157,13 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             for reason, n in result.reasons.items():
                 self.totals.reasons[reason] = self.totals.reasons.get(reason, 0) + n
             self.log.warning("records_quarantined", count=result.quarantined, reasons=result.reasons)
+
+    def _settle_alerts(self, wait_s: float = 0.0) -> None:
+        if self.handler is None or not self._owns_shard:
+            return
+        if self.handler.deliver_alerts(wait_s) and self._held_sequence is not None:
+            self.policy.acknowledged(self._held_sequence, self._held_records)
+            self._held_sequence, self._held_records = None, 0
 
     def _checkpoint(self, checkpointer: Any, sequence_number: str | None) -> bool:
         if not self._owns_shard:
@@ -223,7 +232,7 @@ def handler_factory(cfg: Config) -> Callable[[str], BatchHandler]:
         dispatcher = None
         if alert_sinks:
             dispatcher = AlertDispatcher(alert_sinks, opensearch, a.delivery_attempts,
-                                         lambda: Backoff(a.retry_base_s, a.retry_max_s))
+                                         lambda: Backoff(a.retry_base_s, a.retry_max_s), a.retry_every_s)
             dispatcher.restore(undelivered_alerts(opensearch, cfg.opensearch.index_prefix, shard_id,
                                                   [sink.name for sink in alert_sinks]))
         writer = SinkWriter(opensearch, firehose, quarantine, cfg.opensearch.index_prefix, shard_id, cfg.worker_id,

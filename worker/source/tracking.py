@@ -95,7 +95,8 @@ class TrackingStage:
         if stats.restored_tracks:
             self.log.info("tracks_restored", cameras=len(states), tracks=stats.restored_tracks)
 
-    def process(self, frames: list[FrameRecord], arrivals: list[int | None] | None = None) -> TrackingOutput:
+    def process(self, frames: list[FrameRecord], arrivals: list[int | None] | None = None,
+                received_ms: int | None = None) -> TrackingOutput:
         """Track a batch's frames (in shard order), raise alerts; return the ops that persist the result."""
         stats = TrackingStats()
         alerts: list[Alert] = []
@@ -120,7 +121,7 @@ class TrackingStage:
                 removed[track.track_id] = track
             stats.closed_tracks += len(result.closed)
         cameras = {f.stream_arn for f in frames}
-        return self._output(changed, removed, cameras, stats, alerts)
+        return self._output(changed, removed, cameras, stats, alerts, received_ms)
 
     def heartbeat(self) -> TrackingOutput:
         """An empty batch: close tracks the shard's latest record time says have ended."""
@@ -130,14 +131,15 @@ class TrackingStage:
         return self._output(changed, {}, {t.stream_arn for t in closed}, stats)
 
     def _output(self, changed: dict[str, Track], removed: dict[str, Track], cameras: set[str],
-                stats: TrackingStats, alerts: list[Alert] | None = None) -> TrackingOutput:
+                stats: TrackingStats, alerts: list[Alert] | None = None,
+                received_ms: int | None = None) -> TrackingOutput:
         ops: list[IndexOp] = []
         alert_docs: dict[str, tuple[str, dict]] = {}
         for alert in alerts or []:
             # Created by its id, never overwritten: a replay or a second worker finds the stored one, with
             # the sinks it was already delivered to (worker/sinks/dispatch.py).
             source = {**alert.document(), "shard_id": self.shard_id, "arrival_time": alert.arrival_ms,
-                      "delivered_to": []}
+                      "received_time": received_ms, "delivered_to": []}
             index = index_name(self.prefix, "alerts", day_of(alert.at))
             ops.append(IndexOp(index, alert.alert_id, source, create=True))
             alert_docs[alert.alert_id] = (index, source)
