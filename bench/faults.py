@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import random
-import signal
 import sys
 import threading
 import time
@@ -37,7 +36,7 @@ from worker.core.detections import detections_of, frame_id  # noqa: E402
 from worker.core.record import parse_frame_record  # noqa: E402
 from worker.localstack import stack  # noqa: E402
 from worker.localstack.faultproxy import FaultProxy  # noqa: E402
-from worker.ops.fleet import start_worker, stop_worker  # noqa: E402
+from worker.ops.fleet import Fleet, wait_for  # noqa: E402
 from worker.ops.leases import read_leases  # noqa: E402
 from worker.ops.resources import ARCHIVE_BUCKET, delete_local_delivery_streams, ensure_local_resources  # noqa: E402
 from worker.ops.streams import create_stream, delete_stream, split_shard_in_half  # noqa: E402
@@ -237,53 +236,6 @@ def build_load(rate: float, produce_s: float, poison_share: float, seed: int) ->
     return load
 
 
-def children_of(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-class Fleet:
-    def __init__(self, stream: str, env: dict[str, str], log_dir: Path) -> None:
-        self.stream, self.env, self.log_dir = stream, env, log_dir
-        self.procs: dict[str, Any] = {}
-        self.started = 0
-        self.stops: list[dict] = []
-        self.kills = 0
-
-    def start(self) -> str:
-        self.started += 1
-        worker_id = f"w{self.started}"
-        self.procs[worker_id] = start_worker(self.stream, worker_id, self.env, self.log_dir)
-        return worker_id
-
-    def kill9(self) -> None:
-        worker_id = sorted(self.procs)[self.kills % len(self.procs)]
-        proc = self.procs.pop(worker_id)
-        for pid in children_of(proc.pid) + [proc.pid]:  # the Python children, then the JVM
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        proc.wait()
-        self.kills += 1
-        self.start()  # ECS starts a replacement task
-
-    def stop(self, worker_id: str) -> None:
-        proc = self.procs.pop(worker_id)
-        t0 = time.monotonic()
-        code = stop_worker(proc, timeout_s=100)
-        self.stops.append({"worker": worker_id, "exit_code": code, "seconds": round(time.monotonic() - t0, 1)})
-
-    def stop_all(self) -> None:
-        threads = [threading.Thread(target=self.stop, args=(w,)) for w in list(self.procs)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-
-
 def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> dict:
     tag = f"fc-{case.name.replace('_', '')}-{uuid.uuid4().hex[:6]}"
     env = {**base_env,
@@ -323,7 +275,7 @@ def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> 
         for _ in range(case.workers):
             fleet.start()
         ddb = aws.dynamodb(cfg)
-        wait(lambda: len([l for l in read_leases_safe(ddb, cfg.application_name) if l.owner]) >= 2, 180,
+        wait_for(lambda: len([l for l in read_leases_safe(ddb, cfg.application_name) if l.owner]) >= 2, 180,
              "the shards to be leased")
         auditor.start()
         actions = actions_for(case, fleet, proxies, kinesis, tag, auditor)
@@ -360,7 +312,7 @@ def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> 
             indexed = count_docs(client, f"{tag}-detections")
             return archived >= len(good) and indexed >= want_faces and len(sinks.dead) >= poison
 
-        wait(drained, args.drain_timeout_s, "the shards to drain", fail=False)
+        wait_for(drained, args.drain_timeout_s, "the shards to drain", fail=False)
         drain_s = time.monotonic() - t_drain
         time.sleep(args.settle_s)  # anything still in flight (a late duplicate) lands before counting
         auditor.stop.set()
@@ -415,18 +367,6 @@ def count_docs(client: Any, index: str) -> int:
         return int(client.count(index=index)["count"])
     except Exception:  # noqa: BLE001 - no index before the first document
         return 0
-
-
-def wait(pred: Callable[[], bool], timeout_s: float, what: str, fail: bool = True) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(1.0)
-    if fail:
-        raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-    print(f"  (gave up waiting for {what} after {timeout_s:.0f} s)", file=sys.stderr)
-    return False
 
 
 def summarize(case: Case, produced: list[Produced], sinks: Sinks, auditor: Auditor, fleet: Fleet,

@@ -6,20 +6,18 @@ shard's empty batches (its heartbeat) until the lanes have reported."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
 import time
 import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from worker import aws
 from worker.config import load_config
 from worker.core.cameras import CameraRegistry
+from worker.localstack.webhook import WebhookReceiver
+from worker.ops.resources import delete_alert_topic, drain_queue, ensure_alert_topic
 
 from .test_processor_protocol import child, initialize  # noqa: F401 - child is a fixture
 from .test_tracks import expected_alerts, scenario_records, stored_alerts
@@ -27,78 +25,18 @@ from .test_tracks import expected_alerts, scenario_records, stored_alerts
 SECRET = "test-secret-not-a-real-one"
 
 
-class Receiver:
-    """A webhook endpoint: checks the signature and the timestamp the way a customer's receiver would."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.delay_s = 0.0
-        self.received: Counter[str] = Counter()
-        self.bad_signatures = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                ts = self.headers["X-Facewatch-Timestamp"]
-                want = "sha256=" + hmac.new(SECRET.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(want, self.headers["X-Facewatch-Signature"]) or abs(time.time() - int(ts)) > 300:
-                    outer.bad_signatures += 1
-                    self.send_response(401)
-                elif outer.delay_s:
-                    time.sleep(outer.delay_s)
-                    doc = json.loads(body)
-                    outer.received[doc["alert_id"]] += 1
-                    self.send_response(200)
-                elif outer.status != 200:
-                    self.send_response(outer.status)
-                else:
-                    doc = json.loads(body)
-                    assert doc["alert_id"] == self.headers["X-Facewatch-Alert-Id"]
-                    outer.received[doc["alert_id"]] += 1
-                    self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
 @pytest.fixture
 def alert_env(isolated_env):
     cfg = load_config(env=isolated_env, stack_env_file=None)
-    sns, sqs = aws.sns(cfg), aws.sqs(cfg)
-    name = f"it-alerts-{uuid.uuid4().hex[:8]}"
-    topic = sns.create_topic(Name=name)["TopicArn"]
-    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
-    receiver = Receiver()
+    topic, queue = ensure_alert_topic(cfg, f"it-alerts-{uuid.uuid4().hex[:8]}")
+    receiver = WebhookReceiver(SECRET)
     env = {**isolated_env, "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic, "FACEWATCH__ALERTS__WEBHOOK_URL": receiver.url,
            "FACEWATCH__ALERTS__WEBHOOK_SECRET": SECRET, "FACEWATCH__ALERTS__DELIVERY_ATTEMPTS": "1",
            "FACEWATCH__ALERTS__RETRY_EVERY_S": "0"}
-    yield env, receiver, lambda: sns_messages(sqs, queue)
+    sqs = aws.sqs(cfg)
+    yield env, receiver, lambda: drain_queue(sqs, queue)
     receiver.close()
-    sns.delete_topic(TopicArn=topic)
-    sqs.delete_queue(QueueUrl=queue)
-
-
-def sns_messages(sqs, queue: str) -> list[dict]:
-    out = []
-    while True:
-        batch = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not batch:
-            return out
-        for message in batch:
-            out.append(json.loads(message["Body"]))
-        sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                                                          for i, m in enumerate(batch)])
+    delete_alert_topic(cfg, topic, queue)
 
 
 def run_batches(c, records: list[dict], size: int) -> list[str | None]:
@@ -155,7 +93,8 @@ def test_each_alert_reaches_sns_and_the_webhook_once_signed(child, alert_env, op
     stored = stored_alerts(opensearch, env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"])
     assert {k: sorted(d["delivered_to"]) for k, d in stored.items()} == {k: ["sns", "webhook"] for k in want}
     for doc in stored.values():  # when each sink took it, and when the worker got the record: the latency
-        assert doc["arrival_time"] <= doc["received_time"] <= min(doc["delivered_at"].values())
+        assert doc["arrival_time"] <= doc["received_time"] <= min(doc["sent_at"].values())
+        assert all(doc["sent_at"][sink] <= doc["delivered_at"][sink] for sink in ("sns", "webhook"))
         assert doc["detection_id"]
 
 

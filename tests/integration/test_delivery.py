@@ -128,10 +128,8 @@ def test_firehose_entry_failures_inside_successful_calls_are_resent_without_doub
 
 def test_the_buffer_holds_the_checkpoint_until_a_flush_has_been_acknowledged(child, isolated_env, opensearch):
     prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
-    no_alerts = {f"FACEWATCH__ALERTS__{rule}_ENABLED": "false"  # an alert is flushed at once, by design
-                 for rule in ("WATCHLIST", "UNKNOWN_FACE", "RESTRICTED_ZONE", "AFTER_HOURS")}
     c = child({"FACEWATCH__PROCESSOR__FLUSH_INTERVAL_S": "60", "FACEWATCH__PROCESSOR__FLUSH_MAX_RECORDS": "50",
-               "FACEWATCH__CHECKPOINT__EVERY_S": "0", **no_alerts})
+               "FACEWATCH__CHECKPOINT__EVERY_S": "0"})
     initialize(c)
     records, _ = simulated_records(100, duration_s=40, seed=7)
     c.send({"action": "processRecords", "records": records[:30], "millisBehindLatest": 0})

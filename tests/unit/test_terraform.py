@@ -215,7 +215,8 @@ def test_the_task_environment_is_a_configuration_the_worker_accepts():
                "var.raw_stream_name": "facewatch-prod-raw", "var.tracks_stream_name": "facewatch-prod-tracks",
                "var.quarantine_bucket": "facewatch-prod-quarantine-123456789012",
                "var.alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:facewatch-prod-alerts",
-               "var.cameras_json": '[{"id": "hq-lobby-1", "stream_arn": "arn:aws:kinesisvideo:eu-west-1:1:stream/hq-lobby-1/1", "site": "hq"}]'}
+               "var.cameras_json": '[{"id": "hq-lobby-1", "stream_arn": "arn:aws:kinesisvideo:eu-west-1:1:stream/hq-lobby-1/1", "site": "hq"}]',
+               "var.webhook_url": "", "var.zones_json": '[{"zone": "hq-lab", "allowed": ["emp-0001"]}]'}
     env = {}
     for key, value in env_expr.items():
         expression = value.removeprefix("${").removesuffix("}") if value.startswith("${") else None
@@ -228,8 +229,24 @@ def test_the_task_environment_is_a_configuration_the_worker_accepts():
     assert cfg.quarantine.bucket == "facewatch-prod-quarantine-123456789012"
     assert cfg.alerts.sns_topic_arn.endswith(":facewatch-prod-alerts")
     assert len(cfg.cameras) == 1
+    assert dict(cfg.zones) == {"hq-lab": frozenset({"emp-0001"})}
     with pytest.raises(ConfigError):  # the check above can fail: a misspelt key is refused
         load_config(env={**env, "FACEWATCH__OPENSEARCH__AUTHH": "sigv4"}, stack_env_file=None)
+
+
+def test_the_webhook_secret_reaches_the_task_as_an_ecs_secret_only_the_execution_role_can_read():
+    workers = ALL_MODULES["workers"]
+    secrets = local_values(workers)["secrets"]
+    assert "FACEWATCH__ALERTS__WEBHOOK_SECRET" in secrets and "valueFrom = var.webhook_secret_arn" in secrets
+    assert "WEBHOOK_SECRET" not in str(local_values(workers)["environment"])  # never a plain variable
+    container = resources(workers, "aws_ecs_task_definition")["worker"]["container_definitions"]
+    assert re.search(r"secrets\W+local\.secrets", container)
+    execution = data_sources(workers, "aws_iam_policy_document")["execution"]
+    dynamic = [d["statement"] for d in execution.get("dynamic", []) if "statement" in d]
+    assert dynamic and dynamic[0]["content"][0]["actions"] == ["secretsmanager:GetSecretValue"]
+    assert dynamic[0]["content"][0]["resources"] == ["${statement.value}"]
+    task = data_sources(workers, "aws_iam_policy_document")["task"]
+    assert "secretsmanager" not in str(task)  # the worker's own role never reads it
 
 
 def test_stop_timeout_leaves_the_daemon_time_to_drain():

@@ -99,19 +99,33 @@ def test_a_newcomer_where_a_recognised_person_vanished_gets_their_own_track():
     assert sorted(t.hits for t in tracks.values()) == [4, 4]
 
 
-def test_a_person_reappearing_after_a_gap_is_stitched_once_their_new_track_is_confirmed():
+def test_a_person_reappearing_after_a_gap_is_stitched_once_their_new_track_has_a_second_face():
     tracker = Tracker(TrackerParams(min_hits=3))
     for s in range(3):
         tracker.observe(frame(T0 + s, face(0, 0.2 + 0.1 * s, who="emp-1", sim=95)))
-    # hidden at T0+3..T0+5; the new track is tentative for two frames, then joins the old one
+    # hidden at T0+3..T0+5; the new track is tentative for one frame, then (its motion known) joins the old one
     first = tracker.observe(frame(T0 + 6, face(0, 0.8, who="emp-1", sim=95)))
     tentative = first.touched[0]
     assert tentative.hits == 1 and not first.absorbed
-    tracker.observe(frame(T0 + 7, face(0, 0.9)))
+    second = tracker.observe(frame(T0 + 7, face(0, 0.9)))
+    assert second.absorbed == [tentative]
+    (track,) = second.touched
+    assert track.hits == 5 and track.confirmed
     result = tracker.observe(frame(T0 + 8, face(0, 0.99, w=0.08)))
-    assert result.absorbed == [tentative]
+    assert result.touched == [track] and not result.absorbed
+    assert track.hits == 6 and track.first_seen == T0 and track.last_seen == T0 + 8
+
+
+def test_two_short_glimpses_of_one_person_either_side_of_a_gap_make_one_confirmed_sighting():
+    """Two faces, hidden for 4 s, two faces: neither half reaches min_hits alone, together they do."""
+    tracker = Tracker(TrackerParams(min_hits=3))
+    for s in (0, 1):
+        tracker.observe(frame(T0 + s, face(0, 0.2 + 0.1 * s, who="emp-1", sim=95)))
+    tracker.observe(frame(T0 + 5, face(0, 0.7, who="emp-1", sim=96)))
+    result = tracker.observe(frame(T0 + 6, face(0, 0.8, who="emp-1", sim=94)))
     (track,) = result.touched
-    assert track.hits == 6 and track.first_seen == T0 and track.last_seen == T0 + 8 and track.confirmed
+    assert len(result.absorbed) == 1 and track.hits == 4 and track.confirmed
+    assert tracker.open_tracks() == [track]
 
 
 def test_a_restored_tracker_continues_the_persisted_track_and_skips_what_it_already_holds():
@@ -238,3 +252,13 @@ def test_every_detection_belongs_to_exactly_one_track(frames):
     assert all(n == 1 for n in owners.values())
     for track in tracks.values():  # and no track mixes cameras
         assert all(det in expected for det in track.detection_ids)
+
+
+def test_a_fast_walker_recognised_in_both_frames_is_followed_further_than_an_unknown_face():
+    # 0.45 of the frame in one second with a 0.1-wide face: 4.5 widths, beyond the one-face gate (3.5)
+    known, _ = run([frame(T0, face(0, 0.2, who="emp-1", sim=95)), frame(T0 + 1, face(0, 0.65, who="emp-1", sim=88))])
+    assert len(known.open_tracks()) == 1  # the same person, by Rekognition's word: one track
+    unknown, _ = run([frame(T0, face(0, 0.2)), frame(T0 + 1, face(0, 0.65))])
+    assert len(unknown.open_tracks()) == 2  # nothing says it is the same face
+    other, _ = run([frame(T0, face(0, 0.2, who="emp-1", sim=95)), frame(T0 + 1, face(0, 0.65, who="emp-2", sim=88))])
+    assert len(other.open_tracks()) == 2

@@ -26,7 +26,6 @@ class PendingWrites:
     origin: dict[str, "RawRecord"] = field(default_factory=dict)  # detection id -> its record
     archive: dict[str, list[bytes]] = field(default_factory=dict)  # delivery stream -> NDJSON lines
     quarantine: list[QuarantineEntry] = field(default_factory=list)
-    alerts: dict[str, tuple[str, dict]] = field(default_factory=dict)  # alert id -> (index, document) to hand off
     last_sequence: str | None = None  # the newest record this buffer covers
     records: int = 0
     bytes: int = 0
@@ -71,12 +70,6 @@ class WriteBuffer:
         self.pending.quarantine.extend(entries)
         self.pending.bytes += sum(len(e.payload) for e in entries)
 
-    def add_alerts(self, alerts: dict[str, tuple[str, dict]], now: float) -> None:
-        if not alerts:
-            return
-        self._touch(now)
-        self.pending.alerts.update(alerts)
-
     def covered(self, sequence_number: str, records: int, now: float) -> None:
         """The buffer now holds everything of the records up to `sequence_number`."""
         self._touch(now)
@@ -87,8 +80,8 @@ class WriteBuffer:
         p = self.pending
         if not p:
             return False
-        if p.alerts or p.records >= self.max_records or p.bytes >= self.max_bytes:
-            return True  # an alert does not wait for the flush interval: a guard is waiting for it
+        if p.records >= self.max_records or p.bytes >= self.max_bytes:
+            return True
         return p.started_at is not None and now - p.started_at >= self.max_age_s
 
     def take(self) -> PendingWrites:

@@ -651,6 +651,12 @@ def load_config(
     _merge(merged, _env_overlay({**stack, **env}), "environment")
     aws_endpoint = env.get("AWS_ENDPOINT_URL") or stack.get("AWS_ENDPOINT_URL", "")
     camera_source = _cameras_from_env(env) or camera_source
+    if env.get("FACEWATCH_ZONES"):
+        try:
+            zone_source = (orjson.loads(env["FACEWATCH_ZONES"]), "FACEWATCH_ZONES")
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"FACEWATCH_ZONES: not valid JSON ({exc}); give a JSON list of"
+                              ' {"zone": ..., "allowed": [...]}') from None
     cfg = Config(
         **{name: _coerce(name, cls, merged.get(name, {})) for name, cls in _SECTIONS.items()},
         cameras=parse_cameras(*camera_source),

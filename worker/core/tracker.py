@@ -40,6 +40,7 @@ class TrackerParams:
     distance_per_s: float = 0.15  # the gate widens by this many face widths per second of gap...
     distance_per_speed: float = 0.5  # ...plus this share of the track's own speed (widths/s) per second
     max_distance_unmoved: float = 3.5  # the gate of a track with one face (no velocity known yet)
+    same_identity_gate: float = 1.5  # the gate widens by this factor for a face matching the track's identity
     max_size_ratio: float = 1.4  # larger / smaller face width between two analysed frames
     strong_similarity: float = 90.0  # two different identities above this never share a track
     max_speed: float = 0.6  # frame widths per second: faster "motion" is noise, not velocity
@@ -152,7 +153,8 @@ class CameraTracker:
         p = self.params
         return p.max_distance + dt * (p.distance_per_s + p.distance_per_speed * track.speed())
 
-    def _place_cost(self, track: Track, centre: tuple[float, float], width: float, t: float) -> float | None:
+    def _place_cost(self, track: Track, centre: tuple[float, float], width: float, t: float,
+                    gate_scale: float = 1.0) -> float | None:
         """Cost of the face at `centre` being `track` at time t, or None when it cannot be."""
         ratio = max(width, track.width) / max(min(width, track.width), 1e-6)
         if ratio > self.params.max_size_ratio:
@@ -162,7 +164,7 @@ class CameraTracker:
             return None  # its path has left the frame: a face here now is someone else
         scale = (width + track.width) / 2.0
         distance = math.hypot(centre[0] - px, centre[1] - py) / max(scale, 1e-6)
-        if distance > self._gate(track, abs(t - track.last_seen)):
+        if distance > self._gate(track, abs(t - track.last_seen)) * gate_scale:
             return None
         return distance + 3.0 * (ratio - 1.0)
 
@@ -175,7 +177,9 @@ class CameraTracker:
             mine = track.strong_identity(p.strong_similarity)
             if mine is not None and mine != best.external_image_id:
                 return None
-        return self._place_cost(track, face.box.centre, face.box.width, t)
+        # Recognised as the track's own person: evidence enough to follow a fast walker a little further.
+        same_person = best is not None and best.similarity >= MATCH_THRESHOLD and track.identity()[0] == best.external_image_id
+        return self._place_cost(track, face.box.centre, face.box.width, t, p.same_identity_gate if same_person else 1.0)
 
     def _identities_agree(self, lost: Track, new: Track) -> bool:
         p = self.params
@@ -240,19 +244,23 @@ class CameraTracker:
             result.touched.append(track)
             result.faces[track.track_id] = face
         for track in list(result.touched):
-            if track.hits == self.params.min_hits and not track.confirmed:
+            if track.confirmed or track.hits not in (2, self.params.min_hits):
+                continue
+            # From its second face on (its motion known), a tentative track may continue a lost one: a
+            # short visit hidden half-way then still makes one sighting rather than two that never confirm.
+            lost = self._stitch_target(track)
+            if lost is not None:
+                self._absorb(lost, track)
+                result.touched = [lost if x is track else x for x in result.touched]
+                result.faces[lost.track_id] = result.faces.pop(track.track_id)
+                result.absorbed.append(track)
+            elif track.hits == self.params.min_hits:
                 track.confirmed = True
-                lost = self._stitch_target(track)
-                if lost is not None:
-                    self._absorb(lost, track)
-                    result.touched = [lost if x is track else x for x in result.touched]
-                    result.faces[lost.track_id] = result.faces.pop(track.track_id)
-                    result.absorbed.append(track)
         result.touched = list({id(x): x for x in result.touched}.values())
         return result
 
     def _stitch_target(self, new: Track) -> Track | None:
-        """The lost track (seen at least twice, so its motion is known) this newly confirmed one continues."""
+        """The lost track (seen at least twice, so its motion is known) this tentative one continues."""
         best: tuple[float, str, Track] | None = None
         for lost in self.open:
             if lost is new or lost.hits < 2 or lost.last_seen >= new.first_seen:
@@ -281,7 +289,7 @@ class CameraTracker:
             lost.best_frame = new.best_frame
         lost.centre, lost.width, lost.velocity = new.centre, new.width, new.velocity
         lost.last_seen = new.last_seen
-        lost.confirmed = True
+        lost.confirmed = lost.confirmed or lost.hits >= self.params.min_hits
         self.open = [x for x in self.open if x is not new]
 
     def _add(self, track: Track, det: str, face: DetectedFace, frame: FrameRecord) -> None:

@@ -19,7 +19,8 @@ from worker import aws
 from worker.config import load_config
 from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import checkpoint_lag, read_leases
-from worker.ops.resources import ARCHIVE_BUCKET, ensure_local_resources
+from worker.localstack.webhook import WebhookReceiver
+from worker.ops.resources import ARCHIVE_BUCKET, drain_queue, ensure_alert_topic, ensure_local_resources
 from worker.ops.streams import create_stream
 from worker.sim.producer import KinesisProducer
 from worker.sim.run import expected_faces, produce, write_truth
@@ -56,11 +57,18 @@ def main(args: argparse.Namespace) -> int:
     ensure_local_resources(cfg)
     say(f"demo: stream {stream} with {args.shards} shards is active; Firehose archive and dead-letter bucket ready")
 
-    env = {**os.environ, "FACEWATCH_STREAM": stream}
+    topic, queue = ensure_alert_topic(cfg, stream)
+    webhook_secret = os.urandom(16).hex()
+    receiver = WebhookReceiver(webhook_secret)
+    say(f"demo: alerts go to SNS topic {topic.rsplit(':', 1)[1]} (an SQS queue subscribed) and to a signed webhook"
+        f" at {receiver.url}")
+    env = {**os.environ, "FACEWATCH_STREAM": stream, "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic,
+           "FACEWATCH__ALERTS__WEBHOOK_URL": receiver.url, "FACEWATCH__ALERTS__WEBHOOK_SECRET": webhook_secret}
     workers = {f"demo-worker-{i + 1}": start_worker(stream, f"demo-worker-{i + 1}", env) for i in range(args.workers)}
     say(f"demo: started {len(workers)} workers (KCL MultiLangDaemon + Python processors); logs in .run/logs/")
 
-    spec = ScenarioSpec(cameras=args.cameras, duration_s=args.duration, start=round(time.time(), 3), seed=11)
+    spec = ScenarioSpec(cameras=args.cameras, duration_s=args.duration, start=round(time.time(), 3), seed=11,
+                        watchlist=2, watchlist_share=0.03)
     scenario = build_scenario(spec)
     frames = frames_of(scenario)
     write_truth(scenario, Path(".run/demo-truth.jsonl"))
@@ -104,12 +112,49 @@ def main(args: argparse.Namespace) -> int:
             break
         time.sleep(0.5)
     _summary(cfg, os_client, alias, leases, producer, frames, want, indexed, start_ms, end_ms, scenario)
+    _alert_summary(cfg, os_client, queue, receiver, start_ms, end_ms)
     _s3_summary(cfg, start_ms, end_ms)
     say("demo: stopping the workers (SIGTERM: they checkpoint and exit)")
     codes = {w: stop_worker(p) for w, p in workers.items()}
+    receiver.close()
     say(f"demo: worker exit codes {codes}; the stack is still up for your own queries"
         f" (source .run/stack.env; `make stack-down` stops it). Took {time.monotonic() - t0:.0f} s.")
     return 0 if indexed == want else 1
+
+
+def _alert_summary(cfg: Any, client: Any, queue: str, receiver: WebhookReceiver, start_ms: int, end_ms: int) -> None:
+    """Alerts as a guard gets them: the alerts index, the SNS topic (through its SQS queue), the webhook."""
+    import orjson
+
+    alias = f"{cfg.opensearch.index_prefix}-alerts"
+    deadline = time.monotonic() + 10  # the lanes hand alerts over within a second; allow for a slow start
+    sns: dict[str, int] = {}
+    while True:
+        for envelope in drain_queue(aws.sqs(cfg), queue):
+            alert_id = orjson.loads(envelope["Message"])["alert_id"]
+            sns[alert_id] = sns.get(alert_id, 0) + 1
+        try:
+            client.indices.refresh(index=alias)
+            query = {"range": {"time": {"gte": start_ms, "lte": end_ms}}}  # this run's alerts only
+            hits = client.search(index=alias, body={"size": 1000, "query": query})["hits"]["hits"]
+        except Exception:  # noqa: BLE001 - no alerts index when nothing was raised
+            hits = []
+        ours = [h["_source"] for h in hits]
+        if all(d["alert_id"] in sns and d["alert_id"] in receiver.received for d in ours) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    by_rule: dict[str, int] = {}
+    latencies = []
+    for d in ours:
+        by_rule[d["rule"]] = by_rule.get(d["rule"], 0) + 1
+        if (d.get("delivered_at") or {}).get("sns") and d.get("arrival_time"):
+            latencies.append(d["delivered_at"]["sns"] - d["arrival_time"])
+    latencies.sort()
+    median = f"{latencies[len(latencies) // 2] / 1000:.2f} s" if latencies else "-"
+    say(f"alerts           : {len(ours)} raised {by_rule or ''}; SNS delivered {sum(sns.values())} messages for"
+        f" {len(sns)} alerts, webhook {sum(receiver.received.values())} (signatures checked, {receiver.bad_signatures}"
+        f" bad); record arrival -> SNS median {median}")
+    say(f"  POST {alias}/_search  (identities are in the index, never in the logs)")
 
 
 def _s3_summary(cfg: Any, start_ms: int, end_ms: int) -> None:

@@ -67,3 +67,43 @@ def delete_local_delivery_streams(cfg: Config) -> None:
             firehose.delete_delivery_stream(DeliveryStreamName=stream)
         except firehose.exceptions.ResourceNotFoundException:
             pass
+
+
+def ensure_alert_topic(cfg: Config, name: str) -> tuple[str, str]:
+    """An SNS topic with an SQS queue subscribed (what a subscriber gets), on the local stack."""
+    from worker import aws
+
+    if not cfg.aws_endpoint_url:
+        raise RuntimeError("refusing to create an alert topic on AWS: Terraform owns it there (infra/terraform)")
+    sns, sqs = aws.sns(cfg), aws.sqs(cfg)
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+    return topic, queue
+
+
+def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Receive and delete every message waiting in an SQS queue; each body as the SNS envelope (a dict),
+    with the time SQS received it (`SentTimestamp`, epoch ms) under `_sent_ms`."""
+    import orjson
+
+    out: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                    AttributeNames=["SentTimestamp"]).get("Messages", [])
+        if not batch:
+            return out
+        for message in batch:
+            body = orjson.loads(message["Body"])
+            body["_sent_ms"] = int(message.get("Attributes", {}).get("SentTimestamp", 0))
+            out.append(body)
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                              for i, m in enumerate(batch)])
+
+
+def delete_alert_topic(cfg: Config, topic_arn: str, queue_url: str) -> None:
+    from worker import aws
+
+    aws.sns(cfg).delete_topic(TopicArn=topic_arn)
+    aws.sqs(cfg).delete_queue(QueueUrl=queue_url)

@@ -1,9 +1,13 @@
-"""Alert delivery: the alerts index is the outbox, and each sink has its own lane (a thread).
+"""Alert delivery: each sink has its own lane (a thread), and the alerts index records every delivery.
 
-An alert document is created (never overwritten) in the alerts index in the same bulk as the track that
-raised it, with `delivered_to: []`. Once OpenSearch has acknowledged it, the alert is handed to the lane
-of every sink missing from `delivered_to`. A lane sends, then records the delivery on the document itself
-(an atomic scripted update: `delivered_to`, `delivered_at`), and reports back. So:
+An alert is handed to the lane of every sink the moment the core raises it, while the batch that raised
+it is still being processed: a guard should not wait for a flush. Unless the record that raised it is
+newer than this process (so no earlier owner of the shard can have seen it), the lane first reads the
+alert's document (a real-time GET) and skips a sink that the document says already took it. It sends,
+and hands the delivery to the recorder, which writes it onto the document (an atomic scripted update of
+`delivered_to`, `sent_at`, `delivered_at`, creating the document if the flush has not yet) and only then
+reports it done. The flush also creates the document
+(create-only, so whichever comes second keeps what the first wrote). So:
 - a retry, a replay or a new owner re-raising the same alert finds the stored document and sends only
   to the sinks still missing (the id is the same, from track and rule);
 - an alert a sink did not take stays pending: retried every `retry_every_s`, and found again in the
@@ -43,9 +47,54 @@ class DeliveryFailed(RuntimeError):
 class LaneResult:
     sink: str
     alert_id: str
-    outcome: str  # "sent" | "rejected" | "retry" | "error"
+    outcome: str  # "sent" | "already" | "rejected" | "retry" | "error"
     at_ms: int = 0
     error: BaseException | None = None
+
+
+@dataclass
+class Delivery:
+    """One alert for one sink, as it goes through a lane and then the recorder."""
+
+    index: str
+    alert_id: str
+    doc: dict[str, Any]
+    check: bool  # read the stored document first: another process may have delivered it already
+    sent_ms: int = 0
+    at_ms: int = 0
+    outcome: str = ""
+
+
+class Recorder:
+    """Writes each delivery onto its alert document, off the lanes' path: a lane goes on to the next alert
+    while the last one is recorded. Reports to the dispatcher only once the record is written, so a held
+    checkpoint is released only when the index says the alert was delivered."""
+
+    def __init__(self, opensearch: OpenSearchSink, results: "queue.Queue[LaneResult]") -> None:
+        self.opensearch = opensearch
+        self.results = results
+        self.inbox: queue.Queue[tuple[str, Delivery] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="alerts-recorder", daemon=True)
+        self.thread.start()
+
+    def put(self, sink: str, delivery: Delivery) -> None:
+        self.inbox.put((sink, delivery))
+
+    def close(self) -> None:
+        self.inbox.put(None)
+
+    def _run(self) -> None:
+        while True:
+            item = self.inbox.get()
+            if item is None:
+                return
+            sink, d = item
+            try:
+                self.opensearch.mark_delivered(d.index, d.alert_id, sink, d.sent_ms, d.at_ms,
+                                               d.outcome == "rejected", d.doc)
+                self.results.put(LaneResult(sink, d.alert_id, d.outcome, d.at_ms))
+            except BaseException as exc:  # noqa: BLE001 - handed to the dispatcher's thread, which raises it
+                self.results.put(LaneResult(sink, d.alert_id, "error", error=exc))
 
 
 @dataclass
@@ -57,40 +106,50 @@ class SinkLane:
     attempts: int
     backoff: Callable[[], Backoff]
     results: "queue.Queue[LaneResult]"
+    recorder: Recorder
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)
     in_flight: set[str] = field(default_factory=set)  # touched by the dispatcher's thread only
     retry_at: float = 0.0  # monotonic: no new attempt before this, after the sink failed
     failing: threading.Event = field(default_factory=threading.Event)
-    inbox: "queue.Queue[tuple[str, str, dict[str, Any]] | None]" = field(default_factory=queue.Queue)
+    inbox: "queue.Queue[Delivery | None]" = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         self.log = get_logger().bind(sink=self.sink.name)
         self.thread = threading.Thread(target=self._run, name=f"alerts-{self.sink.name}", daemon=True)
         self.thread.start()
 
-    def submit(self, index: str, alert_id: str, doc: dict[str, Any]) -> None:
+    def submit(self, index: str, alert_id: str, doc: dict[str, Any], check: bool) -> None:
         self.in_flight.add(alert_id)
-        self.inbox.put((index, alert_id, doc))
+        self.inbox.put(Delivery(index, alert_id, doc, check))
 
     def close(self) -> None:
         self.inbox.put(None)
 
     def _run(self) -> None:
         while True:
-            item = self.inbox.get()
-            if item is None:
+            d = self.inbox.get()
+            if d is None:
                 return
-            index, alert_id, doc = item
             try:
                 # After one alert exhausted its attempts, the rest queued behind it fail fast until the
                 # dispatcher tries again: a receiver that is down costs one retry policy, not one per alert.
-                outcome = "retry" if self.failing.is_set() else self._send(doc)
-                at_ms = self.clock_ms()
-                if outcome in ("sent", "rejected"):
-                    self.opensearch.mark_delivered(index, alert_id, self.sink.name, at_ms, outcome == "rejected")
-                self.results.put(LaneResult(self.sink.name, alert_id, outcome, at_ms))
+                if self.failing.is_set():
+                    self.results.put(LaneResult(self.sink.name, d.alert_id, "retry"))
+                    continue
+                if d.check:
+                    stored = self.opensearch.get_many([(d.index, d.alert_id)]).get(d.alert_id) or {}
+                    if self.sink.name in (stored.get("delivered_to") or []):
+                        self.results.put(LaneResult(self.sink.name, d.alert_id, "already"))
+                        continue  # an earlier owner of the shard delivered it
+                d.sent_ms = self.clock_ms()
+                d.outcome = self._send(d.doc)
+                d.at_ms = self.clock_ms()
+                if d.outcome == "retry":
+                    self.results.put(LaneResult(self.sink.name, d.alert_id, "retry", d.at_ms))
+                else:
+                    self.recorder.put(self.sink.name, d)
             except BaseException as exc:  # noqa: BLE001 - handed to the dispatcher's thread, which raises it
-                self.results.put(LaneResult(self.sink.name, alert_id, "error", error=exc))
+                self.results.put(LaneResult(self.sink.name, d.alert_id, "error", error=exc))
 
     def _send(self, doc: dict[str, Any]) -> str:
         backoff = self.backoff()
@@ -114,28 +173,36 @@ class SinkLane:
 
 class AlertDispatcher:
     def __init__(self, sinks: list[AlertSink], opensearch: OpenSearchSink, attempts: int,
-                 backoff: Callable[[], Backoff], retry_every_s: float = 2.0,
+                 backoff: Callable[[], Backoff], retry_every_s: float = 2.0, fresh_after_ms: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.opensearch = opensearch
         self.retry_every_s = retry_every_s
+        # Records that reached the stream after this is (less a margin) cannot have been processed by an
+        # earlier owner of the shard: their alerts go out without reading the index first.
+        self.fresh_after_ms = fresh_after_ms
         self.clock = clock
         self.results: queue.Queue[LaneResult] = queue.Queue()
-        self.lanes = {sink.name: SinkLane(sink, opensearch, attempts, backoff, self.results) for sink in sinks}
+        self.recorder = Recorder(opensearch, self.results)
+        self.lanes = {sink.name: SinkLane(sink, opensearch, attempts, backoff, self.results, self.recorder)
+                      for sink in sinks}
         self.pending: dict[str, tuple[str, dict[str, Any]]] = {}  # alert id -> (index, document)
+        self.fresh: set[str] = set()  # pending alerts raised from records no earlier owner saw
         self.log = get_logger()
 
     @property
     def sinks(self) -> list[AlertSink]:
         return [lane.sink for lane in self.lanes.values()]
 
-    def add(self, alerts: dict[str, tuple[str, dict[str, Any]]]) -> None:
-        """Alerts OpenSearch has just acknowledged; what is stored wins (an earlier owner may have sent them)."""
+    def raised(self, alerts: dict[str, tuple[str, dict[str, Any]]]) -> None:
+        """Alerts the core has just raised: handed to the lanes now, without waiting on any I/O."""
         if not alerts or not self.lanes:
             return
-        stored = self.opensearch.get_many([(index, alert_id) for alert_id, (index, _) in alerts.items()])
         for alert_id, (index, doc) in alerts.items():
             if alert_id not in self.pending:
-                self.pending[alert_id] = (index, stored.get(alert_id, doc))
+                self.pending[alert_id] = (index, doc)
+                if (doc.get("arrival_time") or 0) > self.fresh_after_ms > 0:
+                    self.fresh.add(alert_id)
+        self.deliver()
 
     def restore(self, docs: list[tuple[str, dict[str, Any]]]) -> None:
         """Undelivered alerts a previous owner of the shard left in the index."""
@@ -159,7 +226,7 @@ class AlertDispatcher:
             lane.failing.clear()
             for alert_id, (index, doc) in due:
                 if name in self.missing(doc) and alert_id not in lane.in_flight:
-                    lane.submit(index, alert_id, doc)
+                    lane.submit(index, alert_id, doc, check=alert_id not in self.fresh)
         if wait_s > 0 and self.pending:
             try:
                 self._apply(self.results.get(timeout=wait_s))
@@ -172,7 +239,9 @@ class AlertDispatcher:
         """The shard is gone: stop the lanes after what they are sending now; forget the rest."""
         for lane in self.lanes.values():
             lane.close()
+        self.recorder.close()
         self.pending.clear()
+        self.fresh.clear()
 
     def _collect(self) -> None:
         while True:
@@ -198,10 +267,12 @@ class AlertDispatcher:
         if result.outcome == "rejected":
             doc["rejected_by"] = sorted({*(doc.get("rejected_by") or []), result.sink})
         arrival = doc.get("arrival_time")
-        self.log.info("alert_delivered", sink=result.sink, alert_id=result.alert_id, rule=doc.get("rule"),
-                      severity=doc.get("severity"), outcome=result.outcome,
-                      latency_ms=result.at_ms - arrival if arrival else None)
+        if result.outcome != "already":
+            self.log.info("alert_delivered", sink=result.sink, alert_id=result.alert_id, rule=doc.get("rule"),
+                          severity=doc.get("severity"), outcome=result.outcome,
+                          latency_ms=result.at_ms - arrival if arrival else None)
         if self.missing(doc):
             self.pending[result.alert_id] = (index, doc)
         else:
             del self.pending[result.alert_id]
+            self.fresh.discard(result.alert_id)

@@ -114,6 +114,8 @@ if (s.delivered_to == null) { s.delivered_to = []; } else if (!(s.delivered_to i
 if (!s.delivered_to.contains(params.sink)) { s.delivered_to.add(params.sink); }
 if (s.delivered_at == null) { s.delivered_at = [:]; }
 if (!s.delivered_at.containsKey(params.sink)) { s.delivered_at[params.sink] = params.at; }
+if (s.sent_at == null) { s.sent_at = [:]; }
+if (!s.sent_at.containsKey(params.sink)) { s.sent_at[params.sink] = params.sent; }
 if (params.rejected) {
   if (s.rejected_by == null) { s.rejected_by = []; }
   if (!s.rejected_by.contains(params.sink)) { s.rejected_by.add(params.sink); }
@@ -170,11 +172,17 @@ class OpenSearchSink:
         response = self._call(lambda: self.client.mget(body=body), "mget")
         return {d["_id"]: d["_source"] for d in response["docs"] if d.get("found")}
 
-    def mark_delivered(self, index: str, alert_id: str, sink: str, at_ms: int, rejected: bool = False) -> None:
+    def mark_delivered(self, index: str, alert_id: str, sink: str, sent_ms: int, at_ms: int, rejected: bool,
+                       doc: dict[str, Any]) -> None:
         """Record on an alert document that `sink` took it: atomic, so two sinks' lanes never undo each
-        other, and idempotent, so a second owner recording the same delivery changes nothing."""
+        other, and idempotent, so a second owner recording the same delivery changes nothing. Creates the
+        document (from `doc`) when the flush that creates it has not happened yet."""
+        upsert = {**doc, "delivered_to": [sink], "sent_at": {sink: sent_ms}, "delivered_at": {sink: at_ms}}
+        if rejected:
+            upsert["rejected_by"] = [sink]
         body = {"script": {"lang": "painless", "source": _MARK_DELIVERED,
-                           "params": {"sink": sink, "at": at_ms, "rejected": rejected}}}
+                           "params": {"sink": sink, "sent": sent_ms, "at": at_ms, "rejected": rejected}},
+                "upsert": upsert}
         self._call(lambda: self.client.update(index=index, id=alert_id, body=body,
                                               params={"retry_on_conflict": "5"}), "mark_delivered")
 

@@ -123,8 +123,9 @@ ALERT_PROPERTIES: dict[str, Any] = {
     "best_frame": TRACK_PROPERTIES["best_frame"],
     "frame_s3_uri": _KW,
     "delivered_to": _KW,
-    "delivered_at": {"properties": {"sns": _DATE, "webhook": _DATE}},  # each sink's acknowledgement
-    "received_time": _DATE,  # when the worker got the record: delivered_at - this is our share of latency
+    "sent_at": {"properties": {"sns": _DATE, "webhook": _DATE}},  # hand-off to each sink began
+    "delivered_at": {"properties": {"sns": _DATE, "webhook": _DATE}},  # ... and the sink acknowledged it
+    "received_time": _DATE,  # when the worker got the record: sent_at - this is our share of latency
     "detection_id": _KW,  # the face that raised it
 }
 

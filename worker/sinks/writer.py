@@ -1,9 +1,9 @@
 """One flush of a shard's buffer to every sink, in an order that makes a crash at any point harmless.
 
 1. OpenSearch: detections, tracks, camera states, alerts. Documents it refuses for good become dead letters.
-2. Alerts: handed to the sinks' lanes (SNS, the webhook) as soon as their documents (the outbox) are in
-   OpenSearch, before anything slower; one not delivered yet marks the flush `alerts_held`, and the
-   processor does not checkpoint past it until it is.
+2. Alerts: handed to the sinks' lanes (SNS, the webhook) when they were raised (worker/sinks/dispatch.py);
+   here the flush only takes in what the lanes finished and retries what is due. One not delivered yet
+   marks the flush `alerts_held`, and the processor does not checkpoint past it until it is.
 3. Firehose: raw records and closed tracks, each line acknowledged.
 4. Quarantine: S3 (the durable dead letter), then its searchable copy in OpenSearch.
 5. The shard's progress document (last, on its own): "everything up to sequence N is in every sink".
@@ -86,7 +86,6 @@ class SinkWriter:
             )
         result.documents = len(ops)
         if self.alerts is not None:
-            self.alerts.add(pending.alerts)
             result.alerts_held = not self.alerts.deliver()
         if self.firehose is not None:
             for stream, lines in pending.archive.items():

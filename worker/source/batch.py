@@ -101,7 +101,7 @@ class BatchHandler:
         self.buffer = WriteBuffer(p.flush_max_records, p.flush_max_bytes, p.flush_interval_s)
         self.tracking = TrackingStage(
             self.sink, self.prefix, shard_id, CameraRegistry(cfg.cameras), cfg.tracker_params(),
-            cfg.identities.watchlist_prefix, cfg.alert_rules(),
+            cfg.identities.watchlist_prefix, cfg.alert_rules(), on_alerts=self._hand_off,
         )
         self.archive_enabled = cfg.firehose.enabled
         self.log = get_logger().bind(shard_id=shard_id)
@@ -190,9 +190,14 @@ class BatchHandler:
             self.log.warning("camera_unregistered", camera_id=camera_id,
                              fix="add it to the cameras registry (config cameras / FACEWATCH_CAMERAS)")
         self.buffer.add_ops(output.ops, now)
-        self.buffer.add_alerts(output.alert_docs, now)
         if self.archive_enabled:
             self.buffer.add_archive(self.cfg.firehose.tracks_stream, output.archive, now)
+
+    def _hand_off(self, alerts: dict[str, tuple[str, dict]]) -> None:
+        """To SNS / the webhook now, from the frame that raised them, not at the next flush."""
+        if self.writer.alerts is not None:
+            self.writer.alerts.raised(alerts)
+            time.sleep(0)  # let the lanes take the GIL and start sending before this batch goes on
 
     def _entry(self, record: RawRecord, stage: str, reason: str, detail: str) -> QuarantineEntry:
         return QuarantineEntry(

@@ -29,7 +29,10 @@ EXIT_UNEXPECTED = 70
 # Checkpoint errors after which this processor no longer owns the shard: stop checkpointing.
 LOST_OWNERSHIP = {"ShutdownException", "InvalidStateException"}
 SUMMARY_EVERY_S = 30.0
-ALERT_WAIT_AT_SHUTDOWN_S = 10.0  # a stopping worker gives its alert lanes this long before handing over
+ALERT_WAIT_AT_SHUTDOWN_S = 10.0
+# A record that arrived in the stream this long after the processor started was seen by no earlier owner
+# (their leases had ended); the margin covers clock skew between Kinesis and this host.
+FRESH_MARGIN_S = 10.0  # a stopping worker gives its alert lanes this long before handing over
 
 
 def _fatal(log: Any, event: str, exc: BaseException) -> None:
@@ -231,8 +234,10 @@ def handler_factory(cfg: Config) -> Callable[[str], BatchHandler]:
         opensearch.ensure_templates()
         dispatcher = None
         if alert_sinks:
+            fresh_after_ms = int((time.time() + FRESH_MARGIN_S) * 1000)
             dispatcher = AlertDispatcher(alert_sinks, opensearch, a.delivery_attempts,
-                                         lambda: Backoff(a.retry_base_s, a.retry_max_s), a.retry_every_s)
+                                         lambda: Backoff(a.retry_base_s, a.retry_max_s), a.retry_every_s,
+                                         fresh_after_ms)
             dispatcher.restore(undelivered_alerts(opensearch, cfg.opensearch.index_prefix, shard_id,
                                                   [sink.name for sink in alert_sinks]))
         writer = SinkWriter(opensearch, firehose, quarantine, cfg.opensearch.index_prefix, shard_id, cfg.worker_id,
@@ -265,6 +270,8 @@ def main(cfg: Config) -> None:
     # the whole process group must not kill the child first and leave the shard's hand-off half done.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A lane waiting for the GIL waits at most this long for the record loop (5 ms by default).
+    sys.setswitchinterval(0.001)
     protocol_out = sys.stdout
     sys.stdout = sys.stderr  # a stray print() must never corrupt the MultiLang protocol
     kcl.KCLProcess(DetectionRecordProcessor(cfg, handler_factory(cfg)), output_file=protocol_out).run()

@@ -11,7 +11,7 @@ in the middle of a visit therefore continues the same track instead of starting 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import orjson
 
@@ -58,7 +58,9 @@ class TrackingStage:
         params: TrackerParams,
         watchlist_prefix: str,
         alert_rules: AlertRules | None = None,
+        on_alerts: Callable[[dict[str, tuple[str, dict]]], None] | None = None,
     ) -> None:
+        self.on_alerts = on_alerts  # called with each frame's alerts as soon as they are raised
         self.sink = sink
         self.prefix = prefix
         self.shard_id = shard_id
@@ -99,7 +101,7 @@ class TrackingStage:
                 received_ms: int | None = None) -> TrackingOutput:
         """Track a batch's frames (in shard order), raise alerts; return the ops that persist the result."""
         stats = TrackingStats()
-        alerts: list[Alert] = []
+        alert_docs: dict[str, tuple[str, dict]] = {}
         self._restore([f.stream_arn for f in frames if f.stream_arn not in self.tracker.cameras], stats)
         changed: dict[str, Track] = {}
         removed: dict[str, Track] = {}
@@ -110,7 +112,12 @@ class TrackingStage:
                     self._unregistered_seen.add(frame.stream_arn)
                     stats.new_unregistered.append(self.registry.lookup(frame.stream_arn).camera_id)
             result = self.tracker.observe(frame)
-            alerts += self.alerts.on_frame(frame, result, arrivals[i] if arrivals else None)
+            raised = {a.alert_id: self._alert_doc(a, received_ms)
+                      for a in self.alerts.on_frame(frame, result, arrivals[i] if arrivals else None)}
+            if raised:
+                alert_docs.update(raised)
+                if self.on_alerts is not None:
+                    self.on_alerts(raised)  # a guard is waiting: before the rest of the batch
             if result.late:
                 stats.late_frames += 1
                 continue
@@ -121,7 +128,7 @@ class TrackingStage:
                 removed[track.track_id] = track
             stats.closed_tracks += len(result.closed)
         cameras = {f.stream_arn for f in frames}
-        return self._output(changed, removed, cameras, stats, alerts, received_ms)
+        return self._output(changed, removed, cameras, stats, alert_docs)
 
     def heartbeat(self) -> TrackingOutput:
         """An empty batch: close tracks the shard's latest record time says have ended."""
@@ -131,19 +138,12 @@ class TrackingStage:
         return self._output(changed, {}, {t.stream_arn for t in closed}, stats)
 
     def _output(self, changed: dict[str, Track], removed: dict[str, Track], cameras: set[str],
-                stats: TrackingStats, alerts: list[Alert] | None = None,
-                received_ms: int | None = None) -> TrackingOutput:
-        ops: list[IndexOp] = []
-        alert_docs: dict[str, tuple[str, dict]] = {}
-        for alert in alerts or []:
-            # Created by its id, never overwritten: a replay or a second worker finds the stored one, with
-            # the sinks it was already delivered to (worker/sinks/dispatch.py).
-            source = {**alert.document(), "shard_id": self.shard_id, "arrival_time": alert.arrival_ms,
-                      "received_time": received_ms, "delivered_to": []}
-            index = index_name(self.prefix, "alerts", day_of(alert.at))
-            ops.append(IndexOp(index, alert.alert_id, source, create=True))
-            alert_docs[alert.alert_id] = (index, source)
-        stats.alerts = len(alerts or [])
+                stats: TrackingStats, alert_docs: dict[str, tuple[str, dict]] | None = None) -> TrackingOutput:
+        alert_docs = alert_docs or {}
+        # Created by its id, never overwritten: a replay or a second worker finds the stored one, with the
+        # sinks it was already delivered to (worker/sinks/dispatch.py).
+        ops = [IndexOp(index, alert_id, source, create=True) for alert_id, (index, source) in alert_docs.items()]
+        stats.alerts = len(alert_docs)
         archive: list[bytes] = []
         for track in changed.values():
             doc = track_document(track, self.registry.lookup(track.stream_arn), self.watchlist_prefix)
@@ -155,6 +155,11 @@ class TrackingStage:
         for arn in sorted(cameras):
             ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(arn)))
         return TrackingOutput(ops, archive, stats, alert_docs)
+
+    def _alert_doc(self, alert: Alert, received_ms: int | None) -> tuple[str, dict]:
+        source = {**alert.document(), "shard_id": self.shard_id, "arrival_time": alert.arrival_ms,
+                  "received_time": received_ms, "delivered_to": []}
+        return index_name(self.prefix, "alerts", day_of(alert.at)), source
 
     def _state(self, stream_arn: str) -> dict:
         camera = self.tracker.cameras[stream_arn]

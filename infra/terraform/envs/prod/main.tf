@@ -135,6 +135,9 @@ module "workers" {
   quarantine_bucket_arn = module.alerting.quarantine_bucket_arn
   alert_topic_arn       = module.alerting.alert_topic_arn
   cameras_json          = local.cameras_json
+  zones_json            = jsonencode([for zone in sort(keys(var.restricted_zones)) : { zone = zone, allowed = var.restricted_zones[zone] }])
+  webhook_url           = var.alert_webhook_url
+  webhook_secret_arn    = var.alert_webhook_secret_arn
   kms_key_arn           = aws_kms_key.main.arn
 }
 

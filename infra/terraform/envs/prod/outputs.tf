@@ -53,3 +53,8 @@ output "worker_task_role_arn" {
   description = "Map this role as a backend role of an OpenSearch security role that may write the facewatch-* indices (fine-grained access control)."
   value       = module.workers.task_role_arn
 }
+
+output "kms_key_arn" {
+  description = "Encrypt the alert webhook's secret with this key (the task's execution role may decrypt it)."
+  value       = aws_kms_key.main.arn
+}

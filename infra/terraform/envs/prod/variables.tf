@@ -124,6 +124,24 @@ variable "alert_subscriptions" {
   default = []
 }
 
+variable "alert_webhook_url" {
+  description = "HTTPS endpoint of the security team's alert receiver (signed with HMAC-SHA256); empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "alert_webhook_secret_arn" {
+  description = "Secrets Manager secret holding the webhook's HMAC key; create it yourself, encrypted with this environment's KMS key (output kms_key_arn), so it never sits in Terraform state."
+  type        = string
+  default     = ""
+}
+
+variable "restricted_zones" {
+  description = "Zone -> ExternalImageIds of the employees allowed there; any other employee seen there raises restricted_zone."
+  type        = map(list(string))
+  default     = {}
+}
+
 variable "ops_subscriptions" {
   type = list(object({
     protocol = string

@@ -22,8 +22,14 @@ locals {
     FACEWATCH__FIREHOSE__TRACKS_STREAM    = var.tracks_stream_name
     FACEWATCH__QUARANTINE__BUCKET         = var.quarantine_bucket
     FACEWATCH__ALERTS__SNS_TOPIC_ARN      = var.alert_topic_arn
+    FACEWATCH__ALERTS__WEBHOOK_URL        = var.webhook_url
+    FACEWATCH_ZONES                       = var.zones_json
     AWS_REGION                            = var.region
   }
+  # Read by the ECS agent at task start (the execution role), never stored in the task definition.
+  secrets = var.webhook_secret_arn == "" ? [] : [
+    { name = "FACEWATCH__ALERTS__WEBHOOK_SECRET", valueFrom = var.webhook_secret_arn },
+  ]
 }
 
 resource "aws_ecr_repository" "worker" {
@@ -108,6 +114,7 @@ resource "aws_ecs_task_definition" "worker" {
     user                   = "10001:10001"
     stopTimeout            = var.stop_timeout_s
     environment            = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
+    secrets                = local.secrets
     mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
     healthCheck = {
       command     = ["CMD", "facewatch", "health"]
@@ -128,7 +135,11 @@ resource "aws_ecs_task_definition" "worker" {
 
   lifecycle {
     precondition {
-      condition     = length(var.cameras_json) < 48000
+      condition     = (var.webhook_url == "") == (var.webhook_secret_arn == "")
+      error_message = "An alert webhook needs both webhook_url and webhook_secret_arn (a Secrets Manager secret holding the HMAC key); set both or neither."
+    }
+    precondition {
+      condition     = length(var.cameras_json) + length(var.zones_json) < 48000
       error_message = "The camera registry is too large for a container environment variable (ECS allows 64 KiB for all container definitions); split the fleet per site."
     }
   }
@@ -202,6 +213,14 @@ data "aws_iam_policy_document" "execution" {
     sid       = "DecryptImage"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
+  }
+  dynamic "statement" {
+    for_each = var.webhook_secret_arn == "" ? [] : [var.webhook_secret_arn]
+    content {
+      sid       = "WebhookSecret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
   }
 }
 

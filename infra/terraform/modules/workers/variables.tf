@@ -88,6 +88,28 @@ variable "alert_topic_arn" {
   type = string
 }
 
+variable "webhook_url" {
+  description = "HTTPS endpoint that receives signed alerts; empty: no webhook."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.webhook_url == "" || startswith(var.webhook_url, "https://")
+    error_message = "webhook_url must be an https:// URL (alerts carry personal data)."
+  }
+}
+
+variable "webhook_secret_arn" {
+  description = "ARN of a Secrets Manager secret (encrypted with the environment's KMS key) holding the webhook's HMAC key."
+  type        = string
+  default     = ""
+}
+
+variable "zones_json" {
+  description = "Restricted zones as the workers read them (FACEWATCH_ZONES): [{zone, allowed: [ExternalImageId]}]."
+  type        = string
+  default     = "[]"
+}
+
 variable "cameras_json" {
   description = "The camera registry as the workers read it (FACEWATCH_CAMERAS)."
   type        = string
