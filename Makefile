@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help deps stack-up stack-down stack-status demo test test-unit test-integration test-container bench bench-quality bench-throughput faults lint lint-infra image docker-up docker-down plan deploy destroy clean
+.PHONY: help deps stack-up stack-down stack-status demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts faults lint lint-infra image docker-up docker-down plan deploy destroy clean
 
 help:
 	@echo "make demo        - install, start the local stack, run 2 workers on simulated cameras, summarise"
@@ -11,7 +11,8 @@ help:
 	@echo "make deps        - install everything into .venv and .cache (idempotent)"
 	@echo "make stack-up    - start the local stack; endpoints in .run/stack.env"
 	@echo "make stack-down  - stop the local stack"
-	@echo "make bench       - quality (tracker vs ground truth) and throughput benchmarks -> bench/results/"
+	@echo "make bench       - quality (tracker vs ground truth), throughput and alert benchmarks -> bench/results/"
+	@echo "make bench-alerts - alert recall/precision/latency over a simulated day; a kill; a webhook outage (~12 min)"
 	@echo "make faults      - the fault suite (kill -9, outages, 429s, Firehose failures, poison, split, scaling)"
 	@echo "make image       - build the worker image (starts a local Docker engine and base image if needed)"
 	@echo "make test-container - build the image and run it against the local stack (starts the engine here)"
@@ -42,13 +43,16 @@ test-unit: deps
 test-integration: deps
 	@$(PY) -m pytest -q tests/integration
 
-bench: bench-quality bench-throughput
+bench: bench-quality bench-throughput bench-alerts
 
 bench-quality: deps
 	@$(PY) bench/quality.py
 
 bench-throughput: deps
 	@$(PY) bench/throughput.py
+
+bench-alerts: deps
+	@$(PY) bench/alerts.py
 
 faults: deps
 	@$(PY) bench/faults.py

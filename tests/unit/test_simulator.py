@@ -70,3 +70,24 @@ def test_every_simulated_frame_round_trips_through_the_parser(seed, cameras):
             assert got.box.width == pytest.approx(want.box[0])
             people = {m.external_image_id for m in want.matches}
             assert {m.external_image_id for m in got.matches} == people
+
+
+def test_a_day_in_windows_has_frames_only_inside_them_and_every_kind_of_person():
+    windows = ((0.0, 60.0, 8.0), (3600.0, 60.0, 8.0))
+    spec = ScenarioSpec(cameras=3, seed=4, windows=windows, watchlist=2, watchlist_share=0.2, glance_share=0.3,
+                        poor_frame_share=0.1, restricted={"cam-01": ("emp-0001",)}, intruder_share=0.5)
+    scenario = build_scenario(spec)
+    frames = frames_of(scenario)
+    assert all(any(spec.start + s <= f.frame_time < spec.start + s + n + 1 for s, n, _ in windows) for f in frames)
+    assert {round(f.frame_time - spec.start) // 3600 for f in frames} == {0, 1}
+    assert {v.person.kind for v in scenario.visits} == {"employee", "visitor", "watchlist"}
+    assert all(v.person.person_id.startswith("wl_") for v in scenario.visits if v.person.kind == "watchlist")
+    faces = [(face, {v.visit_id: v for v in scenario.visits}[face.visit_id]) for f in frames for face in f.faces]
+    glancing = [face for face, visit in faces if visit.glancing]
+    assert glancing and all(face.poor for face in glancing)  # a glancing visit never shows a usable face
+    assert all(abs(face.pose[2]) > 45 or face.sharpness < 16 for face in glancing)
+    good = [face for face, _ in faces if not face.poor]
+    assert good and all(abs(face.pose[2]) <= 35 and face.sharpness >= 30 for face in good)
+    lab = [v for v in scenario.visits if v.camera.camera_id == "cam-01" and v.person.kind == "employee"]
+    assert {v.person.person_id == "emp-0001" for v in lab} == {True, False}  # staff and intruders
+

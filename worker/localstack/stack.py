@@ -202,7 +202,7 @@ def services() -> list[Service]:
             "moto",
             [port("moto")],
             [str(moto), "-H", "127.0.0.1", "-p", str(port("moto"))],
-            health=lambda: _http_ok(f"{endpoints()['AWS_ENDPOINT_URL']}/moto-api/data.json"),
+            health=lambda: _http_ok(f"{endpoints()['AWS_ENDPOINT_URL']}/moto-api/"),  # data.json grows with the state
         ),
     ]
 

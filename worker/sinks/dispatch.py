@@ -112,18 +112,22 @@ class SinkLane:
     retry_at: float = 0.0  # monotonic: no new attempt before this, after the sink failed
     failing: threading.Event = field(default_factory=threading.Event)
     inbox: "queue.Queue[Delivery | None]" = field(default_factory=queue.Queue)
+    senders: int = 4  # alerts raised together (a group walking in) go out together, not one after another
 
     def __post_init__(self) -> None:
         self.log = get_logger().bind(sink=self.sink.name)
-        self.thread = threading.Thread(target=self._run, name=f"alerts-{self.sink.name}", daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=self._run, name=f"alerts-{self.sink.name}-{i}", daemon=True)
+                        for i in range(self.senders)]
+        for thread in self.threads:
+            thread.start()
 
     def submit(self, index: str, alert_id: str, doc: dict[str, Any], check: bool) -> None:
         self.in_flight.add(alert_id)
         self.inbox.put(Delivery(index, alert_id, doc, check))
 
     def close(self) -> None:
-        self.inbox.put(None)
+        for _ in self.threads:
+            self.inbox.put(None)
 
     def _run(self) -> None:
         while True:
