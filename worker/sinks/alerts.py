@@ -57,19 +57,32 @@ class SnsAlertSink:
         self.topic_arn = topic_arn
         self.fifo = topic_arn.endswith(".fifo")
 
-    def send(self, doc: dict[str, Any]) -> None:
+    def _entry(self, doc: dict[str, Any]) -> dict[str, Any]:
         # Attributes let subscribers filter (an SQS queue per site, a pager for critical only).
         attributes = {
             key: {"DataType": "String", "StringValue": str(doc.get(key) or "-")}
             for key in ("severity", "rule", "camera_id", "site", "zone", "category")
         }
         subject = f"[{doc['severity']}] {doc['rule']} at {doc.get('camera_id')} ({doc.get('site') or 'no site'})"
-        kwargs: dict[str, Any] = dict(TopicArn=self.topic_arn, Message=orjson.dumps(doc).decode(),
-                                      Subject=subject[:100], MessageAttributes=attributes)
+        entry: dict[str, Any] = dict(Message=orjson.dumps(doc).decode(), Subject=subject[:100],
+                                     MessageAttributes=attributes)
         if self.fifo:  # SNS FIFO drops a second publish of the same alert id within 5 minutes
-            kwargs.update(MessageGroupId=str(doc.get("camera_id") or "-"), MessageDeduplicationId=doc["alert_id"])
+            entry.update(MessageGroupId=str(doc.get("camera_id") or "-"), MessageDeduplicationId=doc["alert_id"])
+        return entry
+
+    def send(self, doc: dict[str, Any]) -> None:
+        outcome = self.send_batch([doc])[0]
+        if outcome == "retry":
+            raise AlertRetryable("sns entry failed")
+        if outcome == "rejected":
+            raise AlertRejected("sns refused the entry")
+
+    def send_batch(self, docs: list[dict[str, Any]]) -> list[str]:
+        """Up to 10 alerts in one PublishBatch (alerts raised together go in one request): per alert
+        "sent", "rejected" (SNS said no for good) or "retry"; raises when the whole call failed."""
+        entries = [{"Id": str(i), **self._entry(doc)} for i, doc in enumerate(docs)]
         try:
-            self.client.publish(**kwargs)
+            response = self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -78,6 +91,13 @@ class SnsAlertSink:
             raise AlertRejected(f"sns {code}: {exc.response.get('Error', {}).get('Message', '')[:200]}") from None
         except BotoCoreError as exc:  # no connection, timeouts
             raise AlertRetryable(f"sns {type(exc).__name__}") from None
+        outcomes = ["retry"] * len(docs)
+        for ok in response.get("Successful", []):
+            outcomes[int(ok["Id"])] = "sent"
+        for failed in response.get("Failed", []):
+            retryable = failed.get("Code") in SNS_RETRYABLE or not failed.get("SenderFault", False)
+            outcomes[int(failed["Id"])] = "retry" if retryable else "rejected"
+        return outcomes
 
 
 class WebhookAlertSink:

@@ -39,6 +39,9 @@ class AlertSink(Protocol):
     def send(self, doc: dict[str, Any]) -> None: ...
 
 
+MAX_BATCH = 10  # SNS PublishBatch takes at most 10 entries
+
+
 class DeliveryFailed(RuntimeError):
     """A lane could not record a delivery (or failed unexpectedly): the processor must not go on."""
 
@@ -130,49 +133,86 @@ class SinkLane:
             self.inbox.put(None)
 
     def _run(self) -> None:
+        batching = hasattr(self.sink, "send_batch")
         while True:
-            d = self.inbox.get()
-            if d is None:
+            first = self.inbox.get()
+            if first is None:
                 return
+            batch = [first]
+            while batching and len(batch) < MAX_BATCH:  # what was raised together goes out together
+                try:
+                    more = self.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.inbox.put(None)  # another sender's stop signal: leave it for that one
+                    break
+                batch.append(more)
             try:
-                # After one alert exhausted its attempts, the rest queued behind it fail fast until the
-                # dispatcher tries again: a receiver that is down costs one retry policy, not one per alert.
-                if self.failing.is_set():
-                    self.results.put(LaneResult(self.sink.name, d.alert_id, "retry"))
-                    continue
-                if d.check:
-                    stored = self.opensearch.get_many([(d.index, d.alert_id)]).get(d.alert_id) or {}
-                    if self.sink.name in (stored.get("delivered_to") or []):
-                        self.results.put(LaneResult(self.sink.name, d.alert_id, "already"))
-                        continue  # an earlier owner of the shard delivered it
-                d.sent_ms = self.clock_ms()
-                d.outcome = self._send(d.doc)
-                d.at_ms = self.clock_ms()
-                if d.outcome == "retry":
-                    self.results.put(LaneResult(self.sink.name, d.alert_id, "retry", d.at_ms))
-                else:
-                    self.recorder.put(self.sink.name, d)
+                self._deliver(batch)
             except BaseException as exc:  # noqa: BLE001 - handed to the dispatcher's thread, which raises it
-                self.results.put(LaneResult(self.sink.name, d.alert_id, "error", error=exc))
+                for d in batch:
+                    self.results.put(LaneResult(self.sink.name, d.alert_id, "error", error=exc))
 
-    def _send(self, doc: dict[str, Any]) -> str:
+    def _deliver(self, batch: list[Delivery]) -> None:
+        # After one alert exhausted its attempts, the rest queued behind it fail fast until the dispatcher
+        # tries again: a receiver that is down costs one retry policy, not one per alert.
+        todo = []
+        for d in batch:
+            if self.failing.is_set():
+                self.results.put(LaneResult(self.sink.name, d.alert_id, "retry"))
+                continue
+            if d.check:
+                stored = self.opensearch.get_many([(d.index, d.alert_id)]).get(d.alert_id) or {}
+                if self.sink.name in (stored.get("delivered_to") or []):
+                    self.results.put(LaneResult(self.sink.name, d.alert_id, "already"))
+                    continue  # an earlier owner of the shard delivered it
+            todo.append(d)
+        if not todo:
+            return
+        sent_ms = self.clock_ms()
+        outcomes = self._send([d.doc for d in todo])
+        at_ms = self.clock_ms()
+        for d, outcome in zip(todo, outcomes):
+            d.sent_ms, d.at_ms, d.outcome = sent_ms, at_ms, outcome
+            if outcome == "retry":
+                self.results.put(LaneResult(self.sink.name, d.alert_id, "retry", at_ms))
+            else:
+                self.recorder.put(self.sink.name, d)
+
+    def _send(self, docs: list[dict[str, Any]]) -> list[str]:
+        """Each doc's outcome: "sent", "rejected" (never retried) or "retry" (after `attempts` tries)."""
+        outcomes = ["retry"] * len(docs)
+        todo = list(range(len(docs)))
         backoff = self.backoff()
+        error = ""
         for attempt in range(1, self.attempts + 1):
             try:
-                self.sink.send(doc)
-                return "sent"
+                if len(todo) == 1 or not hasattr(self.sink, "send_batch"):
+                    for i in todo:
+                        self.sink.send(docs[i])
+                        outcomes[i] = "sent"
+                else:
+                    for i, outcome in zip(todo, self.sink.send_batch([docs[i] for i in todo])):
+                        outcomes[i] = outcome
             except AlertRejected as exc:
                 # Never retried: the receiver said no to this alert. Logged (without the identity) and
                 # recorded on the document, so an operator can see and re-send it.
-                self.log.error("alert_rejected", alert_id=doc["alert_id"], rule=doc["rule"], error=str(exc))
-                return "rejected"
+                for i in todo:
+                    if outcomes[i] == "retry":
+                        outcomes[i] = "rejected"
+                        self.log.error("alert_rejected", alert_id=docs[i]["alert_id"], rule=docs[i]["rule"],
+                                       error=str(exc))
             except AlertRetryable as exc:
-                if attempt == self.attempts:
-                    self.failing.set()
-                    self.log.warning("alert_sink_unavailable", error=str(exc), alert_id=doc["alert_id"])
-                    return "retry"
+                error = str(exc)
+            todo = [i for i in todo if outcomes[i] == "retry"]
+            if not todo:
+                return outcomes
+            if attempt < self.attempts:
                 backoff.wait()
-        return "retry"
+        self.failing.set()
+        self.log.warning("alert_sink_unavailable", error=error or "entries refused as retryable", alerts=len(todo))
+        return outcomes
 
 
 class AlertDispatcher:
