@@ -291,8 +291,19 @@ def stored_alerts(client: Any, prefix: str) -> dict[str, dict]:
     return {h["_id"]: h["_source"] for h in hits}
 
 
+def in_progress(action: str, t: float, visits: list, reference: dict[str, dict],
+                det_visit: dict[str, str]) -> dict[str, Any]:
+    """What was going on when an event struck: visits in progress, and the alerts they raise before and
+    after it (by the record time of the frame that raises each)."""
+    ongoing = {v.visit_id for v in visits if v.start <= t <= v.end}
+    theirs = [d for d in reference.values() if det_visit.get(d.get("detection_id") or "") in ongoing]
+    return {"action": action, "day_time_utc": time.strftime("%H:%M:%S", time.gmtime(t)),
+            "visits_in_progress": len(ongoing), "their_alerts_before": sum(1 for d in theirs if d["time"] <= t * 1000),
+            "their_alerts_after": sum(1 for d in theirs if d["time"] > t * 1000)}
+
+
 def run_stack_case(case: StackCase, args: argparse.Namespace, base_env: dict[str, str], config_file: Path,
-                   frames: list[SimFrame], spec: ScenarioSpec, reference: dict[str, dict],
+                   frames: list[SimFrame], spec: ScenarioSpec, scenario_visits: list, reference: dict[str, dict],
                    truth: dict[tuple[str, str], float], suppressed: set[tuple[str, str]],
                    det_visit: dict[str, str]) -> dict[str, Any]:
     tag = f"ba-{case.name}-{uuid.uuid4().hex[:6]}"
@@ -337,10 +348,12 @@ def run_stack_case(case: StackCase, args: argparse.Namespace, base_env: dict[str
         times = playback_times(frames, spec, args.speed)
         events = sorted((share * times[-1], action) for share, action in case.events)
         t0, i = time.monotonic(), 0
+        done: list[tuple[str, float]] = []  # (action, frame time of the last record put before it)
         while i < len(frames) or events:
             now = time.monotonic() - t0
             while events and events[0][0] <= now:
                 _, action = events.pop(0)
+                done.append((action, frames[max(i - 1, 0)].frame_time))
                 result = actions[action]()
                 sys.stderr.write(f"  t={now:5.1f}s {action}{f' ({result})' if result else ''}\n")
             batch = []
@@ -368,8 +381,10 @@ def run_stack_case(case: StackCase, args: argparse.Namespace, base_env: dict[str
         with (WORK / f"{case.name}-alerts.jsonl").open("w") as out:  # for a closer look at the latencies
             for doc in sorted(docs.values(), key=lambda d: d["arrival_time"]):
                 out.write(json.dumps(doc) + "\n")
-        return summarize(case, cfg, docs, sns, sns_sent_ms, receiver, reference, truth, suppressed, det_visit,
-                         fleet, time.monotonic() - t_case, drain_s)
+        row = summarize(case, cfg, docs, sns, sns_sent_ms, receiver, reference, truth, suppressed, det_visit,
+                        fleet, time.monotonic() - t_case, drain_s)
+        row["events"] = [in_progress(action, t, scenario_visits, reference, det_visit) for action, t in done]
+        return row
     finally:
         fleet.stop_all()
         receiver.close()
@@ -507,8 +522,8 @@ def main() -> int:
         os.environ.pop("FACEWATCH_CONFIG", None)
         base_env = dict(os.environ)
         for name in names:
-            rows[name] = run_stack_case(CASES[name], args, base_env, config_file, frames, spec, reference, truth,
-                                        suppressed, det_visit)
+            rows[name] = run_stack_case(CASES[name], args, base_env, config_file, frames, spec, scenario.visits,
+                                        reference, truth, suppressed, det_visit)
             r = rows[name]
             sys.stderr.write(
                 f"  -> recall {r['recall']} precision {r['precision']} duplicates {r['duplicate_alerts']}"
