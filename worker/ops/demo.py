@@ -153,7 +153,8 @@ def _alert_summary(cfg: Any, client: Any, queue: str, receiver: WebhookReceiver,
     median = f"{latencies[len(latencies) // 2] / 1000:.2f} s" if latencies else "-"
     say(f"alerts           : {len(ours)} raised {by_rule or ''}; SNS delivered {sum(sns.values())} messages for"
         f" {len(sns)} alerts, webhook {sum(receiver.received.values())} (signatures checked, {receiver.bad_signatures}"
-        f" bad); record arrival -> SNS median {median}")
+        f" bad); record arrival -> SNS median {median} (the workers started with the cameras; `make bench-alerts`"
+        " measures a running fleet)")
     say(f"  POST {alias}/_search  (identities are in the index, never in the logs)")
 
 
