@@ -117,9 +117,9 @@ def test_a_webhook_that_is_down_holds_the_checkpoint_but_not_sns_and_gets_its_al
     assert receiver.received == Counter()
     receiver.status = 200
     position = settle(c, lambda: len(receiver.received) == len(want))
-    for _ in range(50):  # delivered, and once each delivery is recorded, the checkpoint moves on
-        if position is not None:
-            break
+    deadline = time.monotonic() + 20
+    while position is None and time.monotonic() < deadline:  # once each delivery is recorded, it moves on
+        time.sleep(0.1)
         position = settle(c, lambda: True)
     assert position == records[-1]["sequenceNumber"]
     assert dict(receiver.received) == {alert_id: 1 for alert_id in want}
@@ -130,8 +130,8 @@ def test_a_slow_webhook_does_not_delay_sns(child, alert_env, opensearch):
     env, receiver, messages = alert_env
     records, frames = scenario_records()
     want = expected_alerts(frames, CameraRegistry())
-    receiver.delay_s = 3.0  # slow, below the webhook timeout (5 s)
-    c = child(env)
+    receiver.delay_s = 8.0  # slow, within the webhook timeout set here
+    c = child({**env, "FACEWATCH__ALERTS__WEBHOOK_TIMEOUT_S": "30"})
     initialize(c)
     started = time.monotonic()
     run_batches(c, records, 25)
@@ -140,9 +140,9 @@ def test_a_slow_webhook_does_not_delay_sns(child, alert_env, opensearch):
            >= len(want))
     sns_done = time.monotonic() - started
     assert sns_ids == Counter({alert_id: 1 for alert_id in want})
-    assert len(receiver.received) < len(want)  # SNS has every alert while the webhook is still behind
-    settle(c, lambda: len(receiver.received) == len(want), timeout_s=3.0 * len(want) + 10)
-    assert time.monotonic() - started > sns_done
+    if sns_done < 7.5:  # (on a machine this slow the comparison below would prove nothing)
+        assert receiver.received == Counter()  # SNS has every alert before the webhook answered once
+    settle(c, lambda: len(receiver.received) == len(want), timeout_s=8.0 * len(want) + 10)
     assert dict(receiver.received) == {alert_id: 1 for alert_id in want}
 
 
