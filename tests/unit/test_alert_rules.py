@@ -122,6 +122,14 @@ def test_a_disabled_rule_raises_nothing_and_the_gate_is_configurable():
     assert len(run(walk(MONDAY_10H_PARIS, 10, sharpness=5.0), lenient)[0]) == 1
 
 
+def test_a_camera_can_limit_the_rules_that_apply_there():
+    lobby = Camera("hq-lobby-1", ARN, site="hq", zone="lobby", timezone="Europe/Paris",
+                   alert_rules=frozenset({"watchlist"}))  # strangers are expected in a public lobby
+    visits = walk(MONDAY_10H_PARIS, 10) + walk(MONDAY_10H_PARIS + 30, 6, match=("wl_0042", 95.0))
+    assert [a.rule for a in run(visits, cameras=(lobby,))[0]] == ["watchlist"]
+    assert [a.rule for a in run(visits)[0]] == ["unknown_face", "watchlist"]  # every rule elsewhere
+
+
 def test_a_replay_raises_the_same_alerts_with_the_same_ids():
     frames = walk(MONDAY_10H_PARIS, 10) + walk(MONDAY_10H_PARIS + 30, 6, match=("wl_0042", 95.0))
     first, _ = run(frames)
@@ -158,3 +166,11 @@ def test_the_configuration_builds_the_rules_and_names_a_bad_field(tmp_path):
     bad.write_text("zones:\n  - zone: lab\n    allowed: emp-0001\n")
     with pytest.raises(ConfigError, match=r"zones\[0\].allowed: a list of employee ExternalImageIds"):
         load_config(str(bad), env={}, stack_env_file=None)
+    cams = tmp_path / "cams.yaml"
+    arn = "arn:aws:kinesisvideo:eu-west-1:123456789012:stream/hq-lobby-1/1700000000000"
+    cams.write_text(f"cameras:\n  - id: hq-lobby-1\n    stream_arn: {arn}\n    alert_rules: [watchlist]\n")
+    (camera,) = load_config(str(cams), env={}, stack_env_file=None).cameras
+    assert camera.alert_rules == frozenset({"watchlist"})
+    cams.write_text(f"cameras:\n  - id: hq-lobby-1\n    stream_arn: {arn}\n    alert_rules: [unknown]\n")
+    with pytest.raises(ConfigError, match=r"cameras\[0\].alert_rules: unknown rule\(s\) unknown; known: watchlist"):
+        load_config(str(cams), env={}, stack_env_file=None)

@@ -262,3 +262,14 @@ def test_terraform_fmt_is_clean():
     result = subprocess.run(["terraform", "fmt", "-recursive", "-check", str(TF)], capture_output=True, text=True,
                             env={**os.environ, "TF_CLI_CONFIG_FILE": "/dev/null"})
     assert result.returncode == 0, f"terraform fmt would change: {result.stdout}"
+
+
+def test_the_camera_registry_passes_business_hours_and_per_camera_rules_in_the_keys_the_worker_reads():
+    from worker.config.__init__ import CAMERA_KEYS
+
+    expression = local_values(ROOT)["cameras_json"]
+    keys = set(re.findall(r"(\w+)\s*=", expression)) - {"c"}
+    assert {"business_hours", "alert_rules", "timezone", "zone"} <= keys
+    assert keys <= set(CAMERA_KEYS) | {"id"}  # a key the worker does not know would stop every task
+    variable = next(v for block in ROOT["variable"] for k, v in block.items() if k == "cameras")
+    assert "alert_rules" in str(variable["type"]) and "business_hours" in str(variable["type"])

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 import yaml
 
-from worker.core.alerts import SEVERITIES, AlertRules, QualityGate, RuleSettings
+from worker.core.alerts import RULES, SEVERITIES, AlertRules, QualityGate, RuleSettings
 from worker.core.cameras import DAYS, BusinessHours, Camera
 from worker.core.tracker import TrackerParams
 
@@ -253,7 +253,7 @@ _SECTIONS: dict[str, type] = {
     "retention": RetentionSection,
     "alerts": AlertsSection,
 }
-CAMERA_KEYS = ("id", "stream_arn", "site", "floor", "zone", "timezone", "business_hours")
+CAMERA_KEYS = ("id", "stream_arn", "site", "floor", "zone", "timezone", "business_hours", "alert_rules")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -419,6 +419,13 @@ def parse_cameras(entries: Any, source: str) -> tuple[Camera, ...]:
         )
         if hours.end <= hours.start:
             raise ConfigError(f"{where}.business_hours: end {hours.end} is not after start {hours.start}")
+        rules = entry.get("alert_rules")
+        if rules is not None:
+            if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+                raise ConfigError(f"{where}.alert_rules: must be a list of rule names, e.g. [watchlist, restricted_zone]")
+            unknown = sorted(set(rules) - set(RULES))
+            if unknown:
+                raise ConfigError(f"{where}.alert_rules: unknown rule(s) {', '.join(unknown)}; known: {', '.join(RULES)}")
         cameras.append(
             Camera(
                 camera_id=camera_id,
@@ -428,6 +435,7 @@ def parse_cameras(entries: Any, source: str) -> tuple[Camera, ...]:
                 zone=str(entry.get("zone") or ""),
                 timezone=tz,
                 business_hours=hours,
+                alert_rules=frozenset(rules) if rules is not None else None,
             )
         )
     return tuple(cameras)

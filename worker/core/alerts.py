@@ -151,6 +151,8 @@ class AlertEngine:
             raised_by = (detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
                          if face is not None else "")
             for rule, identity, confidence in self._candidates(track, camera, frame.frame_time):
+                if camera.alert_rules is not None and rule not in camera.alert_rules:
+                    continue  # e.g. a public lobby where strangers are expected: no unknown_face there
                 alert = self._raise(rule, track, camera, frame.frame_time, identity, confidence, arrival_ms, raised_by)
                 if alert is not None:
                     alerts.append(alert)

@@ -39,6 +39,7 @@ class Camera:
     timezone: str = "UTC"
     business_hours: BusinessHours = BusinessHours()
     registered: bool = True
+    alert_rules: frozenset[str] | None = None  # the alert rules that apply here; None: every enabled rule
 
     def local_time(self, epoch_s: float) -> datetime:
         return datetime.fromtimestamp(epoch_s, tz=ZoneInfo(self.timezone))

@@ -8,14 +8,15 @@ locals {
   application_name = "${local.prefix}-workers"
   account          = data.aws_caller_identity.current.account_id
   max_shards       = var.on_demand ? var.max_workers_on_demand : var.shard_count
-  cameras_json = jsonencode([for c in var.cameras : {
-    id         = c.id
-    stream_arn = module.cameras.video_stream_arns[c.id]
-    site       = c.site
-    floor      = c.floor
-    zone       = c.zone
-    timezone   = c.timezone
-  }])
+  cameras_json = jsonencode([for c in var.cameras : merge({
+    id             = c.id
+    stream_arn     = module.cameras.video_stream_arns[c.id]
+    site           = c.site
+    floor          = c.floor
+    zone           = c.zone
+    timezone       = c.timezone
+    business_hours = c.business_hours
+  }, c.alert_rules == null ? {} : { alert_rules = c.alert_rules })])
 }
 
 # One customer managed key for every stream, bucket, topic, log group and the domain.

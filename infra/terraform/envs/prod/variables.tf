@@ -31,13 +31,19 @@ variable "private_subnet_ids" {
 }
 
 variable "cameras" {
-  description = "Every camera: id, site, floor, zone, timezone. One video stream, stream processor, output stream and pipe each."
+  description = "Every camera: id, site, floor, zone, timezone, business hours, and (optionally) the alert rules that apply there. One video stream, stream processor, output stream and pipe each."
   type = list(object({
     id       = string
     site     = string
     floor    = optional(string, "")
     zone     = optional(string, "")
     timezone = optional(string, "UTC")
+    business_hours = optional(object({
+      days  = optional(string, "mon-fri")
+      start = optional(string, "08:00")
+      end   = optional(string, "19:00")
+    }), {})
+    alert_rules = optional(list(string)) # null: every enabled rule; e.g. ["watchlist"] in a public lobby
   }))
 }
 
