@@ -97,8 +97,8 @@ def _cmd_leases(args: argparse.Namespace) -> int:
     try:
         leases = read_leases(dynamodb, cfg.application_name)
     except dynamodb.exceptions.ResourceNotFoundException:
-        print(f"no lease table {cfg.application_name}: no worker has run on stream {cfg.kinesis.stream_name} yet"
-              " (or --stream / FACEWATCH_APPLICATION name another one)", file=sys.stderr)
+        sys.stderr.write(f"no lease table {cfg.application_name}: no worker has run on stream"
+                         f" {cfg.kinesis.stream_name} yet (or --stream / FACEWATCH_APPLICATION name another one)\n")
         return 1
     for lease in leases:
         sys.stdout.write(f"{lease.shard_id:24s} owner={lease.owner or '-':28s} checkpoint={lease.checkpoint}\n")

@@ -233,10 +233,6 @@ class AlertDispatcher:
         self.fresh: set[str] = set()  # pending alerts raised from records no earlier owner saw
         self.log = get_logger()
 
-    @property
-    def sinks(self) -> list[AlertSink]:
-        return [lane.sink for lane in self.lanes.values()]
-
     def raised(self, alerts: dict[str, tuple[str, dict[str, Any]]]) -> None:
         """Alerts the core has just raised: handed to the lanes now, without waiting on any I/O."""
         if not alerts or not self.lanes:

@@ -45,7 +45,6 @@ class TrackingOutput:
     ops: list[IndexOp]  # track documents, deletions of absorbed tracks, camera states
     archive: list[bytes]  # closed tracks as NDJSON lines for the archive (without the resume state)
     stats: TrackingStats
-    alert_docs: dict[str, tuple[str, dict]] = field(default_factory=dict)  # alert id -> (index, document), also in ops
 
 
 class TrackingStage:
@@ -154,7 +153,7 @@ class TrackingStage:
             ops.append(IndexOp(self._index_of(track), track.track_id, {}, delete=True))
         for arn in sorted(cameras):
             ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(arn)))
-        return TrackingOutput(ops, archive, stats, alert_docs)
+        return TrackingOutput(ops, archive, stats)
 
     def _alert_doc(self, alert: Alert, received_ms: int | None) -> tuple[str, dict]:
         source = {**alert.document(), "shard_id": self.shard_id, "arrival_time": alert.arrival_ms,
