@@ -77,6 +77,7 @@ class Case:
     opensearch_proxy: bool = False
     firehose_proxy: bool = False
     poison_share: float = 0.0
+    producer_bug_share: float = 0.0  # this share of frames in milliseconds, and as many frames of 2,000+ faces
     events: list[tuple[float, str]] = field(default_factory=list)  # (seconds after production starts, action)
 
 
@@ -92,6 +93,8 @@ CASES: dict[str, Case] = {
         Case("firehose_partial", "Firehose fails 20% of entries inside successful PutRecordBatch calls",
              firehose_proxy=True, events=[(0, "firehose_partial")]),
         Case("poison", "1% poison records mixed into the stream", poison_share=0.01),
+        Case("producer_bugs", "a custom producer's mistakes: 1% of frames with millisecond timestamps, 1% with"
+             " 2,000-3,000 faces", producer_bug_share=0.01),
         Case("shard_split", "shard 0 split into two while records flow", events=[(15, "split")]),
         Case("scale_1_3_1", "one worker, then three, then back to one (SIGTERM, graceful)", workers=1,
              events=[(12, "scale_up"), (30, "scale_down")]),
@@ -110,6 +113,7 @@ class Sinks:
         self.archive_frames: Counter[str] = Counter()
         self.dead_keys: set[str] = set()
         self.dead: dict[str, tuple[str, str]] = {}  # quarantine id -> (shard, seq)
+        self.dead_reasons: Counter[str] = Counter()
         self.lock = threading.Lock()
 
     def _objects(self, bucket: str, prefix: str) -> list[str]:
@@ -135,6 +139,7 @@ class Sinks:
                 self.dead_keys.add(key)
                 entry = orjson.loads(self.s3.get_object(Bucket=self.cfg.quarantine.bucket, Key=key)["Body"].read())
                 self.dead[entry["quarantine_id"]] = (entry["shard_id"], entry["sequence_number"])
+                self.dead_reasons[entry["reason"]] += 1
 
     def detection_count(self, shard: str, seqs: list[str]) -> int:
         total = 0
@@ -218,7 +223,27 @@ class Auditor(threading.Thread):
         return self.split_parents.get(parent, [])
 
 
-def build_load(rate: float, produce_s: float, poison_share: float, seed: int) -> list[Produced]:
+def in_milliseconds(data: bytes) -> bytes:
+    """The frame as a producer that writes epoch milliseconds sends it."""
+    doc = orjson.loads(data)
+    video = doc["InputInformation"]["KinesisVideo"]
+    video["ProducerTimestamp"] = round(video["ProducerTimestamp"] * 1000)
+    video["ServerTimestamp"] = round(video["ServerTimestamp"] * 1000)
+    return orjson.dumps(doc)
+
+
+def crowded(data: bytes, faces: int) -> bytes:
+    """The frame with thousands of faces (a model that reports every blob): ~150 bytes a face."""
+    doc = orjson.loads(data)
+    doc["FaceSearchResponse"] = [
+        {"DetectedFace": {"BoundingBox": {"Width": 0.01, "Height": 0.01, "Left": (i % 97) / 100, "Top": (i // 97) / 40},
+                          "Confidence": 91.0}, "MatchedFaces": []}
+        for i in range(faces)]
+    return orjson.dumps(doc)
+
+
+def build_load(rate: float, produce_s: float, poison_share: float, seed: int,
+               producer_bug_share: float = 0.0) -> list[Produced]:
     n = int(rate * produce_s)
     cameras = 24
     frames = frames_of(build_scenario(ScenarioSpec(cameras=cameras, duration_s=n / cameras + 30, seed=seed)))[:n]
@@ -226,6 +251,11 @@ def build_load(rate: float, produce_s: float, poison_share: float, seed: int) ->
     load: list[Produced] = []
     for f in frames:
         data = encode_frame(f)
+        if rng.random() < producer_bug_share:  # instead of the good frame: quarantined, its faces never indexed
+            load.append(Produced(f.camera.stream_arn, in_milliseconds(data), True))
+            continue
+        if rng.random() < producer_bug_share:
+            load.append(Produced(f.camera.stream_arn, crowded(data, rng.randint(2000, 3000)), True))
         frame = parse_frame_record(data)
         dets = detections_of(frame)
         load.append(Produced(f.camera.stream_arn, data, False, faces=len(dets),
@@ -256,7 +286,7 @@ def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> 
     if case.firehose_proxy:
         proxies.append(FaultProxy(stack.port("moto"), seed=args.seed).start())
         env["FACEWATCH__FIREHOSE__ENDPOINT"] = proxies[-1].url
-    load = build_load(args.rate, args.produce_s, case.poison_share, args.seed)
+    load = build_load(args.rate, args.produce_s, case.poison_share, args.seed, case.producer_bug_share)
     produced: list[Produced] = []
     by_content = {(p.key, p.data): p for p in load}
 
@@ -395,6 +425,7 @@ def summarize(case: Case, produced: list[Produced], sinks: Sinks, auditor: Audit
         "duplicates": duplicates,
         "archive_redelivered": redelivered,
         "quarantined": quarantined,
+        "quarantine_reasons": dict(sinks.dead_reasons),
         "poison_injected": poison,
         "checkpoint_samples": auditor.samples,
         "checkpoint_violations": len(auditor.violations),

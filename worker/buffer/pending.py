@@ -46,15 +46,19 @@ class WriteBuffer:
         if self.pending.started_at is None:
             self.pending.started_at = now
 
-    def add_ops(self, ops: list[IndexOp], now: float, origin: "RawRecord | None" = None) -> None:
+    def add_ops(self, ops: list[IndexOp], now: float, origin: "RawRecord | None" = None,
+                origins: "dict[str, RawRecord] | None" = None) -> None:
+        """Buffer writes; `origin` (all of them) or `origins` (by doc id) name the record each came from,
+        so a document a sink refuses is quarantined with its own record."""
         if not ops:
             return
         self._touch(now)
         for op in ops:
             self.pending.ops[(op.index, op.doc_id)] = op
             self.pending.bytes += 256 + 64 * len(op.source)  # a cheap estimate; exact sizes come at flush
-            if origin is not None:
-                self.pending.origin[op.doc_id] = origin
+            source = origin if origin is not None else (origins.get(op.doc_id) if origins else None)
+            if source is not None:
+                self.pending.origin[op.doc_id] = source
 
     def add_archive(self, stream: str, lines: list[bytes], now: float) -> None:
         if not lines:

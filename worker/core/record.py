@@ -1,26 +1,66 @@
 """The Rekognition Video face-search record: parsed and validated into typed values.
 
-One record is one analysed frame of one camera. Parsing is strict about what the rest of the pipeline
-relies on (camera, fragment, frame time, face boxes) and lenient about what it does not (landmarks,
-extra keys), so a producer that adds fields does not send everything to quarantine.
+One record is one analysed frame of one camera. This module is the one contract of what a valid record
+is: every value the rest of the pipeline uses (ids, index names, document fields, the tracker's clock)
+is checked here to be of the right type and in a physically sensible range, so nothing downstream can
+fail on a record that passed. What is outside the contract raises `RecordError` with a stable reason
+and the field it concerns, and the record becomes one dead letter. Parsing stays lenient about what
+the pipeline does not read (landmarks, extra keys), so a producer that adds fields is not quarantined.
+
+The limits, and why (see docs/ARCHITECTURE.md, "The record contract"):
+- Epoch seconds between 2010-01-01 and 2100-01-01: before any Kinesis Video stream existed is a clock
+  that was never set; after 2100 is a unit mistake (and past year 9999 Python cannot name the day).
+  A value that is a plausible epoch once divided by 1000 is a producer writing milliseconds, the most
+  likely bug of a custom producer: reason `timestamp_in_ms`, so someone fixes the producer.
+- The frame time at most one day after and ten years before the record's own arrival time in the
+  stream (ApproximateArrivalTimestamp): a frame cannot be analysed a day before it was filmed (one day
+  covers any time-zone mistake of a camera clock), and no video older than Kinesis Video Streams'
+  longest retention (87,600 hours) can be analysed; a custom producer may analyse archived video, so
+  the bound is the retention, not "live". It is the arrival time, never the wall clock: an archive
+  replayed a year later still passes.
+- ServerTimestamp within a day of ProducerTimestamp (their difference is the upstream lag).
+- FrameOffsetInSeconds from 0 to 20 s: a Kinesis Video fragment lasts at most 20 seconds (KVS quota).
+- Bounding boxes as fractions of the frame, with a tolerance of 0.25 for faces cut by the frame's
+  edge (Rekognition reports the whole box): width and height in (0, 1.25], left and top in
+  [-0.25, 1.25]. Confidence, Similarity, Brightness, Sharpness in [0, 100]; pose angles in [-180, 180].
+- At most 100 faces per frame (Rekognition detects the 100 largest faces of an image) and 4096
+  matches per face (SearchFaces' MaxFaces ceiling): bounded work per record for the tracker.
+- FragmentNumber: 1-64 ASCII digits (Rekognition writes 47); ids and the stream ARN at most 1024
+  characters (KVS StreamARN), face and image ids at most 255 (Rekognition's ExternalImageId limit).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+EPOCH_MIN_S = 1262304000.0  # 2010-01-01T00:00:00Z
+EPOCH_MAX_S = 4102444800.0  # 2100-01-01T00:00:00Z
+MAX_AHEAD_OF_ARRIVAL_S = 86400.0
+MAX_BEHIND_ARRIVAL_S = 87600 * 3600.0  # Kinesis Video Streams' longest retention
+MAX_UPSTREAM_LAG_S = 86400.0
+MAX_FRAME_OFFSET_S = 20.0
+BOX_TOLERANCE = 0.25
+MAX_FACES_PER_FRAME = 100
+MAX_MATCHES_PER_FACE = 4096
+MAX_ARN_CHARS = 1024
+MAX_ID_CHARS = 255
+_FRAGMENT = re.compile(r"[0-9]{1,64}")
+
 
 class RecordError(ValueError):
-    """A record that cannot be used; `reason` is a short stable code for counting and quarantine."""
+    """A record outside the contract. `reason` is a short stable code for counting and quarantine,
+    `field` the path of the value at fault (empty when the record as a whole is at fault)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, field: str = "") -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,45 +136,66 @@ class FrameRecord:
 
 def _get(obj: dict[str, Any], key: str, where: str) -> Any:
     if key not in obj:
-        raise RecordError("missing_field", f"{where}.{key} is missing")
+        raise RecordError("missing_field", f"{where}.{key} is missing", f"{where}.{key}")
     return obj[key]
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise RecordError("wrong_type", f"{where} must be an object, got {type(value).__name__}")
+        raise RecordError("wrong_type", f"{where} must be an object, got {type(value).__name__}", where)
     return value
 
 
-def _num(value: Any, where: str) -> float:
+def _num(value: Any, where: str, low: float = -math.inf, high: float = math.inf) -> float:
     # bool is an int in Python; JSON true is not a number.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RecordError("wrong_type", f"{where} must be a number, got {type(value).__name__}")
-    number = float(value)
+        raise RecordError("wrong_type", f"{where} must be a number, got {type(value).__name__}", where)
+    try:
+        number = float(value)  # a 400-digit integer does not fit a float
+    except OverflowError:
+        raise RecordError("invalid_value", f"{where} is out of range", where) from None
     if not math.isfinite(number):
-        raise RecordError("invalid_value", f"{where} must be finite")
+        raise RecordError("invalid_value", f"{where} must be finite", where)
+    if not low <= number <= high:
+        raise RecordError("invalid_value", f"{where} must be between {low:g} and {high:g}", where)
     return number
 
 
-def _opt_num(obj: dict[str, Any], key: str, where: str) -> float | None:
+def _opt_num(obj: dict[str, Any], key: str, where: str, low: float, high: float) -> float | None:
     value = obj.get(key)
-    return None if value is None else _num(value, f"{where}.{key}")
+    return None if value is None else _num(value, f"{where}.{key}", low, high)
 
 
-def _str(value: Any, where: str) -> str:
+def _str(value: Any, where: str, max_chars: int = MAX_ID_CHARS) -> str:
     if not isinstance(value, str) or not value:
-        raise RecordError("wrong_type", f"{where} must be a non-empty string")
+        raise RecordError("wrong_type", f"{where} must be a non-empty string", where)
+    if len(value) > max_chars:
+        raise RecordError("invalid_value", f"{where} is longer than {max_chars} characters", where)
+    if not value.isprintable():
+        raise RecordError("invalid_value", f"{where} holds control characters", where)
     return value
+
+
+def _epoch(value: Any, where: str) -> float:
+    """Epoch seconds in the plausible span; milliseconds get their own reason (a producer bug)."""
+    number = _num(value, where)
+    if not EPOCH_MIN_S <= number < EPOCH_MAX_S:
+        if EPOCH_MIN_S <= number / 1000.0 < EPOCH_MAX_S:
+            raise RecordError("timestamp_in_ms", f"{where} is {number:.0f}: epoch milliseconds, not seconds;"
+                              " the producer must write seconds", where)
+        raise RecordError("invalid_value", f"{where} must be epoch seconds between 2010 and 2100", where)
+    return number
 
 
 def _box(value: Any, where: str) -> BoundingBox:
     box = _obj(value, where)
-    width = _num(_get(box, "Width", where), f"{where}.Width")
-    height = _num(_get(box, "Height", where), f"{where}.Height")
-    left = _num(_get(box, "Left", where), f"{where}.Left")
-    top = _num(_get(box, "Top", where), f"{where}.Top")
-    if not (0.0 < width <= 1.5 and 0.0 < height <= 1.5):
-        raise RecordError("invalid_value", f"{where} width/height must be fractions of the frame")
+    edge = 1.0 + BOX_TOLERANCE
+    width = _num(_get(box, "Width", where), f"{where}.Width", 0.0, edge)
+    height = _num(_get(box, "Height", where), f"{where}.Height", 0.0, edge)
+    left = _num(_get(box, "Left", where), f"{where}.Left", -BOX_TOLERANCE, edge)
+    top = _num(_get(box, "Top", where), f"{where}.Top", -BOX_TOLERANCE, edge)
+    if width == 0.0 or height == 0.0:
+        raise RecordError("invalid_value", f"{where} width and height must be above 0", where)
     return BoundingBox(width, height, left, top)
 
 
@@ -142,12 +203,15 @@ def _matches(value: Any, where: str) -> tuple[FaceMatch, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise RecordError("wrong_type", f"{where} must be a list")
+        raise RecordError("wrong_type", f"{where} must be a list", where)
+    if len(value) > MAX_MATCHES_PER_FACE:
+        raise RecordError("too_many_matches", f"{where} holds {len(value)} matches; at most"
+                          f" {MAX_MATCHES_PER_FACE} (SearchFaces' MaxFaces)", where)
     best: dict[str, FaceMatch] = {}
     for i, raw in enumerate(value):
         item_where = f"{where}[{i}]"
         match = _obj(raw, item_where)
-        similarity = _num(_get(match, "Similarity", item_where), f"{item_where}.Similarity")
+        similarity = _num(_get(match, "Similarity", item_where), f"{item_where}.Similarity", 0.0, 100.0)
         face = _obj(_get(match, "Face", item_where), f"{item_where}.Face")
         face_id = _str(_get(face, "FaceId", f"{item_where}.Face"), f"{item_where}.Face.FaceId")
         # A face enrolled without ExternalImageId is still a known face: fall back to its FaceId.
@@ -167,21 +231,22 @@ def _face(index: int, value: Any, where: str) -> DetectedFace:
     pose = None
     if pose_raw is not None:
         pose_obj = _obj(pose_raw, f"{dwhere}.Pose")
+        pwhere = f"{dwhere}.Pose"
         pose = Pose(
-            pitch=_opt_num(pose_obj, "Pitch", f"{dwhere}.Pose") or 0.0,
-            roll=_opt_num(pose_obj, "Roll", f"{dwhere}.Pose") or 0.0,
-            yaw=_opt_num(pose_obj, "Yaw", f"{dwhere}.Pose") or 0.0,
+            pitch=_opt_num(pose_obj, "Pitch", pwhere, -180.0, 180.0) or 0.0,
+            roll=_opt_num(pose_obj, "Roll", pwhere, -180.0, 180.0) or 0.0,
+            yaw=_opt_num(pose_obj, "Yaw", pwhere, -180.0, 180.0) or 0.0,
         )
     quality = detected.get("Quality")
     brightness = sharpness = None
     if quality is not None:
         quality = _obj(quality, f"{dwhere}.Quality")
-        brightness = _opt_num(quality, "Brightness", f"{dwhere}.Quality")
-        sharpness = _opt_num(quality, "Sharpness", f"{dwhere}.Quality")
+        brightness = _opt_num(quality, "Brightness", f"{dwhere}.Quality", 0.0, 100.0)
+        sharpness = _opt_num(quality, "Sharpness", f"{dwhere}.Quality", 0.0, 100.0)
     return DetectedFace(
         index=index,
         box=_box(_get(detected, "BoundingBox", dwhere), f"{dwhere}.BoundingBox"),
-        confidence=_num(detected.get("Confidence", 0.0), f"{dwhere}.Confidence"),
+        confidence=_num(detected.get("Confidence", 0.0), f"{dwhere}.Confidence", 0.0, 100.0),
         pose=pose,
         brightness=brightness,
         sharpness=sharpness,
@@ -189,8 +254,11 @@ def _face(index: int, value: Any, where: str) -> DetectedFace:
     )
 
 
-def parse_frame_record(data: bytes, max_bytes: int = 1024 * 1024) -> FrameRecord:
-    """Parse one Kinesis record's data; raise RecordError with a reason code if it is unusable."""
+def parse_frame_record(data: bytes, max_bytes: int = 1024 * 1024, arrival_ms: int | None = None) -> FrameRecord:
+    """Parse one Kinesis record's data; raise RecordError with a reason code if it is unusable.
+
+    `arrival_ms` is the record's ApproximateArrivalTimestamp: the frame time must be plausible for it.
+    """
     if len(data) > max_bytes:
         raise RecordError("too_large", f"{len(data)} bytes, above the {max_bytes} byte limit")
     try:
@@ -201,20 +269,32 @@ def parse_frame_record(data: bytes, max_bytes: int = 1024 * 1024) -> FrameRecord
     info = _obj(_get(doc, "InputInformation", "record"), "InputInformation")
     video = _obj(_get(info, "KinesisVideo", "InputInformation"), "InputInformation.KinesisVideo")
     vwhere = "InputInformation.KinesisVideo"
-    stream_arn = _str(_get(video, "StreamArn", vwhere), f"{vwhere}.StreamArn")
+    stream_arn = _str(_get(video, "StreamArn", vwhere), f"{vwhere}.StreamArn", MAX_ARN_CHARS)
     fragment = _get(video, "FragmentNumber", vwhere)
-    if not isinstance(fragment, str) or not fragment.isdigit():
-        raise RecordError("wrong_type", f"{vwhere}.FragmentNumber must be a string of digits")
-    producer_ts = _num(_get(video, "ProducerTimestamp", vwhere), f"{vwhere}.ProducerTimestamp")
-    server_ts = _num(video.get("ServerTimestamp", producer_ts), f"{vwhere}.ServerTimestamp")
-    offset = _num(_get(video, "FrameOffsetInSeconds", vwhere), f"{vwhere}.FrameOffsetInSeconds")
-    if producer_ts <= 0 or offset < 0:
-        raise RecordError("invalid_value", f"{vwhere} timestamps must be positive")
+    if not isinstance(fragment, str) or not _FRAGMENT.fullmatch(fragment):
+        raise RecordError("wrong_type", f"{vwhere}.FragmentNumber must be a string of 1 to 64 ASCII digits",
+                          f"{vwhere}.FragmentNumber")
+    producer_ts = _epoch(_get(video, "ProducerTimestamp", vwhere), f"{vwhere}.ProducerTimestamp")
+    server_ts = _epoch(video.get("ServerTimestamp", producer_ts), f"{vwhere}.ServerTimestamp")
+    if abs(server_ts - producer_ts) > MAX_UPSTREAM_LAG_S:
+        raise RecordError("invalid_value", f"{vwhere}.ServerTimestamp is more than a day from ProducerTimestamp",
+                          f"{vwhere}.ServerTimestamp")
+    offset = _num(_get(video, "FrameOffsetInSeconds", vwhere), f"{vwhere}.FrameOffsetInSeconds",
+                  0.0, MAX_FRAME_OFFSET_S)
+    if arrival_ms:
+        arrival_s = arrival_ms / 1000.0
+        frame_time = producer_ts + offset
+        if not arrival_s - MAX_BEHIND_ARRIVAL_S <= frame_time <= arrival_s + MAX_AHEAD_OF_ARRIVAL_S:
+            raise RecordError("invalid_value", f"{vwhere}.ProducerTimestamp is more than a day after or ten years"
+                              " before the record's arrival in the stream", f"{vwhere}.ProducerTimestamp")
     faces_raw = doc.get("FaceSearchResponse")
     if faces_raw is None:
         faces_raw = []
     if not isinstance(faces_raw, list):
-        raise RecordError("wrong_type", "FaceSearchResponse must be a list")
+        raise RecordError("wrong_type", "FaceSearchResponse must be a list", "FaceSearchResponse")
+    if len(faces_raw) > MAX_FACES_PER_FRAME:
+        raise RecordError("too_many_faces", f"FaceSearchResponse holds {len(faces_raw)} faces; at most"
+                          f" {MAX_FACES_PER_FRAME} per frame (Rekognition's limit)", "FaceSearchResponse")
     faces = tuple(_face(i, raw, f"FaceSearchResponse[{i}]") for i, raw in enumerate(faces_raw))
     return FrameRecord(stream_arn, fragment, producer_ts, server_ts, offset, faces)
 

@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from opensearchpy.exceptions import TransportError
+
 from worker.logs import get_logger
 from worker.retry import Backoff
 from worker.sinks.alerts import AlertRejected, AlertRetryable
@@ -77,6 +79,7 @@ class Recorder:
         self.opensearch = opensearch
         self.results = results
         self.inbox: queue.Queue[tuple[str, Delivery] | None] = queue.Queue()
+        self.log = get_logger().bind(sink="alerts-recorder")
         self.thread = threading.Thread(target=self._run, name="alerts-recorder", daemon=True)
         self.thread.start()
 
@@ -95,6 +98,16 @@ class Recorder:
             try:
                 self.opensearch.mark_delivered(d.index, d.alert_id, sink, d.sent_ms, d.at_ms,
                                                d.outcome == "rejected", d.doc)
+                self.results.put(LaneResult(sink, d.alert_id, d.outcome, d.at_ms))
+            except TransportError as exc:
+                if not isinstance(exc.status_code, int) or not 400 <= exc.status_code < 500:
+                    self.results.put(LaneResult(sink, d.alert_id, "error", error=exc))
+                    continue
+                # The index refuses this alert's document for good: the alert was delivered, so it is done
+                # (holding the checkpoint for ever, or exiting to send it again, would be worse); only the
+                # record of its delivery is missing, and a next owner may send it once more.
+                self.log.error("alert_delivery_unrecorded", sink=sink, alert_id=d.alert_id,
+                               status=exc.status_code, error=str(exc.error)[:200])
                 self.results.put(LaneResult(sink, d.alert_id, d.outcome, d.at_ms))
             except BaseException as exc:  # noqa: BLE001 - handed to the dispatcher's thread, which raises it
                 self.results.put(LaneResult(sink, d.alert_id, "error", error=exc))

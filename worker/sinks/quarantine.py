@@ -3,7 +3,9 @@
 Each entry keeps the reason, where the record came from (shard, sequence number) and the record's
 original bytes, so nothing is lost and an operator can re-drive it after a fix. The S3 object is the
 durable dead letter (what `worker quarantine list|redrive` reads); a copy goes to the quarantine index
-so dashboards can count reasons. Ids and keys come from the record's position, so a re-delivered bad
+so dashboards can count reasons (metadata only: the payload, which holds face ids and external image
+ids, stays in the encrypted S3 object). One entry per record, however many of its documents a sink
+refused. Ids and keys come from the record's position, so a re-delivered bad
 record overwrites its own entry instead of adding a second one.
 """
 
@@ -23,12 +25,29 @@ from worker.retry import Backoff
 from worker.sinks.opensearch import IndexOp
 from worker.sinks.templates import index_name
 
+MAX_ITEMS_INDEXED = 20  # the searchable copy lists this many refused documents; S3 keeps all
 NOT_RETRYABLE_S3 = {"NoSuchBucket", "InvalidBucketName", "AllAccessDisabled", "InvalidArgument"}
 
 
 @dataclass(frozen=True, slots=True)
+class RefusedItem:
+    """One document a sink refused for good, of the record a dead letter is about."""
+
+    doc_id: str
+    index: str
+    status: int
+    error: str  # the sink's error type (e.g. mapper_parsing_exception), never a field's value
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"doc_id": self.doc_id, "index": self.index, "status": self.status, "error": self.error}
+
+
+@dataclass(frozen=True, slots=True)
 class QuarantineEntry:
-    stage: str  # "parse" (the record is bad) or "sink" (a sink refused a document made from it)
+    """One dead letter per bad record: a record the parser refused, or a record some of whose documents
+    a sink refused (all of them listed in `items`, each with its own reason)."""
+
+    stage: str  # "parse" (the record is bad), "process" (it could not be used), "sink" (a sink refused it)
     reason: str
     detail: str
     shard_id: str
@@ -36,26 +55,31 @@ class QuarantineEntry:
     partition_key: str
     arrival_ms: int
     payload: bytes  # the Kinesis record's data, exactly as it arrived
-    sub_id: str = ""  # distinguishes several refused documents of one record
-    document: bytes = b""  # the refused document, for a sink rejection
+    sub_id: str = ""  # a document with no record of its own (a track closed by the clock): its id
+    document: bytes = b""  # a sample refused document (the first), for a sink rejection
+    field: str = ""  # the record's field at fault, for a parse error
+    items: tuple[RefusedItem, ...] = ()
 
     @property
     def entry_id(self) -> str:
         return stable_id("quarantine", self.shard_id, self.sequence_number, self.stage, self.sub_id)
 
     def _fields(self, worker_id: str, detail_chars: int) -> dict[str, Any]:
-        """What both copies of an entry hold (the S3 object and the searchable document)."""
+        """What both copies of an entry hold: metadata and reasons, no personal data. The S3 object adds
+        the original bytes (which hold face ids and external image ids) in an encrypted bucket."""
         return {
             "quarantine_id": self.entry_id,
             "stage": self.stage,
             "reason": self.reason,
+            "field": self.field,
             "detail": self.detail[:detail_chars],
             "shard_id": self.shard_id,
             "sequence_number": self.sequence_number,
             "partition_key": self.partition_key,
             "arrival_time": self.arrival_ms,
             "size_bytes": len(self.payload),
-            "payload_b64": base64.b64encode(self.payload).decode(),
+            "refused_items": len(self.items),
+            "refused": [item.as_dict() for item in self.items[:MAX_ITEMS_INDEXED]],
             "worker_id": worker_id,
         }
 
@@ -73,6 +97,8 @@ class QuarantineEntry:
 
     def s3_body(self, worker_id: str) -> bytes:
         body = self._fields(worker_id, 4000)
+        body["refused"] = [item.as_dict() for item in self.items]
+        body["payload_b64"] = base64.b64encode(self.payload).decode()
         if self.document:
             body["document_b64"] = base64.b64encode(self.document).decode()
         return orjson.dumps(body)

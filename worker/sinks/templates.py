@@ -43,15 +43,18 @@ DETECTION_PROPERTIES: dict[str, Any] = {
 
 QUARANTINE_PROPERTIES: dict[str, Any] = {
     "quarantine_id": _KW,
-    "stage": _KW,  # parse | sink
+    "stage": _KW,  # parse | process | sink
     "reason": _KW,
+    "field": _KW,  # the record's field at fault (parse errors)
     "detail": {"type": "keyword", "ignore_above": 1024},
+    "refused_items": _INT,  # documents of the record a sink refused (one entry per record)
+    "refused": {"properties": {"doc_id": _KW, "index": _KW, "status": _INT, "error": _KW}},
     "shard_id": _KW,
     "sequence_number": _KW,
     "partition_key": _KW,
     "arrival_time": _DATE,
     "size_bytes": _INT,
-    "payload_b64": {"type": "binary"},
+    # No payload here: the record's bytes hold face ids and external image ids; they stay in S3 only.
     "worker_id": _KW,
 }
 

@@ -21,8 +21,8 @@ import orjson
 
 from worker.buffer.pending import PendingWrites
 from worker.sinks.firehose import FirehoseSink
-from worker.sinks.opensearch import IndexOp, OpenSearchSink
-from worker.sinks.quarantine import QuarantineEntry, QuarantineStore
+from worker.sinks.opensearch import IndexOp, OpenSearchSink, Rejected
+from worker.sinks.quarantine import QuarantineEntry, QuarantineStore, RefusedItem
 
 
 class SinkRefused(RuntimeError):
@@ -31,6 +31,7 @@ class SinkRefused(RuntimeError):
 
 if TYPE_CHECKING:
     from worker.sinks.dispatch import AlertDispatcher
+    from worker.source.batch import RawRecord
 
 
 @dataclass
@@ -68,22 +69,7 @@ class SinkWriter:
         result = FlushResult(pending.last_sequence, pending.records)
         dead = list(pending.quarantine)
         ops = list(pending.ops.values())
-        for rejected in self.opensearch.index(ops):
-            record = pending.origin.get(rejected.op.doc_id)
-            dead.append(
-                QuarantineEntry(
-                    stage="sink",
-                    reason=f"opensearch_{rejected.status}",
-                    detail=rejected.error,
-                    shard_id=self.shard_id,
-                    sequence_number=record.sequence_number if record else (pending.last_sequence or ""),
-                    partition_key=record.partition_key if record else "",
-                    arrival_ms=record.arrival_ms if record else 0,
-                    payload=record.data if record else b"",
-                    sub_id=rejected.op.doc_id,
-                    document=orjson.dumps(rejected.op.source),
-                )
-            )
+        dead.extend(self._refused(self.opensearch.index(ops), pending))
         result.documents = len(ops)
         if self.alerts is not None:
             result.alerts_held = not self.alerts.deliver()
@@ -105,3 +91,36 @@ class SinkWriter:
                 raise SinkRefused(f"progress document refused: {refused[0].status} {refused[0].error}")
         return result
 
+    def _refused(self, rejected: list[Rejected], pending: PendingWrites) -> list[QuarantineEntry]:
+        """One dead letter per record whose documents OpenSearch refused, listing each refused document
+        with its own reason; a document no record produced (a track closed by the shard's clock) gets
+        its own, at the buffer's position."""
+        by_record: dict[str, tuple[RawRecord, list[Rejected]]] = {}
+        orphans: list[Rejected] = []
+        for refused in rejected:
+            record = pending.origin.get(refused.op.doc_id)
+            if record is None:
+                orphans.append(refused)
+            else:
+                by_record.setdefault(record.sequence_number, (record, []))[1].append(refused)
+        entries = [self._entry(items, record.sequence_number, record.partition_key, record.arrival_ms, record.data, "")
+                   for record, items in by_record.values()]
+        entries += [self._entry([r], pending.last_sequence or "", "", 0, b"", r.op.doc_id) for r in orphans]
+        return entries
+
+    def _entry(self, items: list[Rejected], sequence: str, key: str, arrival_ms: int, payload: bytes,
+               sub_id: str) -> QuarantineEntry:
+        errors = sorted({f"{r.status} {r.error}" for r in items})
+        return QuarantineEntry(
+            stage="sink",
+            reason=f"opensearch_{min(r.status for r in items)}",
+            detail=f"{len(items)} document(s) refused: {', '.join(errors)}",
+            shard_id=self.shard_id,
+            sequence_number=sequence,
+            partition_key=key,
+            arrival_ms=arrival_ms,
+            payload=payload,
+            sub_id=sub_id,
+            document=orjson.dumps(items[0].op.source),
+            items=tuple(RefusedItem(r.op.doc_id, r.op.index, r.status, r.error) for r in items),
+        )

@@ -28,6 +28,9 @@ from worker.source.progress import progress_op
 from worker.source.tracking import TrackingOutput, TrackingStage
 
 
+PROGRESS_EVERY = 200  # records between two heartbeats inside one batch
+
+
 @dataclass(frozen=True, slots=True)
 class RawRecord:
     """What the processor needs of a Kinesis record, independent of kclpy's classes."""
@@ -73,10 +76,21 @@ def archive_line(record: RawRecord, frame: FrameRecord, shard_id: str) -> bytes:
         "sequence_number": record.sequence_number,
         "arrival_time": record.arrival_ms,
     })
-    body = record.data.strip()
-    if b"\n" in body or b"\r" in body:  # pretty-printed JSON would break newline-delimited lines
-        body = orjson.dumps(orjson.loads(body))
+    # A pretty-printed record would break newline-delimited lines. A raw CR or LF can only be whitespace
+    # between JSON tokens (inside a string it must be escaped), so a space in its place keeps the record
+    # the same JSON, byte for byte elsewhere, at any nesting depth (re-serialising stops at 255 levels).
+    body = record.data.strip().replace(b"\r", b" ").replace(b"\n", b" ")
     return head[:-1] + b',"record":' + body + b"}\n"
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A record that passed the contract, with what it writes: its detections and its archive line."""
+
+    record: RawRecord
+    frame: FrameRecord
+    ops: list[IndexOp]
+    line: bytes | None
 
 
 class BatchHandler:
@@ -88,7 +102,9 @@ class BatchHandler:
         worker_id: str,
         archived_through: int | None = None,
         clock: Callable[[], float] | None = None,
+        on_progress: Callable[[], None] = lambda: None,
     ) -> None:
+        self.on_progress = on_progress
         self.cfg = cfg
         self.writer = writer
         self.sink = writer.opensearch
@@ -107,49 +123,67 @@ class BatchHandler:
         self.log = get_logger().bind(shard_id=shard_id)
 
     def handle(self, records: Sequence[RawRecord], received_ms: int | None = None) -> BatchStats:
-        """Prepare a batch and buffer its writes; nothing is acknowledged until `flush`."""
+        """Prepare a batch and buffer its writes; nothing is acknowledged until `flush`.
+
+        A record outside the contract, or one whose documents cannot be built, becomes one dead letter
+        and the batch goes on: no data reason may raise out of here (the shard would stop for good,
+        since KCL hands the same record back). Only the sinks, at flush, wait on infrastructure."""
         now = self.clock()
         received_ms = received_ms if received_ms is not None else int(time.time() * 1000)
         stats = BatchStats(records=len(records))
-        frames: list[FrameRecord] = []
-        arrivals: list[int | None] = []
-        archive: list[bytes] = []
+        prepared: list[Prepared] = []
         dead: list[QuarantineEntry] = []
-        for record in records:
+        for n, record in enumerate(records):
+            if n % PROGRESS_EVERY == PROGRESS_EVERY - 1:
+                self.on_progress()  # a long batch is alive, not stuck
             try:
-                frame = parse_frame_record(record.data, self.cfg.processor.max_record_bytes)
+                frame = parse_frame_record(record.data, self.cfg.processor.max_record_bytes, record.arrival_ms)
             except RecordError as exc:
-                dead.append(self._entry(record, "parse", exc.reason, exc.detail))
+                dead.append(self._entry(record, "parse", exc.reason, exc.detail, exc.field))
                 continue
-            frames.append(frame)
-            arrivals.append(record.arrival_ms)
-            ops = []
-            for det in detections_of(frame):
-                source = det.source
-                source["shard_id"] = self.shard_id
-                source["sequence_number"] = record.sequence_number
-                source["arrival_time"] = record.arrival_ms
-                ops.append(IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, source))
-            stats.faces += len(ops)
-            self.buffer.add_ops(ops, now, origin=record)
-            if self.archive_enabled:
-                if self.archived_through is not None:
-                    if int(record.sequence_number) <= self.archived_through:
-                        stats.archive_skipped += 1
-                        continue
-                    self.archived_through = None  # past what the previous owner archived: nothing more to skip
-                line = archive_line(record, frame, self.shard_id)
-                if len(line) > MAX_RECORD_BYTES:
-                    dead.append(self._entry(record, "sink", "firehose_record_too_large",
-                                            f"{len(line)} bytes; Firehose takes at most {MAX_RECORD_BYTES}"))
-                else:
-                    archive.append(line)
-        self._buffer_tracking(self.tracking.process(frames, arrivals, received_ms), stats, now)
+            try:
+                prepared.append(self._prepare(record, frame))
+            except Exception as exc:  # noqa: BLE001 - a record the contract let through but we cannot use
+                self.log.error("record_unusable", sequence_number=record.sequence_number, error=type(exc).__name__,
+                               exc_info=exc)
+                dead.append(self._entry(record, "process", "unusable", f"{type(exc).__name__}: {str(exc)[:200]}"))
+        tracking = self.tracking.process([p.frame for p in prepared], [p.record.arrival_ms for p in prepared],
+                                         received_ms)
+        archive: list[bytes] = []
+        for p in prepared:
+            stats.faces += len(p.ops)
+            self.buffer.add_ops(p.ops, now, origin=p.record)
+            if p.line is None:
+                continue
+            if self.archived_through is not None:
+                if int(p.record.sequence_number) <= self.archived_through:
+                    stats.archive_skipped += 1
+                    continue
+                self.archived_through = None  # past what the previous owner archived: nothing more to skip
+            if len(p.line) > MAX_RECORD_BYTES:
+                dead.append(self._entry(p.record, "sink", "firehose_record_too_large",
+                                        f"{len(p.line)} bytes; Firehose takes at most {MAX_RECORD_BYTES}",
+                                        sub_id="archive"))
+            else:
+                archive.append(p.line)
+        origins = {doc_id: prepared[i].record for doc_id, i in tracking.origins.items()}
+        self._buffer_tracking(tracking, stats, now, origins)
         self.buffer.add_archive(self.cfg.firehose.raw_stream, archive, now)
         self.buffer.add_quarantine(dead, now)
         if records:
             self.buffer.covered(records[-1].sequence_number, len(records), now)
         return stats
+
+    def _prepare(self, record: RawRecord, frame: FrameRecord) -> Prepared:
+        ops = []
+        for det in detections_of(frame):
+            source = det.source
+            source["shard_id"] = self.shard_id
+            source["sequence_number"] = record.sequence_number
+            source["arrival_time"] = record.arrival_ms
+            ops.append(IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, source))
+        line = archive_line(record, frame, self.shard_id) if self.archive_enabled else None
+        return Prepared(record, frame, ops, line)
 
     def heartbeat(self) -> BatchStats:
         """An empty batch: buffer the tracks that the shard's clock has closed."""
@@ -180,7 +214,8 @@ class BatchHandler:
         """Collect what the alert lanes delivered and retry what is due; True when none is pending."""
         return self.writer.alerts is None or self.writer.alerts.deliver(wait_s)
 
-    def _buffer_tracking(self, output: TrackingOutput, stats: BatchStats, now: float) -> None:
+    def _buffer_tracking(self, output: TrackingOutput, stats: BatchStats, now: float,
+                         origins: dict[str, RawRecord] | None = None) -> None:
         tracking = output.stats
         stats.late_frames += tracking.late_frames
         stats.unregistered_frames += tracking.unregistered_frames
@@ -189,7 +224,7 @@ class BatchHandler:
         for camera_id in tracking.new_unregistered:
             self.log.warning("camera_unregistered", camera_id=camera_id,
                              fix="add it to the cameras registry (config cameras / FACEWATCH_CAMERAS)")
-        self.buffer.add_ops(output.ops, now)
+        self.buffer.add_ops(output.ops, now, origins=origins)
         if self.archive_enabled:
             self.buffer.add_archive(self.cfg.firehose.tracks_stream, output.archive, now)
 
@@ -199,7 +234,8 @@ class BatchHandler:
             self.writer.alerts.raised(alerts)
             time.sleep(0)  # let the lanes take the GIL and start sending before this batch goes on
 
-    def _entry(self, record: RawRecord, stage: str, reason: str, detail: str) -> QuarantineEntry:
+    def _entry(self, record: RawRecord, stage: str, reason: str, detail: str, field: str = "",
+               sub_id: str = "") -> QuarantineEntry:
         return QuarantineEntry(
             stage=stage,
             reason=reason,
@@ -209,4 +245,6 @@ class BatchHandler:
             partition_key=record.partition_key,
             arrival_ms=record.arrival_ms,
             payload=record.data,
+            sub_id=sub_id,
+            field=field,
         )

@@ -72,6 +72,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             on_wait(self.heartbeat.beat)  # waiting on a sink is alive, not stuck
             self.heartbeat.beat()
             self.handler = self.make_handler(self.shard_id)
+            self.handler.on_progress = self.heartbeat.beat  # a long batch is alive, not stuck
             self.log.info("shard_initialized", from_sequence=initialize_input.sequence_number,
                           archived_through=str(self.handler.archived_through or ""))
         except BaseException as exc:  # noqa: BLE001 - see module docstring

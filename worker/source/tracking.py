@@ -45,6 +45,8 @@ class TrackingOutput:
     ops: list[IndexOp]  # track documents, deletions of absorbed tracks, camera states
     archive: list[bytes]  # closed tracks as NDJSON lines for the archive (without the resume state)
     stats: TrackingStats
+    # doc id -> index of the frame (in the batch) that last wrote it: a refused document's record
+    origins: dict[str, int] = field(default_factory=dict)
 
 
 class TrackingStage:
@@ -104,6 +106,7 @@ class TrackingStage:
         self._restore([f.stream_arn for f in frames if f.stream_arn not in self.tracker.cameras], stats)
         changed: dict[str, Track] = {}
         removed: dict[str, Track] = {}
+        origins: dict[str, int] = {}
         for i, frame in enumerate(frames):
             if not self.registry.is_registered(frame.stream_arn):
                 stats.unregistered_frames += 1
@@ -115,19 +118,25 @@ class TrackingStage:
                       for a in self.alerts.on_frame(frame, result, arrivals[i] if arrivals else None)}
             if raised:
                 alert_docs.update(raised)
+                origins.update(dict.fromkeys(raised, i))
                 if self.on_alerts is not None:
                     self.on_alerts(raised)  # a guard is waiting: before the rest of the batch
+            origins[camera_state_id(frame.stream_arn)] = i
             if result.late:
                 stats.late_frames += 1
                 continue
             for track in result.touched + result.closed:
                 changed[track.track_id] = track
+                origins[track.track_id] = i
             for track in result.absorbed:
                 changed.pop(track.track_id, None)
                 removed[track.track_id] = track
+                origins[track.track_id] = i
             stats.closed_tracks += len(result.closed)
         cameras = {f.stream_arn for f in frames}
-        return self._output(changed, removed, cameras, stats, alert_docs)
+        output = self._output(changed, removed, cameras, stats, alert_docs)
+        output.origins = origins
+        return output
 
     def heartbeat(self) -> TrackingOutput:
         """An empty batch: close tracks the shard's latest record time says have ended."""
