@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help deps stack-up stack-down stack-status demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts faults lint lint-infra image docker-up docker-down plan deploy destroy clean
+.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts faults fuzz lint lint-infra image docker-up docker-down plan deploy destroy clean
 
 help:
 	@echo "make demo        - install, start the local stack, run 2 workers on simulated cameras, summarise"
@@ -11,8 +11,10 @@ help:
 	@echo "make deps        - install everything into .venv and .cache (idempotent)"
 	@echo "make stack-up    - start the local stack; endpoints in .run/stack.env"
 	@echo "make stack-down  - stop the local stack"
+	@echo "make stack-reset - delete the local stack's OpenSearch data (.run/data/opensearch); stack stopped only"
 	@echo "make bench       - quality (tracker vs ground truth), throughput and alert benchmarks -> bench/results/"
 	@echo "make bench-alerts - alert recall/precision/latency over a simulated day; a kill; a webhook outage (~12 min)"
+	@echo "make fuzz        - hostile records through the whole batch path (20000 examples, ~8 min)"
 	@echo "make faults      - the fault suite (kill -9, outages, 429s, Firehose failures, poison, split, scaling)"
 	@echo "make image       - build the worker image (starts a local Docker engine and base image if needed)"
 	@echo "make test-container - build the image and run it against the local stack (starts the engine here)"
@@ -27,6 +29,10 @@ stack-up: deps
 
 stack-down:
 	@if [ -x $(PY) ]; then $(PY) -m worker stack down; fi
+
+# Deletes .run/data/opensearch only (the other servers keep their state in memory); refuses while the stack runs.
+stack-reset:
+	@if [ -x $(PY) ]; then $(PY) -m worker stack reset; else echo "stack-reset: no $(PY); run make deps first" >&2; exit 1; fi
 
 stack-status: deps
 	@$(PY) -m worker stack status
@@ -56,6 +62,10 @@ bench-alerts: deps
 
 faults: deps
 	@$(PY) bench/faults.py
+
+# The hostile-input property test of the batch path, longer than in `make test` (FACEWATCH_FUZZ_EXAMPLES).
+fuzz: deps
+	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_batch_hostile.py
 
 # ---- containers: a private engine (tools/docker.sh) and the worker image ----
 DOCKER_ENV = eval "$$(bash tools/docker.sh up)" && export DOCKER_BUILDKIT=1

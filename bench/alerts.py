@@ -70,10 +70,11 @@ from worker.sim.encode import encode_frame  # noqa: E402
 from worker.sim.producer import KinesisProducer  # noqa: E402
 from worker.sim.scenario import Scenario, ScenarioSpec, SimFrame, build_scenario, frames_of, windows_of  # noqa: E402
 from worker.sinks.opensearch import make_client  # noqa: E402
+from worker.webhooks import new_secret  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "alerts.json"
 WORK = Path(".run/bench-alerts")
-SECRET = "bench-webhook-secret"  # the local receiver's; a deployment reads its own from Secrets Manager
+SECRET = new_secret()  # this run's, for the local receiver; a deployment reads its own from Secrets Manager
 TARGETS = {"recall": 0.99, "precision": 0.98, "latency_p99_s": 1.0, "in_process_p99_s": 0.020}
 
 DAY = 1_772_582_400.0  # 2026-03-04T00:00:00Z, a Wednesday
@@ -421,6 +422,7 @@ def summarize(case: StackCase, cfg: Config, docs: dict[str, dict], sns: Counter[
         "sns_messages": sum(sns.values()),
         "webhook_deliveries": sum(webhook.values()),
         "webhook_bad_signatures": receiver.bad_signatures,
+        "webhook_stale_timestamps": receiver.stale,  # signed right, outside the 5-minute tolerance
         "webhook_refused_while_down": receiver.refused,
         **{k: quality[k] for k in ("expected", "alerts", "recall", "precision", "duplicate_alerts", "false_alerts")},
         "lost_alerts": sum(lost.values()),
@@ -441,7 +443,7 @@ def summarize(case: StackCase, cfg: Config, docs: dict[str, dict], sns: Counter[
     row["duplicate_alerts"] += doubled["webhook"]  # a second webhook call for an alert is one too
     row["passed"] = (row["lost_alerts"] == 0 and row["duplicate_alerts"] == 0 and row["recall"] >= TARGETS["recall"]
                      and row["precision"] >= TARGETS["precision"] and receiver.bad_signatures == 0
-                     and row["unexpected_alert_ids"] == 0)
+                     and receiver.stale == 0 and row["unexpected_alert_ids"] == 0)
     if case.name == "steady":
         row["passed"] = row["passed"] and _p99(row, "latency_arrival_to_sns") <= TARGETS["latency_p99_s"] \
             and _p99(row, "latency_in_process") <= TARGETS["in_process_p99_s"]

@@ -68,6 +68,8 @@ def _cmd_stack(args: argparse.Namespace) -> int:
         stack.up()
     elif args.action == "down":
         stack.down()
+    elif args.action == "reset":
+        stack.reset()
     else:
         for name, healthy in stack.status().items():
             sys.stdout.write(f"{name:12s} {'up' if healthy else 'DOWN'}\n")
@@ -181,25 +183,51 @@ def _cmd_processors(args: argparse.Namespace) -> int:
 
 def _cmd_enrol(args: argparse.Namespace) -> int:
     from worker import aws
+    from worker.logs import configure
     from worker.ops import rekognition
 
     cfg = load_config()
+    # Counts and positions only, on stdout, stderr and in the logs: file names, paths, external ids and
+    # face ids name people (biometric personal data). They appear in debug lines only
+    # (FACEWATCH_LOG_LEVEL=debug), e.g. to find which file "image 3" is.
+    log = configure(cfg.worker.log_level)
     prefix = cfg.identities.watchlist_prefix if args.watchlist else ""
     source = Path(args.folder or args.csv)
-    plan = rekognition.plan_from_folder(source, prefix) if args.folder else rekognition.plan_from_csv(source, prefix)
-    for problem in plan.problems:
-        print(f"skipped {problem}", file=sys.stderr)
-    # Counts only: file names and external ids name people (biometric personal data).
+    try:
+        plan = (rekognition.plan_from_folder(source, prefix) if args.folder
+                else rekognition.plan_from_csv(source, prefix))
+    except OSError as exc:
+        log.debug("enrol_source_unreadable", path=str(source), error=str(exc))
+        print(f"enrol: cannot read the --csv file ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+        return 1
+    for problem in plan.rejected:
+        print(f"skipped {problem.where}: {problem.reason}", file=sys.stderr)
+        log.debug("enrol_skipped", where=problem.where, detail=problem.detail)
     sys.stdout.write(f"{len(plan.items)} image(s) to enrol into {args.collection}"
-                     f"{' as watchlist faces' if args.watchlist else ''}, {len(plan.problems)} skipped\n")
+                     f"{' as watchlist faces' if args.watchlist else ''}, {len(plan.rejected)} skipped\n")
+    if plan.rejected:
+        print("(images are numbered in name order, CSV rows by line; FACEWATCH_LOG_LEVEL=debug names the files)",
+              file=sys.stderr)
     if args.dry_run or not plan.items:
-        return 0 if not plan.problems else 1
-    result = rekognition.enrol(aws.rekognition(cfg), args.collection, plan)
+        return 0 if not plan.rejected else 1
+    try:
+        result = rekognition.enrol(aws.rekognition(cfg), args.collection, plan, log=log)
+    except rekognition.EnrolStopped as exc:
+        done = exc.result
+        sys.stdout.write(f"indexed {done.indexed}; no face found in {len(done.no_face)};"
+                         f" refused by Rekognition {len(done.refused)}; stopped\n")
+        print(f"enrol: {exc}", file=sys.stderr)
+        return 1
     sys.stdout.write(f"indexed {result.indexed}; no face found in {len(result.no_face)}; "
-                     f"several faces (largest kept) in {len(result.several_faces)}\n")
-    for path in result.no_face:
-        print(f"no face: {path}", file=sys.stderr)
-    return 0 if not result.no_face and not plan.problems else 1
+                     f"several faces (largest kept) in {len(result.several_faces)}; "
+                     f"refused by Rekognition {len(result.refused)}\n")
+    for problem in result.no_face:
+        print(f"no face: {problem.where}: {problem.reason}", file=sys.stderr)
+    for problem in result.several_faces:
+        print(f"several faces: {problem.where}: {problem.reason}", file=sys.stderr)
+    for problem in result.refused:
+        print(f"refused: {problem.where}: {problem.reason}", file=sys.stderr)
+    return 0 if not result.no_face and not result.refused and not plan.rejected else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,8 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(sim_p)
     sim_p.set_defaults(func=_cmd_simulate)
 
-    stack_p = sub.add_parser("stack", help="the embedded local stack")
-    stack_p.add_argument("action", choices=["up", "down", "status"])
+    stack_p = sub.add_parser("stack", help="the embedded local stack (reset: delete its OpenSearch data,"
+                                           " only while it is stopped)")
+    stack_p.add_argument("action", choices=["up", "down", "status", "reset"])
     stack_p.set_defaults(func=_cmd_stack)
 
     cs_p = sub.add_parser("create-stream", help="create a Kinesis stream and wait until it is active")
@@ -280,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from worker.logs import configure
+
+    # Every command logs JSON on stderr, libraries included; commands that read the config set the level again.
+    configure(os.environ.get("FACEWATCH_LOG_LEVEL", "info"))
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -13,6 +13,7 @@ import pytest
 from worker.config import load_config
 from worker.ops.resources import delete_local_delivery_streams, ensure_local_resources
 from worker.sinks.opensearch import make_client
+from worker.sinks.templates import FAMILIES
 
 pytestmark = pytest.mark.integration
 
@@ -55,11 +56,22 @@ def isolated(local_stack: dict[str, str], prefix: str) -> dict[str, str]:
     return env
 
 
+def remove_indices(cfg, prefix: str) -> None:
+    """A test's indices and templates: OpenSearch keeps its data across stack restarts now."""
+    client = make_client(cfg.opensearch)
+    client.indices.delete(index=f"{prefix}-*", params={"allow_no_indices": "true", "ignore_unavailable": "true"})
+    for family in FAMILIES:
+        client.indices.delete_index_template(name=f"{prefix}-{family}", ignore=[404])
+
+
 @pytest.fixture
 def isolated_env(local_stack):
-    env = isolated(local_stack, f"it-{uuid.uuid4().hex[:10]}")
+    prefix = f"it-{uuid.uuid4().hex[:10]}"
+    env = isolated(local_stack, prefix)
     yield env
-    delete_local_delivery_streams(load_config(env=env, stack_env_file=None))
+    cfg = load_config(env=env, stack_env_file=None)
+    delete_local_delivery_streams(cfg)
+    remove_indices(cfg, prefix)
 
 
 @pytest.fixture

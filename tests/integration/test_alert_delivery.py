@@ -18,11 +18,12 @@ from worker.config import load_config
 from worker.core.cameras import CameraRegistry
 from worker.localstack.webhook import WebhookReceiver
 from worker.ops.resources import delete_alert_topic, drain_queue, ensure_alert_topic
+from worker.webhooks import new_secret
 
 from .test_processor_protocol import child, initialize  # noqa: F401 - child is a fixture
 from .test_tracks import expected_alerts, scenario_records, stored_alerts
 
-SECRET = "test-secret-not-a-real-one"
+SECRET = new_secret()  # whsec_..., this session's
 
 
 @pytest.fixture
@@ -85,7 +86,8 @@ def test_each_alert_reaches_sns_and_the_webhook_once_signed(child, alert_env, op
     settle(c, lambda: False, timeout_s=1.0)
     got += messages()
     assert dict(receiver.received) == {alert_id: 1 for alert_id in want}
-    assert receiver.bad_signatures == 0
+    assert receiver.bad_signatures == receiver.stale == receiver.malformed == 0
+    assert receiver.duplicates == Counter()
     assert Counter(json.loads(m["Message"])["alert_id"] for m in got) == Counter({alert_id: 1 for alert_id in want})
     attributes = got[0]["MessageAttributes"]
     assert attributes["rule"]["Value"] == "unknown_face" and attributes["severity"]["Value"] == "high"

@@ -50,7 +50,7 @@ def test_stack_env_file_is_under_the_environment(tmp_path):
         ({"FACEWATCH__OPENSEARCH__AUTH": "basic"}, "opensearch.username/password", "OPENSEARCH_USERNAME"),
         ({"FACEWATCH__OPENSEARCH__INDEX_PREFIX": "Faces"}, "opensearch.index_prefix", "lower case"),
         ({"FACEWATCH__KINESIS__FAST_LEASE_TIMERS": "maybe"}, "kinesis.fast_lease_timers", "bool"),
-        ({"FACEWATCH__KINESIS__NOPE": "1"}, "kinesis.nope", "known keys"),
+        ({"FACEWATCH__KINESIS__NOPE": "1"}, "kinesis: unknown key(s) nope", "known keys"),
     ],
 )
 def test_bad_values_name_the_field_and_the_fix(env, field, hint):
@@ -89,3 +89,25 @@ def test_daemon_properties_local_and_aws():
     assert "kinesisEndpoint" not in aws and "shardSyncIntervalMillis" not in aws
     assert aws["initialPositionInStreamExtended"] == "1767225600"
     assert aws["metricsLevel"] == "SUMMARY"
+
+
+def test_camera_names_written_as_numbers_are_kept_as_text(tmp_path):
+    file = tmp_path / "w.yaml"
+    file.write_text("cameras:\n  - id: 12\n    stream_arn: arn:aws:kinesisvideo:eu-west-1:1:stream/c12/1\n"
+                    "    floor: 0\n    business_hours: {days: [sat, SUN], start: \"10:00\", end: \"12:30\"}\n")
+    (camera,) = load(path=file).cameras
+    assert (camera.camera_id, camera.floor) == ("12", "0")
+    assert camera.business_hours.days == ("sat", "sun") and str(camera.business_hours.end) == "12:30:00"
+
+
+def test_every_camera_and_zone_problem_is_reported_at_once(tmp_path):
+    file = tmp_path / "w.yaml"
+    file.write_text("cameras:\n  - {id: '', stream_arn: x}\n  - {id: b, stream_arn: arn:aws:kinesisvideo:r:1:stream/b/1,"
+                    " business_hours: {start: '19:00', end: '08:00'}}\nzones:\n  - {zone: lab, allowed: [a]}\n"
+                    "  - {zone: lab}\nkinesis:\n  max_records: 0\n")
+    with pytest.raises(ConfigError) as err:
+        load(path=file)
+    lines = str(err.value).splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "cameras[0].id", "cameras[0].stream_arn", "cameras[1].business_hours", "zones[1].zone", "kinesis.max_records"]
+    assert "end 08:00 is not after start 19:00" in lines[2] and "listed twice" in lines[3]

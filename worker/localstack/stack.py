@@ -3,10 +3,17 @@
 kinesalite (behind nghttpx: the KCL speaks HTTP/2 with prior knowledge only), DynamoDB Local (leases),
 a real OpenSearch node, and moto in server mode (S3, Firehose, SNS, SQS). Each is health-checked
 before `up` returns; anything missing or in the way is reported as one line saying what to do.
+
+Only OpenSearch keeps data on disk (`.run/data/opensearch`), and it keeps it across `down`/`up` and
+across a crash: the node's `node.lock` is an OS lock that dies with the process, so a node killed
+with -9 starts again on its own data. The other servers hold their state in memory. `reset` is the one
+thing that deletes the OpenSearch data, and only while the stack is stopped.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -39,8 +46,20 @@ DEFAULT_PORTS = {
 REGION = "us-east-1"
 
 
+IN_MEMORY = {
+    "kinesalite": "Kinesis streams and records",
+    "dynamodb": "DynamoDB Local: the KCL lease tables",
+    "moto": "S3 buckets and objects, Firehose delivery streams, SNS topics, SQS queues",
+}
+
+
 class StackError(RuntimeError):
     """One line: what is wrong with the local stack and what to do about it."""
+
+
+def opensearch_data_dir() -> Path:
+    """The only data the stack keeps on disk: OpenSearch's indices, templates and cluster state."""
+    return RUN / "data" / "opensearch"
 
 
 def port(name: str) -> int:
@@ -135,13 +154,17 @@ def _aws_json_ok(url: str, target: str, content_type: str) -> bool:
     )
 
 
-def _opensearch_ok() -> bool:
+def _opensearch_status() -> str | None:
     try:
         url = f"http://127.0.0.1:{port('opensearch')}/_cluster/health"
         with urllib.request.urlopen(url, timeout=2) as resp:
-            return json.loads(resp.read()).get("status") in ("green", "yellow")
+            return json.loads(resp.read()).get("status")
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return None
+
+
+def _opensearch_ok() -> bool:
+    return _opensearch_status() in ("green", "yellow")
 
 
 def services() -> list[Service]:
@@ -153,7 +176,7 @@ def services() -> list[Service]:
     ddb_jars = _need_file(CACHE / "jars" / "dynamodb", "DynamoDB Local (Maven)")
     os_jars = _need_file(CACHE / "jars" / "opensearch", "OpenSearch runner (Maven)")
     moto = _need_file(Path(sys.executable).with_name("moto_server"), "moto server (pip)")
-    data = RUN / "data" / "opensearch"
+    data = opensearch_data_dir()
     return [
         Service(
             "kinesalite",
@@ -213,16 +236,139 @@ def _port_in_use(number: int) -> bool:
         return s.connect_ex(("127.0.0.1", number)) == 0
 
 
-def _pid(service: Service) -> int | None:
+def _task_state(stat: Path) -> str | None:
     try:
-        pid = int(service.pid_path.read_text().strip())
-    except (OSError, ValueError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return None
+
+
+def _alive(pid: int) -> bool:
+    """True while any thread of the process runs. A process that died but was not reaped yet (a
+    zombie: a crashed server whose parent, e.g. the test session that started the stack, has not
+    waited for it) is dead. A killed JVM's main thread turns zombie first, while its other threads
+    still exit and still hold its ports and locks: that is not dead yet."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
+    except ChildProcessError:
+        pass
+    except OSError:
+        pass
     try:
         os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        states = [_task_state(task / "stat") for task in Path(f"/proc/{pid}/task").iterdir()]
     except OSError:
+        states = [_task_state(Path(f"/proc/{pid}/stat"))]
+    known = [state for state in states if state is not None]
+    if not known:  # /proc unreadable, or the process vanished just now
+        return Path(f"/proc/{pid}").exists()
+    return any(state not in ("Z", "X") for state in known)
+
+
+def _pid_from(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
         return None
-    return pid
+    return pid if _alive(pid) else None
+
+
+def _pid(service: Service) -> int | None:
+    return _pid_from(service.pid_path)
+
+
+def _running() -> dict[str, int]:
+    """Every service of the stack whose recorded process is alive (no tool needs to be installed)."""
+    if not PIDS.is_dir():
+        return {}
+    found = {path.stem: _pid_from(path) for path in sorted(PIDS.glob("*.pid"))}
+    return {name: pid for name, pid in found.items() if pid is not None}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:120]
+
+
+def _lock_holders(lock: Path) -> list[int]:
+    """PIDs holding a lock on `lock`, from /proc/locks (empty if none, or if they cannot be named)."""
+    try:
+        st = lock.stat()
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return []
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    holders = []
+    for line in table.splitlines():
+        fields = line.split()  # "1: POSIX  ADVISORY  WRITE 4993 fe:00:5414946 0 EOF"; waiters have "->"
+        if len(fields) >= 6 and fields[1] != "->" and fields[5] == inode and fields[4].isdigit():
+            holders.append(int(fields[4]))
+    return sorted(set(holders))
+
+
+def _locked(lock: Path) -> bool:
+    """Whether a live process holds `lock` (OpenSearch takes it with fcntl, as lockf does)."""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EACCES, errno.EAGAIN)
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _data_in_use(data: Path) -> list[tuple[Path, list[int]]]:
+    """The node locks under OpenSearch's data folder that a live process holds, with its pids.
+
+    A node.lock left behind by a crash (kill -9, OOM killer, power off) is not held by anyone: the
+    kernel drops the lock with the process, and the next node takes it again. Only a live node on the
+    same folder blocks a start ("failed to obtain node locks")."""
+    return [(lock, _lock_holders(lock)) for lock in sorted(data.glob("node_*/data/nodes/*/node.lock")) if _locked(lock)]
+
+
+def _in_use_message(data: Path, in_use: list[tuple[Path, list[int]]]) -> str:
+    pids = sorted({pid for _, holders in in_use for pid in holders})
+    who = ", ".join(f"pid {pid} ({_cmdline(pid)})" for pid in pids) or "a process that /proc/locks does not name"
+    stop = f"`kill {' '.join(map(str, pids))}`" if pids else "stop it"
+    return (f"OpenSearch's data folder {data} is in use by {who}: another OpenSearch node on this folder,"
+            f" not the stack's own (a stack started with other FACEWATCH_PORT_* values, or its .run/pids"
+            f" file was removed); {stop}, then start the stack again. Nothing was deleted")
+
+
+_OPENSEARCH_DATA_ERRORS = (
+    "cannot downgrade a node", "IndexFormatTooNewException", "IndexFormatTooOldException",
+    "CorruptIndexException", "CorruptStateException", "TranslogCorruptedException", "failed to read [id:",
+)
+
+
+def _start_failure_hint(service: Service) -> str:
+    if service.name != "opensearch":
+        return ""
+    try:
+        text = service.log_path.read_text(errors="replace")
+    except OSError:
+        return ""
+    data = opensearch_data_dir()
+    if "failed to obtain node locks" in text:
+        return f" (another OpenSearch node holds {data}: `ss -ltnp` and `ps` show it; stop it)"
+    if any(marker in text for marker in _OPENSEARCH_DATA_ERRORS):
+        return (f" (this OpenSearch cannot read the data in {data}; if you do not need it,"
+                f" `python -m worker stack reset` deletes it, then start the stack again)")
+    return ""
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -257,7 +403,14 @@ def up(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict
                     f" FACEWATCH_PORT_{_port_name(number).upper()}=<port>"
                 )
         if service.name == "opensearch":
-            shutil.rmtree(RUN / "data" / "opensearch", ignore_errors=True)
+            # Never delete the data here: after a crash the node recovers it (the translog replays
+            # what was acknowledged). Only a live node on the same folder would stop it from starting.
+            data = opensearch_data_dir()
+            in_use = _data_in_use(data)
+            if in_use:
+                raise StackError(_in_use_message(data, in_use))
+            if data.exists():
+                log(f"stack: opensearch keeps its data in {data} (`python -m worker stack reset` deletes it)")
         with service.log_path.open("wb") as out:
             proc = subprocess.Popen(
                 service.command,
@@ -277,12 +430,17 @@ def up(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict
         while not service.health():
             if proc is not None and proc.poll() is not None:
                 raise StackError(
-                    f"{service.name} exited with code {proc.returncode} during start-up;"
+                    f"{service.name} exited with code {proc.returncode} during start-up{_start_failure_hint(service)};"
                     f" its log {service.log_path} ends: {_tail(service.log_path)}"
                 )
             if time.monotonic() > deadline:
+                red = ""
+                if service.name == "opensearch" and _opensearch_status() == "red":
+                    red = (f" (the cluster is red: an index in {opensearch_data_dir()} did not recover;"
+                           f" `curl '{endpoints()['OPENSEARCH_URL']}/_cat/indices?health=red'` names it:"
+                           f" delete that index, or `python -m worker stack reset` after `stack down`)")
                 raise StackError(
-                    f"{service.name} not healthy after {service.start_timeout_s:.0f} s;"
+                    f"{service.name} not healthy after {service.start_timeout_s:.0f} s{red};"
                     f" see {service.log_path}: {_tail(service.log_path)}"
                 )
             time.sleep(0.3)
@@ -317,13 +475,7 @@ def down(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> No
     deadline = time.monotonic() + 20
     for name, pid in pids.items():
         while time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child (tests start the stack)
-            except ChildProcessError:
-                pass
-            try:
-                os.kill(pid, 0)
-            except OSError:
+            if not _alive(pid):  # reaps it if it is our own child (tests start the stack)
                 break
             time.sleep(0.2)
         else:
@@ -333,6 +485,39 @@ def down(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> No
                 pass
         log(f"stack: stopped {name}")
     STACK_ENV.unlink(missing_ok=True)
+
+
+def reset(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[Path]:
+    """Delete the data the stack keeps between runs: `.run/data/opensearch`, nothing else.
+
+    Refuses while any service of the stack runs (and while any other process holds the OpenSearch
+    folder's lock) instead of stopping it: the stack may be serving someone's demo, test or bench
+    right now, and files deleted under a live node would corrupt it. Stop it first (`stack down`).
+    Returns what was deleted."""
+    data = opensearch_data_dir()
+    running = _running()
+    if running:
+        names = ", ".join(f"{name} (pid {pid})" for name, pid in running.items())
+        raise StackError(f"stack reset refused: the stack is running ({names}); stop it first with"
+                         f" `python -m worker stack down` (or `make stack-down`), then reset. Nothing was deleted")
+    in_use = _data_in_use(data)
+    if in_use:
+        raise StackError(f"stack reset refused: {_in_use_message(data, in_use)}")
+    deleted: list[Path] = []
+    if data.exists() or data.is_symlink():
+        log(f"stack reset: deleting {data} (OpenSearch: every index and document, the index templates,"
+            f" aliases and the cluster state)")
+        if data.is_symlink() or not data.is_dir():
+            data.unlink()
+        else:
+            shutil.rmtree(data)
+        deleted.append(data)
+    else:
+        log(f"stack reset: {data} does not exist: no OpenSearch data to delete")
+    memory = "; ".join(f"{name} ({what})" for name, what in IN_MEMORY.items())
+    log(f"stack reset: nothing else is on disk to delete: {memory} keep their state in memory only, and it"
+        f" is gone whenever they stop. Kept: {LOGS} and the rest of {RUN}")
+    return deleted
 
 
 def status() -> dict[str, bool]:

@@ -26,6 +26,7 @@ from worker.sim.producer import KinesisProducer
 from worker.sim.run import expected_faces, produce, write_truth
 from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
 from worker.sinks.opensearch import make_client
+from worker.webhooks import new_secret
 
 
 def say(message: str) -> None:
@@ -58,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
     say(f"demo: stream {stream} with {args.shards} shards is active; Firehose archive and dead-letter bucket ready")
 
     topic, queue = ensure_alert_topic(cfg, stream)
-    webhook_secret = os.urandom(16).hex()
+    webhook_secret = new_secret()  # whsec_<base64 of 32 random bytes>, this run only
     receiver = WebhookReceiver(webhook_secret)
     say(f"demo: alerts go to SNS topic {topic.rsplit(':', 1)[1]} (an SQS queue subscribed) and to a signed webhook"
         f" at {receiver.url}")

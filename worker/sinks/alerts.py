@@ -1,28 +1,29 @@
-"""Alert hand-off: SNS and an HTTPS webhook signed with HMAC-SHA256.
+"""Alert hand-off: SNS, and an HTTPS webhook signed the Standard Webhooks way (worker/webhooks.py).
 
 Each sink's `send` delivers one alert document or raises: `AlertRetryable` (throttling, 5xx, timeouts,
 no connection: try again later) or `AlertRejected` (the receiver refused this alert for good, e.g. a
-400; retrying cannot help). The dispatcher (worker/sinks/dispatch.py) decides when to try again and
-what holds the checkpoint."""
+400, or answered with a redirect; retrying cannot help). The dispatcher (worker/sinks/dispatch.py)
+decides when to try again and what holds the checkpoint."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import ipaddress
+import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import orjson
+import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
 
-RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
-SNS_RETRYABLE = {"Throttling", "ThrottledException", "InternalError", "ServiceUnavailable", "KMSThrottlingException"}
+from worker import webhooks
+from worker.logs import get_logger
 
-SIGNATURE_HEADER = "X-Facewatch-Signature"
-TIMESTAMP_HEADER = "X-Facewatch-Timestamp"
-ALERT_ID_HEADER = "X-Facewatch-Alert-Id"
+RETRYABLE_HTTP = {408, 425, 429}  # and every 5xx
+SNS_RETRYABLE = {"Throttling", "ThrottledException", "InternalError", "ServiceUnavailable", "KMSThrottlingException"}
+MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's answer is read up to this, then the connection is dropped
+USER_AGENT = "facewatch-webhook/1"
 
 
 class AlertRetryable(Exception):
@@ -31,22 +32,6 @@ class AlertRetryable(Exception):
 
 class AlertRejected(Exception):
     pass
-
-
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over "<timestamp>.<body>": a receiver recomputes it and rejects old timestamps, so a
-    captured request cannot be replayed later."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def verify(secret: str, timestamp: str, body: bytes, given: str, now: float, tolerance_s: float = 300.0) -> bool:
-    """What a receiver does (the local test receiver uses it): right signature, recent timestamp."""
-    try:
-        age = abs(now - float(timestamp))
-    except ValueError:
-        return False
-    return age <= tolerance_s and hmac.compare_digest(signature(secret, timestamp, body), given)
 
 
 class SnsAlertSink:
@@ -101,30 +86,105 @@ class SnsAlertSink:
 
 
 class WebhookAlertSink:
+    """POSTs each alert as JSON with the Standard Webhooks headers (`webhook-id` = the alert id, the same
+    on every retry; `webhook-timestamp`; `webhook-signature`, one `v1,` per secret while rotating).
+
+    One pool of keep-alive connections for the lane (`maxsize`: the lane's sender threads), so a TLS
+    handshake is paid once, not per alert. Nothing is retried here (the dispatcher does that) and
+    redirects are never followed: a 3xx is refused, since following it would send a signed alert, with
+    its identity, to wherever the answer points. http:// is for a receiver on this machine only (the
+    local stack): an alert holds personal data. Certificates are verified (the system's CAs, or
+    `ca_certs`, a PEM bundle, for a receiver behind a private CA)."""
+
     name = "webhook"
 
-    def __init__(self, url: str, secret: str, timeout_s: float = 5.0,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, url: str, secrets: webhooks.Secrets, timeout_s: float = 5.0,
+                 wall_clock: Callable[[], float] = time.time, maxsize: int = 4, ca_certs: str | None = None) -> None:
+        parts = urllib3.util.parse_url(url)
+        if parts.scheme not in ("http", "https") or not parts.host:
+            raise ValueError("alerts.webhook_url: not an http(s) URL")
+        if parts.scheme == "http" and not _loopback(parts.host):
+            raise ValueError(f"alerts.webhook_url: http:// to {parts.host}; use https:// (http only reaches a"
+                             " receiver on this machine, the local stack)")
+        self.keys = webhooks.parse_secrets(secrets)  # ValueError now, not at the first alert
         self.url = url
-        self.secret = secret
+        self.host = parts.host
+        self.path = parts.request_uri
         self.timeout_s = timeout_s
         self.wall_clock = wall_clock
+        tls = {"ca_certs": ca_certs} if parts.scheme == "https" and ca_certs else {}  # default: the system's CAs
+        self.pool = urllib3.connection_from_url(
+            url, maxsize=maxsize, block=True, retries=False,
+            timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
+            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"}, **tls,
+        )
+        self._redirects_logged: set[tuple[int, str]] = set()
+        self._lock = threading.Lock()
 
     def send(self, doc: dict[str, Any]) -> None:
         body = orjson.dumps(doc)
-        timestamp = str(int(self.wall_clock()))
-        request = urllib.request.Request(self.url, data=body, method="POST", headers={
-            "Content-Type": "application/json",
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: signature(self.secret, timestamp, body),
-            ALERT_ID_HEADER: doc["alert_id"],  # receivers deduplicate on it: a retry carries the same id
-        })
+        headers = webhooks.sign_headers(self.keys, doc["alert_id"], body, int(self.wall_clock()))
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                response.read()
-        except urllib.error.HTTPError as exc:
-            if exc.code in RETRYABLE_HTTP:
-                raise AlertRetryable(f"webhook {exc.code}") from None
-            raise AlertRejected(f"webhook {exc.code}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            response = self.pool.urlopen("POST", self.path, body=body, headers={**self.pool.headers, **headers},
+                                         retries=False, redirect=False, preload_content=False,
+                                         release_conn=False, pool_timeout=self.timeout_s)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # no connection, timeouts, TLS, pool full
             raise AlertRetryable(f"webhook {type(exc).__name__}") from None
+        status = response.status
+        location = response.headers.get("Location") or ""
+        try:  # the answer is not used; read it so the connection can carry the next alert
+            if len(response.read(MAX_RESPONSE_BYTES + 1, decode_content=False)) > MAX_RESPONSE_BYTES:
+                response.close()  # too long to drain: drop this connection, the pool opens another
+        except (urllib3.exceptions.HTTPError, OSError):
+            response.close()  # the status is in; only the rest of the answer was lost
+        finally:
+            response.release_conn()
+        if 200 <= status < 300:
+            return
+        if 300 <= status < 400:
+            host = _location_host(location, self.host)
+            self._log_redirect(doc, status, host)
+            raise AlertRejected(f"webhook {status}: refused a redirect to {host} (redirects are never followed;"
+                                " set alerts.webhook_url to the final https URL)")
+        if status in RETRYABLE_HTTP or 500 <= status < 600:
+            raise AlertRetryable(f"webhook {status}")
+        if 400 <= status < 500:
+            raise AlertRejected(f"webhook {status}")
+        raise AlertRetryable(f"webhook unexpected status {status}")
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def _log_redirect(self, doc: dict[str, Any], status: int, host: str) -> None:
+        """Once per (status, target) and process: the dispatcher logs each rejected alert anyway
+        (`alert_rejected`); this says why, for whoever fixes the URL. No identity, only ids."""
+        with self._lock:
+            if (status, host) in self._redirects_logged or len(self._redirects_logged) >= 32:
+                return  # bounded: a receiver that redirects everywhere does not grow this for ever
+            self._redirects_logged.add((status, host))
+        get_logger().warning("webhook_redirect_refused", sink=self.name, alert_id=doc.get("alert_id"),
+                             rule=doc.get("rule"), status=status, location_host=host)
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _location_host(location: str, own_host: str) -> str:
+    """Where a redirect points, host (and port) only: no path, query or credentials."""
+    if not location:
+        return "nowhere (no Location header)"
+    try:
+        parts = urlsplit(location.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "an unparsable Location"
+    if not host:
+        return f"{own_host} (same host)"
+    host = "".join(c for c in host if c.isprintable())[:253]
+    return f"{host}:{port}" if port else host

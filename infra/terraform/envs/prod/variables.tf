@@ -131,13 +131,13 @@ variable "alert_subscriptions" {
 }
 
 variable "alert_webhook_url" {
-  description = "HTTPS endpoint of the security team's alert receiver (signed with HMAC-SHA256); empty: none."
+  description = "HTTPS endpoint of the security team's alert receiver (Standard Webhooks signatures); empty: none."
   type        = string
   default     = ""
 }
 
 variable "alert_webhook_secret_arn" {
-  description = "Secrets Manager secret holding the webhook's HMAC key; create it yourself, encrypted with this environment's KMS key (output kms_key_arn), so it never sits in Terraform state."
+  description = "Secrets Manager secret holding the webhook's whsec_ secret(s); create it yourself, encrypted with this environment's KMS key (output kms_key_arn), so it never sits in Terraform state."
   type        = string
   default     = ""
 }

@@ -136,7 +136,7 @@ resource "aws_ecs_task_definition" "worker" {
   lifecycle {
     precondition {
       condition     = (var.webhook_url == "") == (var.webhook_secret_arn == "")
-      error_message = "An alert webhook needs both webhook_url and webhook_secret_arn (a Secrets Manager secret holding the HMAC key); set both or neither."
+      error_message = "An alert webhook needs both webhook_url and webhook_secret_arn (a Secrets Manager secret holding the whsec_ secret); set both or neither."
     }
     precondition {
       condition     = length(var.cameras_json) + length(var.zones_json) < 48000

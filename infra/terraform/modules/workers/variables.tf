@@ -99,7 +99,7 @@ variable "webhook_url" {
 }
 
 variable "webhook_secret_arn" {
-  description = "ARN of a Secrets Manager secret (encrypted with the environment's KMS key) holding the webhook's HMAC key."
+  description = "ARN of a Secrets Manager secret (encrypted with the environment's KMS key) holding the webhook's Standard Webhooks secret(s): whsec_<base64>, space-separated during a rotation."
   type        = string
   default     = ""
 }
