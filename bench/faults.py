@@ -84,7 +84,7 @@ class Case:
 CASES: dict[str, Case] = {
     c.name: c
     for c in [
-        Case("kill9", "kill -9 of a worker daemon and its Python child, three times, each restarted",
+        Case("kill9", "kill -9 of a whole worker task (daemon and every child at once), three times, each restarted",
              events=[(10, "kill9"), (22, "kill9"), (34, "kill9")]),
         Case("opensearch_down", "OpenSearch unreachable for 60 s (connections dropped), then back",
              opensearch_proxy=True, events=[(8, "opensearch_down"), (68, "opensearch_up")]),
