@@ -31,8 +31,35 @@ def _dumps_text(obj: Any, **kw: Any) -> str:
     return orjson.dumps(obj, default=kw.get("default")).decode()
 
 
+class _Stderr:
+    """A structlog logger that writes to whatever `sys.stderr` is when it writes, not when it was made:
+    a stream captured or replaced after configure() (a test's capture, a redirect) is never written to
+    after it closed."""
+
+    def msg(self, message: bytes) -> None:
+        stream = sys.stderr
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:
+            stream.write(message.decode() + "\n")
+            return
+        stream.flush()  # what was written as text goes first
+        buffer.write(message + b"\n")
+        buffer.flush()
+
+    log = debug = info = warn = warning = error = err = critical = exception = fatal = failure = msg
+
+
 class _StdlibHandler(logging.StreamHandler):
-    """The handler configure() puts on the root logger (so a second configure() replaces it)."""
+    """The handler configure() puts on the root logger (so a second configure() replaces it); it too
+    writes to the current `sys.stderr`."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def _stdlib_handler(stream: Any) -> logging.Handler:
@@ -82,7 +109,7 @@ def configure(level: str = "info", **context: object) -> structlog.stdlib.BoundL
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.BytesLoggerFactory(sys.stderr.buffer),
+        logger_factory=lambda *args: _Stderr(),
         cache_logger_on_first_use=True,
     )
     _route_stdlib_logging(numeric)

@@ -176,7 +176,8 @@ def test_dead_letters_are_listed_and_redriven_into_the_stream(isolated_env):
     kinesis = aws.kinesis(cfg)
     create_stream(kinesis, stream, 1)
     s3 = aws.s3(cfg)
-    from worker.sinks.quarantine import QuarantineEntry, QuarantineStore
+    from worker.model import QuarantineEntry
+    from worker.sinks.quarantine import QuarantineStore
 
     store = QuarantineStore(s3, cfg.quarantine.bucket, cfg.quarantine.prefix)
     good = encode_frame(frames_of(build_scenario(preset("quiet_corridor", cameras=1, duration_s=5, seed=1)))[0])

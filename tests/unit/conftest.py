@@ -20,8 +20,8 @@ import pytest
 
 from worker.config import load_config
 from worker.sinks.firehose import MAX_RECORD_BYTES
-from worker.sinks.opensearch import IndexOp, Rejected
-from worker.sinks.quarantine import QuarantineEntry
+from worker.model import IndexOp, QuarantineEntry, Rejected
+from worker.sinks.quarantine import s3_body, s3_key
 from worker.sinks.templates import FAMILIES
 from worker.sinks.writer import SinkWriter
 from worker.source.batch import BatchHandler
@@ -167,7 +167,7 @@ class MemoryQuarantine:
 
     def put(self, entries: list[QuarantineEntry], worker_id: str) -> None:
         for entry in entries:
-            self.objects[entry.s3_key(self.prefix)] = orjson.loads(entry.s3_body(worker_id))
+            self.objects[s3_key(entry, self.prefix)] = orjson.loads(s3_body(entry, worker_id))
             self.entries.append(entry)
 
 
@@ -198,3 +198,47 @@ def make_pipeline() -> Callable[..., Pipeline]:
         return Pipeline(handler, opensearch, firehose, quarantine)
 
     return make
+
+
+class RetriedForever(AssertionError):
+    """A unit test's code under test kept retrying: a bug, or a stub that never answers what it expects."""
+
+
+@dataclass
+class NoSleepRetry:
+    """The retry policy the sinks' unit tests hand to the code under test: tiny delays, never a real sleep,
+    each wait's delay kept in `waits` (so a test can count the backoffs), and a stop after `limit` waits
+    (a retry loop that never ends fails the test at once instead of at its timeout). The one place to adapt
+    when the retry API in worker/retry.py changes: a sink's `retry=RetryPolicy` (or, before it,
+    `backoff_factory=`), the dispatcher's `backoff` factory."""
+
+    waits: list[float] = field(default_factory=list)
+    limit: int = 50
+
+    def sleep(self, delay: float) -> None:
+        self.waits.append(delay)
+        if len(self.waits) > self.limit:
+            raise RetriedForever(f"{len(self.waits)} backoff waits")
+
+    def policy(self) -> Callable[[], Any]:
+        """A factory of fresh backoffs, one per operation (what the sinks and the dispatcher take)."""
+        import worker.retry as retry
+
+        if hasattr(retry, "RetryPolicy"):
+            return retry.RetryPolicy(base_s=0.001, cap_s=0.01, sleep=self.sleep)
+        return lambda: retry.Backoff(0.001, 0.01, sleep=self.sleep)
+
+    def kwargs(self, cls: type) -> dict[str, Any]:
+        """The keyword argument by which `cls` (a sink) takes its retry policy."""
+        import inspect
+
+        params = inspect.signature(cls).parameters
+        for name in ("retry", "backoff_factory", "backoff"):
+            if name in params:
+                return {name: self.policy()}
+        raise TypeError(f"{cls.__name__} takes no retry policy: adapt NoSleepRetry.kwargs")
+
+
+@pytest.fixture
+def no_sleep_retry() -> NoSleepRetry:
+    return NoSleepRetry()

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from worker.core.detections import detections_of
 from worker.core.record import RecordError, parse_frame_record
-from worker.source.batch import RawRecord
+from worker.model import RawRecord
 
 CORPUS = Path(__file__).parent.parent / "fixtures" / "hostile"
 T0 = 1_767_225_600.0  # 2026-01-01

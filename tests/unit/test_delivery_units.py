@@ -12,12 +12,12 @@ from worker.buffer.pending import WriteBuffer
 from worker.config import ConfigError, load_config
 from worker.core.record import parse_frame_record
 from worker.sinks.firehose import MAX_RECORD_BYTES, batches
-from worker.sinks.opensearch import IndexOp
-from worker.sinks.quarantine import QuarantineEntry
+from worker.model import IndexOp, QuarantineEntry, RawRecord
+from worker.sinks.quarantine import s3_body, s3_key
 from worker.sinks.templates import retention_policy
 from worker.ops.retention import expired
-from worker.source.batch import RawRecord, archive_line
-from worker.source.checkpointing import CheckpointPolicy
+from worker.source.batch import archive_line
+from worker.source.checkpointing import CheckpointTracker
 
 from pathlib import Path
 
@@ -37,24 +37,49 @@ def test_firehose_batches_respect_count_and_bytes_and_keep_order():
         list(batches([b"x" * (MAX_RECORD_BYTES + 1)]))
 
 
-def test_checkpoint_policy_only_ever_offers_the_acknowledged_position():
-    policy = CheckpointPolicy(every_s=5.0, every_records=100)
-    assert policy.due(0.0) is None  # nothing acknowledged yet
-    policy.acknowledged("10", 10)
-    assert policy.due(1.0) is None  # too soon, too few
-    assert policy.due(6.5) == "10"
-    policy.done("10", 6.5)
-    assert policy.due(20.0) is None  # nothing new since
-    policy.acknowledged("200", 150)
-    assert policy.due(7.0) == "200"  # enough records: no need to wait for the clock
-    policy.acknowledged(None, 0)  # a flush of heartbeat writes only moves nothing
-    assert policy.acked == "200"
+def test_checkpoint_tracker_only_ever_offers_the_acknowledged_position():
+    tracker = CheckpointTracker(every_s=5.0, every_records=100)
+    assert tracker.due(0.0) is None  # nothing acknowledged yet
+    tracker.flushed("10", 10, alerts_held=False)
+    assert tracker.due(1.0) is None  # too soon, too few
+    assert tracker.due(6.5) == "10"
+    tracker.done("10", 6.5)
+    assert tracker.due(20.0) is None  # nothing new since
+    tracker.flushed("200", 150, alerts_held=False)
+    assert tracker.due(7.0) == "200"  # enough records: no need to wait for the clock
+    tracker.flushed(None, 0, alerts_held=False)  # a flush of heartbeat writes only moves nothing
+    assert tracker.acked == "200"
 
 
 def test_checkpoint_every_flush_when_cadence_is_zero():
-    policy = CheckpointPolicy(every_s=0.0, every_records=0)
-    policy.acknowledged("5", 1)
-    assert policy.due(0.0) == "5"
+    tracker = CheckpointTracker(every_s=0.0, every_records=0)
+    tracker.flushed("5", 1, alerts_held=False)
+    assert tracker.due(0.0) == "5"
+
+
+def test_an_undelivered_alert_holds_its_position_until_every_alert_sink_took_it():
+    tracker = CheckpointTracker(every_s=0.0, every_records=0)
+    tracker.flushed("10", 10, alerts_held=False)
+    tracker.done("10", 0.0)
+    tracker.flushed("20", 10, alerts_held=True)  # an alert raised from records 11-20 is not delivered
+    tracker.flushed("30", 10, alerts_held=True)
+    assert tracker.holding and tracker.due(1.0) is None and tracker.final() is None
+    tracker.alerts_settled()
+    assert tracker.due(2.0) == "30" and tracker.acked_records == 20
+
+
+def test_a_held_position_moves_on_with_the_next_flush_that_holds_nothing():
+    tracker = CheckpointTracker(every_s=0.0, every_records=0)
+    tracker.flushed("20", 10, alerts_held=True)
+    tracker.flushed(None, 0, alerts_held=False)  # a flush of writes only, after the alert went out
+    assert tracker.due(0.0) == "20"
+
+
+def test_no_checkpoint_once_the_lease_is_lost():
+    tracker = CheckpointTracker(every_s=0.0, every_records=0)
+    tracker.flushed("5", 1, alerts_held=False)
+    tracker.lost()
+    assert tracker.due(0.0) is None and tracker.final() is None
 
 
 def test_write_buffer_flushes_by_records_bytes_or_age_and_keeps_the_last_write_of_a_document():
@@ -91,9 +116,9 @@ def test_archive_line_keeps_the_original_record_on_one_line():
 def test_dead_letter_key_is_stable_and_by_day_and_reason():
     entry = QuarantineEntry("parse", "not_json", "x", "shardId-1", "42", "cam", 1767225600000, b"\x00bad")
     again = QuarantineEntry("parse", "not_json", "other detail", "shardId-1", "42", "cam", 1767225600000, b"\x00bad")
-    assert entry.s3_key("q/") == again.s3_key("q/")
-    assert entry.s3_key("q/").startswith("q/2026/01/01/not_json/")
-    body = orjson.loads(entry.s3_body("w1"))
+    assert s3_key(entry, "q/") == s3_key(again, "q/")
+    assert s3_key(entry, "q/").startswith("q/2026/01/01/not_json/")
+    body = orjson.loads(s3_body(entry, "w1"))
     assert body["payload_b64"] == "AGJhZA==" and body["sequence_number"] == "42"
 
 

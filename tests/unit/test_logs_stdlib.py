@@ -80,3 +80,32 @@ def test_configure_twice_does_not_double_the_lines_and_info_hides_debug():
     """)
     assert stdout == ""
     assert [r["event"] for r in records] == ["shown", "once"]
+
+
+def test_logging_survives_the_stream_it_was_configured_with_being_closed(capsys):
+    """pytest (or a redirect) swaps sys.stderr: a logger made before must write to the current one,
+    never to the closed one (this stopped a whole test run with 'I/O operation on closed file')."""
+    import io
+    import logging
+
+    import orjson
+
+    from worker.logs import configure, get_logger
+
+    old = sys.stderr
+    first = io.TextIOWrapper(io.BytesIO())
+    sys.stderr = first
+    try:
+        log = configure("info")
+        log.info("one")
+        first.close()
+        second = io.TextIOWrapper(io.BytesIO())
+        sys.stderr = second
+        log.info("two")
+        get_logger().warning("three")
+        logging.getLogger("botocore").warning("four")
+        second.flush()
+        lines = second.buffer.getvalue().splitlines()
+    finally:
+        sys.stderr = old
+    assert [orjson.loads(line)["event"] for line in lines] == ["two", "three", "four"]

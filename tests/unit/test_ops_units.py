@@ -46,13 +46,46 @@ def test_heartbeats_are_throttled_to_keep_the_hot_path_cheap(tmp_path):
 
 
 def test_a_retry_wait_counts_as_a_heartbeat():
-    calls = []
-    retry.on_wait(lambda: calls.append(1))
-    try:
-        retry.Backoff(base_s=0.001, cap_s=0.001).wait()
-    finally:
-        retry._on_wait.clear()
-    assert calls == [1]
+    beats, slept = [], []
+    policy = retry.RetryPolicy(0.001, 0.001, on_wait=lambda: beats.append(1), sleep=slept.append)
+    backoff = policy()
+    backoff.wait()
+    backoff.wait()
+    assert beats == [1, 1] and len(slept) == 2
+
+
+def test_full_jitter_delays_stay_under_the_capped_exponential():
+    import random
+
+    backoff = retry.Backoff(0.5, 4.0, rng=random.Random(3))
+    delays = [backoff.next_delay() for _ in range(200)]
+    ceilings = [min(4.0, 0.5 * 2**n) for n in range(200)]
+    assert all(0.0 <= d <= c for d, c in zip(delays, ceilings))
+    assert min(delays[10:]) < 1.0  # full jitter: short waits happen even at the cap, not only [cap/2, cap]
+
+
+def test_a_policy_call_retries_what_is_retryable_and_gives_up_at_its_limit():
+    class Busy(Exception):
+        pass
+
+    attempts = []
+    log = type("Log", (), {"warning": lambda self, *a, **k: None})()
+    policy = retry.RetryPolicy(0.001, 0.001, max_attempts=3, sleep=lambda s: None)
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise Busy()
+        return "ok"
+
+    assert policy.call(flaky, lambda e: ("busy", "x") if isinstance(e, Busy) else None, log) == "ok"
+    attempts.clear()
+    import pytest
+
+    with pytest.raises(retry.RetriesExhausted):
+        policy.call(lambda: (_ for _ in ()).throw(Busy()), lambda e: ("busy", "x"), log)
+    with pytest.raises(KeyError):  # not retryable: raised at once
+        policy.call(lambda: {}["x"], lambda e: None, log)
 
 
 def test_only_stopped_processors_are_started_and_only_running_ones_stopped():

@@ -12,7 +12,7 @@ from opensearchpy.exceptions import TransportError
 
 from worker.core.record import MAX_FACES_PER_FRAME, RecordError, parse_frame_record
 from worker.sinks.dispatch import Delivery, LaneResult, Recorder
-from worker.source.batch import RawRecord
+from worker.model import RawRecord
 
 T0 = 1_767_225_600.0
 ARN = "arn:aws:kinesisvideo:eu-west-1:123456789012:stream/door-0/1700000000000"

@@ -11,19 +11,13 @@ blocks, the callback does not return, and the daemon stops fetching for that sha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-from worker.sinks.opensearch import IndexOp
-from worker.sinks.quarantine import QuarantineEntry
-
-if TYPE_CHECKING:
-    from worker.source.batch import RawRecord
+from worker.model import IndexOp, QuarantineEntry, RawRecord
 
 
 @dataclass
 class PendingWrites:
     ops: dict[tuple[str, str], IndexOp] = field(default_factory=dict)  # last write of a document wins
-    origin: dict[str, "RawRecord"] = field(default_factory=dict)  # detection id -> its record
+    origin: dict[str, RawRecord] = field(default_factory=dict)  # detection id -> its record
     archive: dict[str, list[bytes]] = field(default_factory=dict)  # delivery stream -> NDJSON lines
     quarantine: list[QuarantineEntry] = field(default_factory=list)
     last_sequence: str | None = None  # the newest record this buffer covers
@@ -46,8 +40,8 @@ class WriteBuffer:
         if self.pending.started_at is None:
             self.pending.started_at = now
 
-    def add_ops(self, ops: list[IndexOp], now: float, origin: "RawRecord | None" = None,
-                origins: "dict[str, RawRecord] | None" = None) -> None:
+    def add_ops(self, ops: list[IndexOp], now: float, origin: RawRecord | None = None,
+                origins: dict[str, RawRecord] | None = None) -> None:
         """Buffer writes; `origin` (all of them) or `origins` (by doc id) name the record each came from,
         so a document a sink refuses is quarantined with its own record."""
         if not ops:

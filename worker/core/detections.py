@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from worker.core.record import FrameRecord, camera_id_from_arn
+from worker.model import stable_id
+
+__all__ = ["MATCH_THRESHOLD", "Detection", "day_of", "detection_id", "detections_of", "frame_id", "stable_id"]
 
 # Similarity at or above which a match counts as the face's identity (Rekognition's default
 # FaceMatchThreshold for stream processors is 80).
 MATCH_THRESHOLD = 80.0
-
-
-def stable_id(*parts: object) -> str:
-    """A short deterministic id: same parts, same id, on every worker and every replay."""
-    joined = "\x1f".join(str(p) for p in parts)
-    return hashlib.blake2b(joined.encode(), digest_size=16).hexdigest()
 
 
 def detection_id(stream_arn: str, fragment_number: str, frame_offset_s: float, face_index: int) -> str:

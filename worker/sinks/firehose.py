@@ -9,12 +9,12 @@ unavailable. A line too large for Firehose (1,000 KiB) must be caught before it 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from worker.logs import get_logger
-from worker.retry import Backoff
+from worker.retry import RetryPolicy
 
 MAX_RECORD_BYTES = 1000 * 1024  # Firehose's limit per record, before base64
 MAX_BATCH_RECORDS = 500
@@ -26,6 +26,16 @@ RETRYABLE_CODES = {
     "InternalServerError", "RequestTimeout", "RequestTimeoutException", "SlowDown",
     "AccessDeniedException", "ExpiredTokenException",
 }
+
+
+def _call_retryable(exc: BaseException) -> tuple[str, str] | None:
+    """A whole PutRecordBatch call that may pass later; other errors are configuration problems."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        return ("firehose_busy", code) if code in RETRYABLE_CODES else None
+    if isinstance(exc, (EndpointConnectionError, BotoCoreError)):
+        return "firehose_unreachable", str(exc)[:200]
+    return None
 
 
 class FirehoseConfigError(RuntimeError):
@@ -55,14 +65,13 @@ class FirehoseSink:
         client: Any,
         max_records: int = MAX_BATCH_RECORDS,
         max_bytes: int = MAX_BATCH_BYTES,
-        backoff_factory: Callable[[], Backoff] = lambda: Backoff(0.2, 10.0),
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.max_records = max_records
         self.max_bytes = max_bytes
-        self._backoff = backoff_factory
+        self.retry = retry or RetryPolicy(0.2, 10.0)
         self.log = get_logger().bind(sink="firehose")
-        self.retried_entries = 0
 
     def put(self, stream: str, lines: Sequence[bytes]) -> int:
         """Deliver every line to `stream`; returns the number of PutRecordBatch calls made."""
@@ -73,28 +82,20 @@ class FirehoseSink:
 
     def _put_batch(self, stream: str, batch: list[bytes]) -> int:
         pending = batch
-        backoff = self._backoff()
+        backoff = self.retry()  # between partial resends; whole-call errors retry inside retry.call
         calls = 0
-        while pending:
+
+        def put() -> dict[str, Any]:
+            nonlocal calls
             calls += 1
+            return self.client.put_record_batch(DeliveryStreamName=stream, Records=[{"Data": line} for line in pending])
+
+        while pending:
             try:
-                response = self.client.put_record_batch(
-                    DeliveryStreamName=stream, Records=[{"Data": line} for line in pending]
-                )
+                response = self.retry.call(put, _call_retryable, self.log, stream=stream)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                if code not in RETRYABLE_CODES:
-                    raise FirehoseConfigError(f"delivery stream {stream}: {code}: {exc}") from exc
-                delay = backoff.next_delay()
-                self.log.warning("firehose_busy", stream=stream, error=code, retry_in_s=round(delay, 2))
-                backoff.sleep(delay)
-                continue
-            except (EndpointConnectionError, BotoCoreError) as exc:
-                delay = backoff.next_delay()
-                self.log.warning("firehose_unreachable", stream=stream, error=str(exc)[:200],
-                                 retry_in_s=round(delay, 2))
-                backoff.sleep(delay)
-                continue
+                raise FirehoseConfigError(f"delivery stream {stream}: {code}: {exc}") from exc
             if not response.get("FailedPutCount"):
                 return calls
             results = response.get("RequestResponses") or []
@@ -104,7 +105,6 @@ class FirehoseSink:
             else:
                 failed = [line for line, result in zip(pending, results) if result.get("ErrorCode")]
                 codes = sorted({r["ErrorCode"] for r in results if r.get("ErrorCode")})
-            self.retried_entries += len(failed)
             delay = backoff.next_delay()
             self.log.warning("firehose_entries_retried", stream=stream, count=len(failed), errors=codes,
                              retry_in_s=round(delay, 2))

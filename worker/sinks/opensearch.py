@@ -9,7 +9,6 @@ checkpoint past data that is not acknowledged, so waiting (backpressure) is the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import orjson
@@ -21,13 +20,25 @@ from opensearchpy.exceptions import (
 from opensearchpy.serializer import JSONSerializer
 
 from worker.config import OpenSearchSection
+from worker.model import IndexOp, Rejected
 from worker.logs import get_logger
-from worker.retry import Backoff
+from worker.retry import RetryPolicy
 from worker.sinks.templates import FAMILIES, index_template
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 # Whole-request answers that mean "not now" rather than "never": retried with backoff and logged loudly.
 RETRYABLE_REQUEST_STATUS = RETRYABLE_STATUS | {401, 403}
+
+
+def _request_retryable(exc: BaseException) -> tuple[str, str] | None:
+    """A whole request that may succeed later (unreachable, throttled, not yet authorised): what to log."""
+    if isinstance(exc, OSConnectionError):
+        return "opensearch_unreachable", str(exc)[:200]
+    if isinstance(exc, TransportError):
+        status = exc.status_code if isinstance(exc.status_code, int) else 0
+        if status in RETRYABLE_REQUEST_STATUS:
+            return "opensearch_busy", f"status {status}"
+    return None
 
 
 class OrjsonSerializer(JSONSerializer):
@@ -40,25 +51,6 @@ class OrjsonSerializer(JSONSerializer):
         if isinstance(data, (str, bytes)):
             return data  # type: ignore[return-value]
         return orjson.dumps(data, default=self.default).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class IndexOp:
-    """Create or replace a document by id; with `delete=True`, remove it (absent counts as done); with
-    `create=True`, write it only if absent (present counts as done: it keeps what it already holds)."""
-
-    index: str
-    doc_id: str
-    source: dict[str, Any]
-    delete: bool = False
-    create: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    op: IndexOp
-    status: int
-    error: str
 
 
 def make_client(cfg: OpenSearchSection, region: str = "us-east-1") -> OpenSearch:
@@ -128,11 +120,11 @@ class OpenSearchSink:
         self,
         client: OpenSearch,
         cfg: OpenSearchSection,
-        backoff_factory: Callable[[], Backoff] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.cfg = cfg
-        self._backoff = backoff_factory or (lambda: Backoff(cfg.retry_base_s, cfg.retry_max_s))
+        self.retry = retry or RetryPolicy(cfg.retry_base_s, cfg.retry_max_s)
         self.log = get_logger().bind(sink="opensearch")
 
     def ensure_templates(self) -> None:
@@ -148,21 +140,7 @@ class OpenSearchSink:
                                                                 params={"allow_no_indices": "true"}), "mapping")
 
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
-        backoff = self._backoff()
-        while True:
-            try:
-                return fn()
-            except OSConnectionError as exc:
-                delay = backoff.next_delay()
-                self.log.warning("opensearch_unreachable", op=what, error=str(exc)[:200], retry_in_s=round(delay, 2))
-                backoff.sleep(delay)
-            except TransportError as exc:
-                status = exc.status_code if isinstance(exc.status_code, int) else 0
-                if status not in RETRYABLE_REQUEST_STATUS:
-                    raise
-                delay = backoff.next_delay()
-                self.log.warning("opensearch_busy", op=what, status=status, retry_in_s=round(delay, 2))
-                backoff.sleep(delay)
+        return self.retry.call(fn, _request_retryable, self.log, op=what)
 
     def get_many(self, refs: Sequence[tuple[str, str]]) -> dict[str, dict[str, Any]]:
         """Real-time GET of documents by (index, id), retrying while unreachable; absent ones are left out."""
@@ -197,7 +175,7 @@ class OpenSearchSink:
     def _index_chunk(self, chunk: list[tuple[IndexOp, bytes]]) -> list[Rejected]:
         rejected: list[Rejected] = []
         pending = chunk
-        backoff = self._backoff()
+        backoff = self.retry()
         while pending:
             body = b"".join(line for _, line in pending)
             try:

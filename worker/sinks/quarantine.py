@@ -12,96 +12,74 @@ record overwrites its own entry instead of adding a second one.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
-from worker.core.detections import day_of, stable_id
+from worker.core.detections import day_of
 from worker.logs import get_logger
-from worker.retry import Backoff
-from worker.sinks.opensearch import IndexOp
+from worker.retry import RetryPolicy
+from worker.model import IndexOp, QuarantineEntry
 from worker.sinks.templates import index_name
 
 MAX_ITEMS_INDEXED = 20  # the searchable copy lists this many refused documents; S3 keeps all
 NOT_RETRYABLE_S3 = {"NoSuchBucket", "InvalidBucketName", "AllAccessDisabled", "InvalidArgument"}
 
 
-@dataclass(frozen=True, slots=True)
-class RefusedItem:
-    """One document a sink refused for good, of the record a dead letter is about."""
+def dead_letter_fields(entry: QuarantineEntry, worker_id: str, detail_chars: int) -> dict[str, Any]:
+    """What both copies of an entry hold: metadata and reasons, no personal data. The S3 object adds
+    the original bytes (which hold face ids and external image ids) in an encrypted bucket."""
+    return {
+        "quarantine_id": entry.entry_id,
+        "stage": entry.stage,
+        "reason": entry.reason,
+        "field": entry.field,
+        "detail": entry.detail[:detail_chars],
+        "shard_id": entry.shard_id,
+        "sequence_number": entry.sequence_number,
+        "partition_key": entry.partition_key,
+        "arrival_time": entry.arrival_ms,
+        "size_bytes": len(entry.payload),
+        "refused_items": len(entry.items),
+        "refused": [item.as_dict() for item in entry.items[:MAX_ITEMS_INDEXED]],
+        "worker_id": worker_id,
+    }
 
-    doc_id: str
-    index: str
-    status: int
-    error: str  # the sink's error type (e.g. mapper_parsing_exception), never a field's value
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"doc_id": self.doc_id, "index": self.index, "status": self.status, "error": self.error}
+def searchable_op(entry: QuarantineEntry, prefix: str, worker_id: str) -> IndexOp:
+    """The entry's copy in the quarantine index, by its arrival day."""
+    return IndexOp(
+        index=index_name(prefix, "quarantine", day_of(entry.arrival_ms / 1000.0)),
+        doc_id=entry.entry_id,
+        source=dead_letter_fields(entry, worker_id, 1000),
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class QuarantineEntry:
-    """One dead letter per bad record: a record the parser refused, or a record some of whose documents
-    a sink refused (all of them listed in `items`, each with its own reason)."""
+def s3_key(entry: QuarantineEntry, prefix: str) -> str:
+    # By arrival day, then reason: `list --reason` and lifecycle rules work on prefixes.
+    day = datetime.fromtimestamp(entry.arrival_ms / 1000.0, tz=timezone.utc).strftime("%Y/%m/%d")
+    return f"{prefix}{day}/{entry.reason}/{entry.entry_id}.json"
 
-    stage: str  # "parse" (the record is bad), "process" (it could not be used), "sink" (a sink refused it)
-    reason: str
-    detail: str
-    shard_id: str
-    sequence_number: str
-    partition_key: str
-    arrival_ms: int
-    payload: bytes  # the Kinesis record's data, exactly as it arrived
-    sub_id: str = ""  # a document with no record of its own (a track closed by the clock): its id
-    document: bytes = b""  # a sample refused document (the first), for a sink rejection
-    field: str = ""  # the record's field at fault, for a parse error
-    items: tuple[RefusedItem, ...] = ()
 
-    @property
-    def entry_id(self) -> str:
-        return stable_id("quarantine", self.shard_id, self.sequence_number, self.stage, self.sub_id)
+def s3_body(entry: QuarantineEntry, worker_id: str) -> bytes:
+    body = dead_letter_fields(entry, worker_id, 4000)
+    body["refused"] = [item.as_dict() for item in entry.items]
+    body["payload_b64"] = base64.b64encode(entry.payload).decode()
+    if entry.document:
+        body["document_b64"] = base64.b64encode(entry.document).decode()
+    return orjson.dumps(body)
 
-    def _fields(self, worker_id: str, detail_chars: int) -> dict[str, Any]:
-        """What both copies of an entry hold: metadata and reasons, no personal data. The S3 object adds
-        the original bytes (which hold face ids and external image ids) in an encrypted bucket."""
-        return {
-            "quarantine_id": self.entry_id,
-            "stage": self.stage,
-            "reason": self.reason,
-            "field": self.field,
-            "detail": self.detail[:detail_chars],
-            "shard_id": self.shard_id,
-            "sequence_number": self.sequence_number,
-            "partition_key": self.partition_key,
-            "arrival_time": self.arrival_ms,
-            "size_bytes": len(self.payload),
-            "refused_items": len(self.items),
-            "refused": [item.as_dict() for item in self.items[:MAX_ITEMS_INDEXED]],
-            "worker_id": worker_id,
-        }
 
-    def to_op(self, prefix: str, worker_id: str) -> IndexOp:
-        return IndexOp(
-            index=index_name(prefix, "quarantine", day_of(self.arrival_ms / 1000.0)),
-            doc_id=self.entry_id,
-            source=self._fields(worker_id, 1000),
-        )
-
-    def s3_key(self, prefix: str) -> str:
-        # By arrival day, then reason: `list --reason` and lifecycle rules work on prefixes.
-        day = datetime.fromtimestamp(self.arrival_ms / 1000.0, tz=timezone.utc).strftime("%Y/%m/%d")
-        return f"{prefix}{day}/{self.reason}/{self.entry_id}.json"
-
-    def s3_body(self, worker_id: str) -> bytes:
-        body = self._fields(worker_id, 4000)
-        body["refused"] = [item.as_dict() for item in self.items]
-        body["payload_b64"] = base64.b64encode(self.payload).decode()
-        if self.document:
-            body["document_b64"] = base64.b64encode(self.document).decode()
-        return orjson.dumps(body)
+def _s3_retryable(exc: BaseException) -> tuple[str, str] | None:
+    """S3 errors that may pass later; the bucket's own refusals (no such bucket, access) do not."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        return None if code in NOT_RETRYABLE_S3 else ("quarantine_s3_retry", code)
+    if isinstance(exc, BotoCoreError):
+        return "quarantine_s3_unreachable", str(exc)[:200]
+    return None
 
 
 class QuarantineConfigError(RuntimeError):
@@ -111,33 +89,23 @@ class QuarantineConfigError(RuntimeError):
 class QuarantineStore:
     """The S3 side of the quarantine: write entries (retrying until stored), list and read them back."""
 
-    def __init__(self, s3: Any, bucket: str, prefix: str,
-                 backoff_factory: Callable[[], Backoff] = lambda: Backoff(0.2, 10.0)) -> None:
+    def __init__(self, s3: Any, bucket: str, prefix: str, retry: RetryPolicy | None = None) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.prefix = prefix
-        self._backoff = backoff_factory
+        self.retry = retry or RetryPolicy(0.2, 10.0)
         self.log = get_logger().bind(sink="quarantine")
 
     def put(self, entries: list[QuarantineEntry], worker_id: str) -> None:
         for entry in entries:
-            key, body = entry.s3_key(self.prefix), entry.s3_body(worker_id)
-            backoff = self._backoff()
-            while True:
-                try:
-                    self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
-                    break
-                except ClientError as exc:
-                    code = exc.response.get("Error", {}).get("Code", "")
-                    if code in NOT_RETRYABLE_S3:
-                        raise QuarantineConfigError(f"quarantine bucket {self.bucket}: {code}") from exc
-                    delay = backoff.next_delay()
-                    self.log.warning("quarantine_s3_retry", error=code, retry_in_s=round(delay, 2))
-                    backoff.sleep(delay)
-                except BotoCoreError as exc:
-                    delay = backoff.next_delay()
-                    self.log.warning("quarantine_s3_unreachable", error=str(exc)[:200], retry_in_s=round(delay, 2))
-                    backoff.sleep(delay)
+            key, body = s3_key(entry, self.prefix), s3_body(entry, worker_id)
+            try:
+                self.retry.call(lambda: self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
+                                                           ContentType="application/json"),
+                                _s3_retryable, self.log)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                raise QuarantineConfigError(f"quarantine bucket {self.bucket}: {code}") from exc
 
     def keys(self, reason: str | None = None, day: str | None = None, prefix: str | None = None) -> Iterator[str]:
         """Keys of entries, optionally of one reason and/or one arrival day (YYYY-MM-DD)."""

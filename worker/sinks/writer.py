@@ -21,8 +21,9 @@ import orjson
 
 from worker.buffer.pending import PendingWrites
 from worker.sinks.firehose import FirehoseSink
-from worker.sinks.opensearch import IndexOp, OpenSearchSink, Rejected
-from worker.sinks.quarantine import QuarantineEntry, QuarantineStore, RefusedItem
+from worker.model import IndexOp, QuarantineEntry, RawRecord, Rejected, RefusedItem
+from worker.sinks.opensearch import OpenSearchSink
+from worker.sinks.quarantine import QuarantineStore, searchable_op
 
 
 class SinkRefused(RuntimeError):
@@ -31,7 +32,6 @@ class SinkRefused(RuntimeError):
 
 if TYPE_CHECKING:
     from worker.sinks.dispatch import AlertDispatcher
-    from worker.source.batch import RawRecord
 
 
 @dataclass
@@ -79,7 +79,7 @@ class SinkWriter:
                 result.archived += len(lines)
         if dead:
             self.quarantine.put(dead, self.worker_id)
-            refused = self.opensearch.index(entry.to_op(self.prefix, self.worker_id) for entry in dead)
+            refused = self.opensearch.index(searchable_op(entry, self.prefix, self.worker_id) for entry in dead)
             if refused:
                 raise SinkRefused(f"quarantine index refused {len(refused)} entries: {refused[0].status} {refused[0].error}")
             result.quarantined = len(dead)

@@ -20,8 +20,7 @@ from worker.core.detections import day_of, detections_of, frame_id
 from worker.core.record import FrameRecord, RecordError, camera_id_from_arn, parse_frame_record
 from worker.logs import get_logger
 from worker.sinks.firehose import MAX_RECORD_BYTES
-from worker.sinks.opensearch import IndexOp
-from worker.sinks.quarantine import QuarantineEntry
+from worker.model import IndexOp, QuarantineEntry, RawRecord
 from worker.sinks.templates import index_name
 from worker.sinks.writer import FlushResult, SinkWriter
 from worker.source.progress import progress_op
@@ -29,16 +28,6 @@ from worker.source.tracking import TrackingOutput, TrackingStage
 
 
 PROGRESS_EVERY = 200  # records between two heartbeats inside one batch
-
-
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """What the processor needs of a Kinesis record, independent of kclpy's classes."""
-
-    data: bytes
-    sequence_number: str
-    partition_key: str
-    arrival_ms: int
 
 
 @dataclass

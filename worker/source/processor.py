@@ -21,18 +21,16 @@ from amazon_kclpy.v3 import processor
 from worker.config import Config
 from worker.logs import get_logger
 from worker.ops.health import Heartbeat
-from worker.retry import Backoff, on_wait
-from worker.source.batch import BatchHandler, BatchStats, RawRecord
-from worker.source.checkpointing import CheckpointPolicy
+from worker.model import RawRecord
+from worker.retry import RetriesExhausted, RetryPolicy
+from worker.source.batch import BatchHandler, BatchStats
+from worker.source.checkpointing import CheckpointTracker
 
 EXIT_UNEXPECTED = 70
 # Checkpoint errors after which this processor no longer owns the shard: stop checkpointing.
 LOST_OWNERSHIP = {"ShutdownException", "InvalidStateException"}
 SUMMARY_EVERY_S = 30.0
-ALERT_WAIT_AT_SHUTDOWN_S = 10.0
-# A record that arrived in the stream this long after the processor started was seen by no earlier owner
-# (their leases had ended); the margin covers clock skew between Kinesis and this host.
-FRESH_MARGIN_S = 10.0  # a stopping worker gives its alert lanes this long before handing over
+ALERT_WAIT_AT_SHUTDOWN_S = 10.0  # a stopping worker gives its alert lanes this long before handing over
 
 
 def _fatal(log: Any, event: str, exc: BaseException) -> None:
@@ -45,7 +43,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
     def __init__(
         self,
         cfg: Config,
-        make_handler: Callable[[str], BatchHandler],
+        make_handler: Callable[[str, Heartbeat], BatchHandler],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
@@ -54,14 +52,10 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         self.log = get_logger()
         self.shard_id = "?"
         self.handler: BatchHandler | None = None
-        self.policy = CheckpointPolicy(cfg.checkpoint.every_s, cfg.checkpoint.every_records)
+        self.checkpoints = CheckpointTracker(cfg.checkpoint.every_s, cfg.checkpoint.every_records)
         self.totals = BatchStats()
         self._last_summary = clock()
-        self._owns_shard = True
         self.heartbeat = Heartbeat("", "")
-        # Flushed positions not yet safe to checkpoint because an alert is still undelivered.
-        self._held_sequence: str | None = None
-        self._held_records = 0
 
     # -- callbacks ------------------------------------------------------------------------------
     def initialize(self, initialize_input: Any) -> None:
@@ -69,10 +63,8 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             self.shard_id = initialize_input.shard_id
             self.log = self.log.bind(shard_id=self.shard_id)
             self.heartbeat = Heartbeat(self.cfg.worker.heartbeat_dir, self.shard_id)
-            on_wait(self.heartbeat.beat)  # waiting on a sink is alive, not stuck
             self.heartbeat.beat()
-            self.handler = self.make_handler(self.shard_id)
-            self.handler.on_progress = self.heartbeat.beat  # a long batch is alive, not stuck
+            self.handler = self.make_handler(self.shard_id, self.heartbeat)
             self.log.info("shard_initialized", from_sequence=initialize_input.sequence_number,
                           archived_through=str(self.handler.archived_through or ""))
         except BaseException as exc:  # noqa: BLE001 - see module docstring
@@ -97,9 +89,9 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             self.totals.add(self.handler.handle(records, received_ms) if records else self.handler.heartbeat())
             if self.handler.flush_due():
                 self._flush()
-            elif self._held_sequence is not None or self.handler.alerts_pending():
+            elif self.checkpoints.holding or self.handler.alerts_pending():
                 self._settle_alerts()  # what the lanes delivered since; retries what is due
-            position = self.policy.due(self.clock())
+            position = self.checkpoints.due(self.clock())
             if position is not None:
                 self._checkpoint(process_records_input.checkpointer, position)
             self._maybe_summary(process_records_input.millis_behind_latest)
@@ -109,7 +101,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
     def lease_lost(self, lease_lost_input: Any) -> None:
         # No checkpoint is possible, and writing now could overwrite the new owner's state: drop the
         # buffer. The new owner is handed these records again from the last checkpoint.
-        self._owns_shard = False
+        self.checkpoints.lost()
         self.heartbeat.clear()
         dropped = self.handler.drop() if self.handler else 0
         self.log.info("lease_lost", dropped_records=dropped, **self._totals())
@@ -135,8 +127,9 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             deadline = self.clock() + ALERT_WAIT_AT_SHUTDOWN_S
             while self.handler is not None and self.handler.alerts_pending() and self.clock() < deadline:
                 self._settle_alerts(wait_s=0.5)  # whatever is still owed after this, the next owner sends
-            if self.policy.acked is not None and self.policy.acked != self.policy.checkpointed:
-                self._checkpoint(shutdown_requested_input.checkpointer, self.policy.acked)
+            position = self.checkpoints.final()
+            if position is not None:
+                self._checkpoint(shutdown_requested_input.checkpointer, position)
             self.heartbeat.clear()
             self.log.info("shutdown_requested", **self._totals())
         except BaseException as exc:  # noqa: BLE001
@@ -144,16 +137,10 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
 
     # -- helpers --------------------------------------------------------------------------------
     def _flush(self) -> None:
-        if self.handler is None or not self._owns_shard:
+        if self.handler is None or not self.checkpoints.owns_shard:
             return
         result = self.handler.flush()
-        if result.alerts_held:
-            self._held_sequence = result.last_sequence or self._held_sequence
-            self._held_records += result.records
-        else:
-            sequence = result.last_sequence or self._held_sequence
-            self.policy.acknowledged(sequence, result.records + self._held_records)
-            self._held_sequence, self._held_records = None, 0
+        self.checkpoints.flushed(result.last_sequence, result.records, result.alerts_held)
         self.totals.archived += result.archived
         self.totals.flushes += 1
         if result.quarantined:
@@ -163,106 +150,47 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             self.log.warning("records_quarantined", count=result.quarantined, reasons=result.reasons)
 
     def _settle_alerts(self, wait_s: float = 0.0) -> None:
-        if self.handler is None or not self._owns_shard:
+        if self.handler is None or not self.checkpoints.owns_shard:
             return
-        if self.handler.deliver_alerts(wait_s) and self._held_sequence is not None:
-            self.policy.acknowledged(self._held_sequence, self._held_records)
-            self._held_sequence, self._held_records = None, 0
+        if self.handler.deliver_alerts(wait_s):
+            self.checkpoints.alerts_settled()
 
     def _checkpoint(self, checkpointer: Any, sequence_number: str | None) -> bool:
-        if not self._owns_shard:
+        if not self.checkpoints.owns_shard:
             return False
-        backoff = Backoff(0.2, 5.0)
-        attempts = self.cfg.checkpoint.attempts
-        for _ in range(attempts):
-            try:
-                checkpointer.checkpoint(sequence_number)
-                if sequence_number is not None:
-                    self.policy.done(sequence_number, self.clock())
-                return True
-            except CheckpointError as exc:
-                if exc.value in LOST_OWNERSHIP:
-                    self._owns_shard = False
-                    self.log.info("checkpoint_not_owner", error=exc.value)
-                    return False
-                delay = backoff.wait()
-                self.log.warning("checkpoint_retry", error=exc.value, retry_in_s=round(delay, 2))
-        # Not checkpointing is safe (the records come again); losing them is not.
-        self.log.error("checkpoint_gave_up", attempts=attempts)
-        return False
+        retry = RetryPolicy(0.2, 5.0, max_attempts=self.cfg.checkpoint.attempts, on_wait=self.heartbeat.beat)
+
+        def throttled(exc: BaseException) -> tuple[str, str] | None:
+            if isinstance(exc, CheckpointError) and exc.value not in LOST_OWNERSHIP:
+                return "checkpoint_retry", str(exc.value)
+            return None
+
+        try:
+            retry.call(lambda: checkpointer.checkpoint(sequence_number), throttled, self.log)
+        except CheckpointError as exc:  # the lease is gone: a later checkpoint would overwrite the new owner's
+            self.checkpoints.lost()
+            self.log.info("checkpoint_not_owner", error=exc.value)
+            return False
+        except RetriesExhausted:
+            # Not checkpointing is safe (the records come again); losing them is not.
+            self.log.error("checkpoint_gave_up", attempts=self.cfg.checkpoint.attempts)
+            return False
+        if sequence_number is not None:
+            self.checkpoints.done(sequence_number, self.clock())
+        return True
 
     def _totals(self) -> dict[str, Any]:
         t = self.totals
         return {"records": t.records, "faces": t.faces, "quarantined": t.quarantined,
                 "late_frames": t.late_frames, "unregistered_frames": t.unregistered_frames,
                 "tracks_closed": t.tracks_closed, "alerts": t.alerts, "archived": t.archived, "archive_skipped": t.archive_skipped,
-                "flushes": t.flushes, "checkpointed": self.policy.checkpointed}
+                "flushes": t.flushes, "checkpointed": self.checkpoints.checkpointed}
 
     def _maybe_summary(self, millis_behind: Any) -> None:
         now = self.clock()
         if now - self._last_summary >= SUMMARY_EVERY_S:
             self._last_summary = now
             self.log.info("shard_progress", millis_behind_latest=millis_behind, **self._totals())
-
-
-def handler_factory(cfg: Config) -> Callable[[str], BatchHandler]:
-    """The sinks of this process, shared by the shard it serves; built once, used at initialize."""
-    from worker import aws
-    from worker.sinks.firehose import FirehoseSink
-    from worker.sinks.opensearch import OpenSearchSink, make_client
-    from worker.sinks.alerts import SnsAlertSink, WebhookAlertSink
-    from worker.sinks.dispatch import AlertDispatcher
-    from worker.sinks.quarantine import QuarantineStore
-    from worker.sinks.writer import SinkWriter
-    from worker.source.progress import read_progress
-
-    f = cfg.firehose
-    opensearch = OpenSearchSink(make_client(cfg.opensearch, cfg.kinesis.region), cfg.opensearch)
-    firehose = (
-        FirehoseSink(aws.firehose(cfg), f.max_batch_records, f.max_batch_bytes,
-                     lambda: Backoff(f.retry_base_s, f.retry_max_s))
-        if f.enabled else None
-    )
-    quarantine = QuarantineStore(aws.s3(cfg), cfg.quarantine.bucket, cfg.quarantine.prefix)
-    a = cfg.alerts
-    alert_sinks: list = []
-    if a.sns_topic_arn:
-        alert_sinks.append(SnsAlertSink(aws.sns(cfg), a.sns_topic_arn))
-    if a.webhook_url:
-        alert_sinks.append(WebhookAlertSink(a.webhook_url, a.webhook_secret, a.webhook_timeout_s))
-
-    def make(shard_id: str) -> BatchHandler:
-        opensearch.ensure_templates()
-        dispatcher = None
-        if alert_sinks:
-            fresh_after_ms = int((time.time() + FRESH_MARGIN_S) * 1000)
-            dispatcher = AlertDispatcher(alert_sinks, opensearch, a.delivery_attempts,
-                                         lambda: Backoff(a.retry_base_s, a.retry_max_s), a.retry_every_s,
-                                         fresh_after_ms)
-            dispatcher.restore(undelivered_alerts(opensearch, cfg.opensearch.index_prefix, shard_id,
-                                                  [sink.name for sink in alert_sinks]))
-        writer = SinkWriter(opensearch, firehose, quarantine, cfg.opensearch.index_prefix, shard_id, cfg.worker_id,
-                            dispatcher)
-        archived = read_progress(opensearch, cfg.opensearch.index_prefix, cfg.application_name, shard_id)
-        return BatchHandler(cfg, writer, shard_id, cfg.worker_id, archived_through=archived)
-
-    return make
-
-
-def undelivered_alerts(opensearch: Any, prefix: str, shard_id: str, sinks: list[str]) -> list[tuple[str, dict]]:
-    """The outbox: alerts of this shard some sink has not taken (a previous owner stopped first)."""
-    from worker.sinks.templates import alias_name
-
-    alias = alias_name(prefix, "alerts")
-    client = opensearch.client
-    if not client.indices.exists_alias(name=alias):
-        return []
-    client.indices.refresh(index=alias)
-    query = {"bool": {"filter": [{"term": {"shard_id": shard_id}}],
-                      "should": [{"bool": {"must_not": {"term": {"delivered_to": name}}}} for name in sinks],
-                      "minimum_should_match": 1}}
-    hits = client.search(index=alias, body={"size": 10000, "query": query})["hits"]["hits"]
-    return [(hit["_index"], hit["_source"]) for hit in hits]
 
 
 def main(cfg: Config) -> None:
@@ -275,4 +203,6 @@ def main(cfg: Config) -> None:
     sys.setswitchinterval(0.001)
     protocol_out = sys.stdout
     sys.stdout = sys.stderr  # a stray print() must never corrupt the MultiLang protocol
+    from worker.compose import handler_factory
+
     kcl.KCLProcess(DetectionRecordProcessor(cfg, handler_factory(cfg)), output_file=protocol_out).run()

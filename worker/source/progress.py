@@ -9,7 +9,8 @@ are repeated regardless: they are idempotent, and a deliberate replay must rebui
 from __future__ import annotations
 
 from worker.core.detections import stable_id
-from worker.sinks.opensearch import IndexOp, OpenSearchSink
+from worker.model import IndexOp
+from worker.sinks.opensearch import OpenSearchSink
 from worker.sinks.templates import camera_state_index
 
 

@@ -22,7 +22,8 @@ from worker.core.record import FrameRecord
 from worker.core.track_docs import track_document, track_from_document
 from worker.core.tracker import Track, Tracker, TrackerParams
 from worker.logs import get_logger
-from worker.sinks.opensearch import IndexOp, OpenSearchSink
+from worker.model import IndexOp
+from worker.sinks.opensearch import OpenSearchSink
 from worker.sinks.templates import camera_state_index, index_name
 
 
