@@ -26,6 +26,7 @@ from worker.core.detections import detection_id, stable_id
 from worker.core.record import DetectedFace, FrameRecord
 from worker.core.track_docs import category_of
 from worker.core.tracker import FrameResult, Track
+from worker.documents import AlertSource
 
 RULES = ("watchlist", "unknown_face", "restricted_zone", "after_hours")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -115,6 +116,13 @@ class Alert:
             "best_frame": {"fragment_number": self.fragment_number, "frame_offset_s": self.frame_offset_s},
             "detection_id": self.detection_id or None,
         }
+
+
+def alert_source(alert: Alert, shard_id: str, received_ms: int | None) -> AlertSource:
+    """The alert's document in the alerts index: the alert as delivered, where it came from, and an
+    empty delivery record that each alert sink's lane fills in."""
+    return {**alert.document(), "shard_id": shard_id, "arrival_time": alert.arrival_ms,  # type: ignore[typeddict-item]
+            "received_time": received_ms, "delivered_to": []}
 
 
 def alert_id(track_id: str, rule: str) -> str:

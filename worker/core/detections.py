@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
-
 from worker.core.record import FrameRecord, camera_id_from_arn
-from worker.model import stable_id
+from worker.documents import DetectionSource
+from worker.model import RawRecord, stable_id
 
 __all__ = ["MATCH_THRESHOLD", "Detection", "day_of", "detection_id", "detections_of", "frame_id", "stable_id"]
 
@@ -34,11 +33,12 @@ def day_of(epoch_s: float) -> str:
 class Detection:
     doc_id: str
     day: str  # UTC day of the frame: the daily index it belongs to
-    source: dict[str, Any]
+    source: DetectionSource
 
 
-def detections_of(frame: FrameRecord) -> list[Detection]:
-    """Turn one frame record into its detection documents (none for a frame without faces)."""
+def detections_of(frame: FrameRecord, shard_id: str = "", record: RawRecord | None = None) -> list[Detection]:
+    """Turn one frame record into its detection documents (none for a frame without faces), with where
+    the record came from (`shard_id`, `record`: its sequence number and arrival time)."""
     camera = camera_id_from_arn(frame.stream_arn)
     frame_ms = int(round(frame.frame_time * 1000))
     day = day_of(frame.frame_time)
@@ -47,7 +47,9 @@ def detections_of(frame: FrameRecord) -> list[Detection]:
         best = face.best_match
         known = best is not None and best.similarity >= MATCH_THRESHOLD
         box = face.box
-        source: dict[str, Any] = {
+        doc_id = detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
+        source: DetectionSource = {
+            "detection_id": doc_id,
             "camera_id": camera,
             "stream_arn": frame.stream_arn,
             "fragment_number": frame.fragment_number,
@@ -70,8 +72,9 @@ def detections_of(frame: FrameRecord) -> list[Detection]:
             "identity": best.external_image_id if known and best else None,
             "face_id": best.face_id if known and best else None,
             "similarity": best.similarity if best else None,
+            "shard_id": shard_id,
+            "sequence_number": record.sequence_number if record else "",
+            "arrival_time": record.arrival_ms if record else 0,
         }
-        doc_id = detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
-        source["detection_id"] = doc_id
         out.append(Detection(doc_id, day, source))
     return out

@@ -8,12 +8,13 @@ the track's first frame, so writing a track again replaces it instead of adding 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from worker.core.cameras import Camera
 from worker.core.detections import day_of
 from worker.core.record import BoundingBox
-from worker.core.tracker import BestFrame, Track
+from worker.core.tracker import BestFrame, CameraTracker, Track
+from worker.documents import CameraStateSource, TrackSource
 
 
 def category_of(identity: str | None, watchlist_prefix: str) -> str:
@@ -32,13 +33,13 @@ def _ms(epoch_s: float) -> int:
 class TrackDoc:
     doc_id: str
     day: str  # UTC day of the first frame: the daily index, fixed for the track's life
-    source: dict[str, Any]
+    source: TrackSource
 
 
 def track_document(track: Track, camera: Camera, watchlist_prefix: str) -> TrackDoc:
     identity, confidence = track.identity()
     best = track.best_frame
-    source: dict[str, Any] = {
+    source: TrackSource = {
         "track_id": track.track_id,
         "stream_arn": track.stream_arn,
         **camera.location(),
@@ -114,3 +115,18 @@ def track_from_document(source: dict[str, Any]) -> Track:
             box=BoundingBox(b["width"], b["height"], b["left"], b["top"]),
         )
     return track
+
+
+def camera_state(camera: CameraTracker, camera_id: str, shard_id: str, index_of: Callable[[Track], str],
+                 alert_clocks: dict[str, Any]) -> CameraStateSource:
+    """What a next owner of the camera needs: which tracks are open (and where their documents are), up to
+    which frame time they hold the camera's frames, and the alert cooldown clocks."""
+    return {
+        "kind": "camera_state",
+        "stream_arn": camera.stream_arn,
+        "camera_id": camera_id,
+        "applied_until": _ms(camera.watermark),  # restore() keeps it >= applied_until
+        "shard_id": shard_id,
+        "open_tracks": [{"index": index_of(t), "id": t.track_id} for t in camera.open],
+        "alert_clocks": alert_clocks,
+    }

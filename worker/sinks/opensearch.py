@@ -187,8 +187,10 @@ class OpenSearchSink:
                 if exc.status_code == 413:
                     return rejected + [Rejected(pending[0][0], 413, "request too large")]
                 raise
-            retry: list[tuple[IndexOp, bytes]] = []
-            for (op, line), item in zip(pending, response["items"]):
+            items = response.get("items") or []
+            # An answer with fewer items than ops cannot acknowledge the ops it does not mention: resend those.
+            retry: list[tuple[IndexOp, bytes]] = list(pending[len(items):])
+            for (op, line), item in zip(pending, items):
                 result = item.get("index") or next(iter(item.values()))
                 status = int(result.get("status", 500))
                 if status < 300 or (op.delete and status == 404) or (op.create and status == 409):

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from worker.core.detections import day_of
 from worker.logs import get_logger
 from worker.retry import RetryPolicy
+from worker.documents import QuarantineSource
 from worker.model import IndexOp, QuarantineEntry
 from worker.sinks.templates import index_name
 
@@ -28,7 +29,7 @@ MAX_ITEMS_INDEXED = 20  # the searchable copy lists this many refused documents;
 NOT_RETRYABLE_S3 = {"NoSuchBucket", "InvalidBucketName", "AllAccessDisabled", "InvalidArgument"}
 
 
-def dead_letter_fields(entry: QuarantineEntry, worker_id: str, detail_chars: int) -> dict[str, Any]:
+def dead_letter_fields(entry: QuarantineEntry, worker_id: str, detail_chars: int) -> QuarantineSource:
     """What both copies of an entry hold: metadata and reasons, no personal data. The S3 object adds
     the original bytes (which hold face ids and external image ids) in an encrypted bucket."""
     return {
@@ -53,7 +54,7 @@ def searchable_op(entry: QuarantineEntry, prefix: str, worker_id: str) -> IndexO
     return IndexOp(
         index=index_name(prefix, "quarantine", day_of(entry.arrival_ms / 1000.0)),
         doc_id=entry.entry_id,
-        source=dead_letter_fields(entry, worker_id, 1000),
+        source=dict(dead_letter_fields(entry, worker_id, 1000)),
     )
 
 
@@ -64,7 +65,7 @@ def s3_key(entry: QuarantineEntry, prefix: str) -> str:
 
 
 def s3_body(entry: QuarantineEntry, worker_id: str) -> bytes:
-    body = dead_letter_fields(entry, worker_id, 4000)
+    body: dict[str, Any] = dict(dead_letter_fields(entry, worker_id, 4000))
     body["refused"] = [item.as_dict() for item in entry.items]
     body["payload_b64"] = base64.b64encode(entry.payload).decode()
     if entry.document:

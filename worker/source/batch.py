@@ -164,13 +164,8 @@ class BatchHandler:
         return stats
 
     def _prepare(self, record: RawRecord, frame: FrameRecord) -> Prepared:
-        ops = []
-        for det in detections_of(frame):
-            source = det.source
-            source["shard_id"] = self.shard_id
-            source["sequence_number"] = record.sequence_number
-            source["arrival_time"] = record.arrival_ms
-            ops.append(IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, source))
+        ops = [IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, dict(det.source))
+               for det in detections_of(frame, self.shard_id, record)]
         line = archive_line(record, frame, self.shard_id) if self.archive_enabled else None
         return Prepared(record, frame, ops, line)
 

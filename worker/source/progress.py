@@ -9,6 +9,7 @@ are repeated regardless: they are idempotent, and a deliberate replay must rebui
 from __future__ import annotations
 
 from worker.core.detections import stable_id
+from worker.documents import ShardProgressSource
 from worker.model import IndexOp
 from worker.sinks.opensearch import OpenSearchSink
 from worker.sinks.templates import camera_state_index
@@ -19,12 +20,9 @@ def progress_id(application: str, shard_id: str) -> str:
 
 
 def progress_op(prefix: str, application: str, shard_id: str, sequence_number: str) -> IndexOp:
-    return IndexOp(
-        camera_state_index(prefix),
-        progress_id(application, shard_id),
-        {"kind": "shard_progress", "application": application, "shard_id": shard_id,
-         "flushed_through": sequence_number},
-    )
+    source: ShardProgressSource = {"kind": "shard_progress", "application": application, "shard_id": shard_id,
+                                   "flushed_through": sequence_number}
+    return IndexOp(camera_state_index(prefix), progress_id(application, shard_id), dict(source))
 
 
 def read_progress(sink: OpenSearchSink, prefix: str, application: str, shard_id: str) -> int | None:

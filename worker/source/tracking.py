@@ -15,11 +15,11 @@ from typing import Callable, Iterable
 
 import orjson
 
-from worker.core.alerts import Alert, AlertEngine, AlertRules
+from worker.core.alerts import Alert, AlertEngine, AlertRules, alert_source
 from worker.core.cameras import CameraRegistry
 from worker.core.detections import day_of, stable_id
 from worker.core.record import FrameRecord
-from worker.core.track_docs import track_document, track_from_document
+from worker.core.track_docs import camera_state, track_document, track_from_document
 from worker.core.tracker import Track, Tracker, TrackerParams
 from worker.logs import get_logger
 from worker.model import IndexOp
@@ -166,18 +166,8 @@ class TrackingStage:
         return TrackingOutput(ops, archive, stats)
 
     def _alert_doc(self, alert: Alert, received_ms: int | None) -> tuple[str, dict]:
-        source = {**alert.document(), "shard_id": self.shard_id, "arrival_time": alert.arrival_ms,
-                  "received_time": received_ms, "delivered_to": []}
-        return index_name(self.prefix, "alerts", day_of(alert.at)), source
+        return index_name(self.prefix, "alerts", day_of(alert.at)), dict(alert_source(alert, self.shard_id, received_ms))
 
     def _state(self, stream_arn: str) -> dict:
-        camera = self.tracker.cameras[stream_arn]
-        return {
-            "kind": "camera_state",
-            "stream_arn": stream_arn,
-            "camera_id": self.registry.lookup(stream_arn).camera_id,
-            "applied_until": int(round(camera.watermark * 1000)),  # restore() keeps it >= applied_until
-            "shard_id": self.shard_id,
-            "open_tracks": [{"index": self._index_of(t), "id": t.track_id} for t in camera.open],
-            "alert_clocks": self.alerts.clocks(stream_arn),
-        }
+        return dict(camera_state(self.tracker.cameras[stream_arn], self.registry.lookup(stream_arn).camera_id,
+                                 self.shard_id, self._index_of, self.alerts.clocks(stream_arn)))

@@ -1,0 +1,177 @@
+"""The documents the worker writes to OpenSearch, as types: one source of truth for their fields.
+
+The builders in `worker/core` return these; the index mappings in `worker/sinks/templates.py` declare
+the same fields with OpenSearch types, and tests/unit/test_documents.py checks the two agree field by
+field (and that what the builders really produce fits them). Imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class BoxSource(TypedDict):
+    width: float
+    height: float
+    left: float
+    top: float
+
+
+class PoseSource(TypedDict):
+    pitch: float
+    roll: float
+    yaw: float
+
+
+class DetectionSource(TypedDict):
+    """One detected face of one frame (`<prefix>-detections-YYYY.MM.DD`)."""
+
+    detection_id: str
+    camera_id: str
+    stream_arn: str
+    fragment_number: str
+    frame_offset_s: float
+    frame_time: int  # epoch ms
+    producer_timestamp: int  # epoch ms
+    upstream_lag_s: float
+    face_index: int
+    faces_in_frame: int
+    status: str  # known | unknown
+    bbox: BoxSource
+    face_area: float
+    confidence: float
+    brightness: float | None
+    sharpness: float | None
+    pose: PoseSource | None
+    match_count: int
+    identity: str | None
+    face_id: str | None
+    similarity: float | None
+    shard_id: str
+    sequence_number: str
+    arrival_time: int  # the record's arrival in the stream, epoch ms
+
+
+class BestFrameSource(TypedDict, total=False):
+    fragment_number: str
+    frame_offset_s: float
+    frame_time: int
+    bbox: BoxSource
+    score: float
+
+
+class TrackSource(TypedDict):
+    """One visit of one person to one camera (`<prefix>-tracks-YYYY.MM.DD`, by its first frame)."""
+
+    track_id: str
+    stream_arn: str
+    camera_id: str
+    registered: bool
+    site: str
+    floor: str
+    zone: str
+    first_seen: int
+    last_seen: int
+    duration_s: float
+    frames: int
+    matched_frames: int
+    identity: str | None
+    identity_confidence: float | None
+    category: str  # employee | unknown | watchlist
+    confirmed: bool
+    state: str  # open | closed
+    best_frame: BestFrameSource | None
+    resume: dict[str, Any]  # the tracker's state for the next owner; not indexed
+
+
+class SinkTimes(TypedDict, total=False):
+    sns: int
+    webhook: int
+
+
+class AlertSource(TypedDict, total=False):
+    """One alert per (track, rule) (`<prefix>-alerts-YYYY.MM.DD`); the delivery fields are filled in as
+    each alert sink takes it (worker/sinks/dispatch.py)."""
+
+    alert_id: str
+    rule: str
+    severity: str
+    track_id: str
+    camera_id: str
+    registered: bool
+    stream_arn: str
+    site: str
+    floor: str
+    zone: str
+    time: int
+    local_time: str
+    timezone: str
+    shard_id: str
+    arrival_time: int | None
+    received_time: int | None
+    identity: str
+    category: str
+    confidence: float | None
+    best_frame: BestFrameSource
+    frame_s3_uri: str
+    detection_id: str | None
+    delivered_to: list[str]
+    rejected_by: list[str]
+    sent_at: SinkTimes
+    delivered_at: SinkTimes
+
+
+class CameraStateSource(TypedDict):
+    """Per camera: how far its tracks are applied and which are open (`<prefix>-cameras-state`)."""
+
+    kind: str  # camera_state
+    stream_arn: str
+    camera_id: str
+    applied_until: int
+    shard_id: str
+    open_tracks: list[dict[str, str]]
+    alert_clocks: dict[str, Any]
+
+
+class ShardProgressSource(TypedDict):
+    """Per shard: every sink holds everything up to `flushed_through` (same index as camera states)."""
+
+    kind: str  # shard_progress
+    application: str
+    shard_id: str
+    flushed_through: str
+
+
+class RefusedSource(TypedDict):
+    doc_id: str
+    index: str
+    status: int
+    error: str
+
+
+class QuarantineSource(TypedDict):
+    """The searchable copy of a dead letter: metadata only (`<prefix>-quarantine-YYYY.MM.DD`)."""
+
+    quarantine_id: str
+    stage: str
+    reason: str
+    field: str
+    detail: str
+    shard_id: str
+    sequence_number: str
+    partition_key: str
+    arrival_time: int
+    size_bytes: int
+    refused_items: int
+    refused: list[RefusedSource]
+    worker_id: str
+
+
+# Index family -> the document types it holds (the camera-state index holds two kinds).
+FAMILY_DOCUMENTS: dict[str, tuple[type, ...]] = {
+    "detections": (DetectionSource,),
+    "tracks": (TrackSource,),
+    "alerts": (AlertSource,),
+    "cameras": (CameraStateSource, ShardProgressSource),
+    "quarantine": (QuarantineSource,),
+}
