@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts faults fuzz lint lint-infra image docker-up docker-down plan deploy destroy clean
+.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts faults fuzz lint-infra image docker-up docker-down plan deploy destroy clean
 
 help:
 	@echo "make demo        - install, start the local stack, run 2 workers on simulated cameras, summarise"

@@ -1,13 +1,99 @@
-"""Command line: `python -m worker <command>` (also installed as `facewatch`)."""
+"""Command line: `facewatch <command>` (the console script, the image's entry point), or
+`python -m worker <command>` from a checkout.
+
+The image carries the runtime only: the simulator (worker/sim), the local stack (worker/localstack) and
+the demo (worker/ops/demo.py) are left out of it, so this module and every runtime command import them
+only inside the development commands that need them; without them those commands say so in one line
+and exit 69.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import importlib.util
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from worker.config import STACK_ENV_FILE, ConfigError, load_config, read_env_file
+
+DISTRIBUTION = "facewatch-worker"
+CONSOLE_PROG = "facewatch"  # [project.scripts] in pyproject.toml
+MODULE_PROG = "python -m worker"
+
+# Exit codes. argparse exits 2 on a usage error; the others follow sysexits.h where one fits.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STACK = 3
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a development command this installation does not carry
+EXIT_CONFIG = 78  # EX_CONFIG
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK:<4} success
+  {EXIT_FAILED:<4} the command ran and failed (health: a shard stopped beating; enrol: images refused; ...)
+  {EXIT_USAGE:<4} usage error: unknown command or flag, bad flag value
+  {EXIT_STACK:<4} local stack error (stack, demo)
+  {EXIT_UNAVAILABLE:<4} a development command (simulate, stack, demo) this installation does not carry (the image)
+  {EXIT_CONFIG:<4} configuration error: one line per problem, naming the field
+  {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C)"""
+
+# Development only: left out of the image (.dockerignore), imported only by the commands that need them.
+DEV_MODULES = ("worker.sim", "worker.localstack", "worker.ops.demo")
+
+
+def package_version() -> str:
+    """The installed distribution's version; in a checkout without its metadata, pyproject.toml's."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    import tomllib
+
+    try:
+        return tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+class NotInstalled(Exception):
+    """A development command whose modules this installation (the runtime image) leaves out."""
+
+    def __init__(self, command: str, module: str) -> None:
+        super().__init__(command)
+        self.command = command
+        self.module = module
+
+
+def _is_dev_module(name: str | None) -> bool:
+    return name is not None and any(name == m or name.startswith(m + ".") for m in DEV_MODULES)
+
+
+def dev_available() -> bool:
+    """Whether the development modules are here (a checkout), without importing them."""
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in DEV_MODULES)
+    except (ImportError, ValueError):
+        return False
+
+
+@contextmanager
+def _dev_only(command: str) -> Iterator[None]:
+    """Around a development command's imports: a missing development module becomes NotInstalled.
+
+    Import them as `import worker.ops.demo as demo`: `from worker.ops import demo` turns a missing
+    module into a plain ImportError ("cannot import name"), which names no module.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if not _is_dev_module(exc.name):
+            raise
+        raise NotInstalled(command, exc.name or "") from None
 
 
 def _apply_stack_env() -> dict[str, str]:
@@ -53,7 +139,9 @@ def _cmd_processor(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from worker import aws
     from worker.logs import configure
-    from worker.sim import run
+
+    with _dev_only("simulate"):
+        import worker.sim.run as run
 
     _apply_stack_env()
     cfg = load_config()
@@ -62,7 +150,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_stack(args: argparse.Namespace) -> int:
-    from worker.localstack import stack
+    with _dev_only("stack"):
+        import worker.localstack.stack as stack
 
     if args.action == "up":
         stack.up()
@@ -144,7 +233,8 @@ def _cmd_retention(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from worker.ops import demo
+    with _dev_only("demo"):
+        import worker.ops.demo as demo
 
     return demo.main(args)
 
@@ -230,67 +320,118 @@ def _cmd_enrol(args: argparse.Namespace) -> int:
     return 0 if not result.no_face and not result.refused and not plan.rejected else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="worker", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default; an option without one says in its help what happens
+    when it is left out ("(default: ...)"), and on/off flags are off unless given."""
 
-    run_p = sub.add_parser("run", help="start a worker: the KCL MultiLangDaemon with our record processor")
-    run_p.add_argument("--stream", help="Kinesis stream to consume (default: kinesis.stream_name)")
-    run_p.add_argument("--worker-id", help="KCL worker id (default: <hostname>-<pid>)")
-    run_p.add_argument("--config", help="YAML configuration file (default: $FACEWATCH_CONFIG)")
-    run_p.add_argument("--properties", help="where to write the daemon's properties file")
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "(default" in text or action.required
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def build_parser(prog: str = CONSOLE_PROG) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="facewatch: the KCL consumer workers for Amazon Rekognition Video face-search results"
+                    " (OpenSearch, tracks, alerts, the S3 archive and dead letters).",
+        epilog=EXIT_CODES,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, title="commands")
+    public: list[str] = []
+    dev_note = "development checkout only" if dev_available() else "development checkout only: not in this installation"
+
+    def command(name: str, summary: str | None, dev: bool = False) -> argparse.ArgumentParser:
+        if summary is None:  # internal: no help entry at all, so not listed (help=SUPPRESS prints "==SUPPRESS==")
+            return sub.add_parser(name, formatter_class=HelpFormatter,
+                                  description="internal: the record processor of one shard, started by the KCL daemon")
+        public.append(name)
+        text = f"{summary} [{dev_note}]" if dev else summary
+        return sub.add_parser(name, help=text, description=text, formatter_class=HelpFormatter,
+                              epilog=f"exit codes: `{prog} --help` lists them")
+
+    run_p = command("run", "start a worker: the KCL MultiLangDaemon with our record processor")
+    run_p.add_argument("--stream", help="Kinesis stream to consume (default: kinesis.stream_name, i.e."
+                                        " FACEWATCH_STREAM or the configuration file, else detections)")
+    run_p.add_argument("--worker-id", help="KCL worker id (default: FACEWATCH_WORKER_ID, else <hostname>-<pid>)")
+    run_p.add_argument("--config", help="YAML configuration file (default: $FACEWATCH_CONFIG, else the built-in"
+                                        " defaults)")
+    run_p.add_argument("--properties", help="where to write the daemon's properties file"
+                                            " (default: .run/<worker-id>.properties)")
     run_p.set_defaults(func=_cmd_run)
 
-    proc_p = sub.add_parser("processor", help="(started by the daemon) the record processor of one shard")
+    # Internal: the daemon starts one per leased shard (`python -m worker processor`, worker/source/daemon.py).
+    proc_p = command("processor", None)
     proc_p.set_defaults(func=_cmd_processor)
 
-    from worker.sim.run import add_arguments
-
-    sim_p = sub.add_parser("simulate", help="produce simulated Rekognition face-search records + ground truth")
-    add_arguments(sim_p)
+    sim_p = command("simulate", "produce simulated Rekognition face-search records + ground truth", dev=True)
+    sim_p.add_argument("--stream", help="Kinesis stream to put records into (default: kinesis.stream_name)")
+    sim_p.add_argument("--out", type=Path, help="write records as JSON lines to this file instead"
+                                                " (default: put them into the stream)")
+    sim_p.add_argument("--truth", type=Path, default=Path(".run/truth.jsonl"),
+                       help="where to write the ground truth of every visit (JSON lines)")
+    sim_p.add_argument("--cameras", type=int, default=8, help="simulated cameras")
+    sim_p.add_argument("--duration", type=float, default=60.0, help="simulated seconds")
+    sim_p.add_argument("--seed", type=int, default=7, help="random seed: the same seed makes the same world")
+    sim_p.add_argument("--start", type=float, help="epoch seconds of the first frame (default: now)")
+    sim_p.add_argument("--realtime", action="store_true",
+                       help="pace frames at their frame time, 1 fps per camera (default: as fast as possible)")
+    sim_p.add_argument("--employees", type=int, default=40, help="enrolled employees in the simulated world")
+    sim_p.add_argument("--arrivals-per-min", type=float, default=4.0, help="visits per camera per minute")
     sim_p.set_defaults(func=_cmd_simulate)
 
-    stack_p = sub.add_parser("stack", help="the embedded local stack (reset: delete its OpenSearch data,"
-                                           " only while it is stopped)")
-    stack_p.add_argument("action", choices=["up", "down", "status", "reset"])
+    stack_p = command("stack", "the embedded local stack (reset: delete its OpenSearch data, only while it is"
+                               " stopped)", dev=True)
+    stack_p.add_argument("action", choices=["up", "down", "status", "reset"],
+                         help="up: start it and write .run/stack.env; down: stop it; status: which servers answer;"
+                              " reset: delete .run/data/opensearch")
     stack_p.set_defaults(func=_cmd_stack)
 
-    cs_p = sub.add_parser("create-stream", help="create a Kinesis stream and wait until it is active")
-    cs_p.add_argument("--stream")
-    cs_p.add_argument("--shards", type=int, default=2)
+    cs_p = command("create-stream", "create a Kinesis stream and wait until it is active")
+    cs_p.add_argument("--stream", help="stream name (default: kinesis.stream_name)")
+    cs_p.add_argument("--shards", type=int, default=2, help="open shards")
     cs_p.set_defaults(func=_cmd_create_stream)
 
-    leases_p = sub.add_parser("leases", help="show the KCL lease table: shard, owner, checkpoint")
-    leases_p.add_argument("--stream")
+    leases_p = command("leases", "show the KCL lease table: shard, owner, checkpoint")
+    leases_p.add_argument("--stream", help="stream whose lease table to show (default: kinesis.stream_name;"
+                                           " the table is kinesis.application_name)")
     leases_p.set_defaults(func=_cmd_leases)
 
-    q_p = sub.add_parser("quarantine", help="list dead letters in S3, or re-drive them into the stream")
-    q_p.add_argument("action", choices=["list", "redrive"])
-    q_p.add_argument("--reason", help="only entries of this reason (e.g. not_json, opensearch_400)")
-    q_p.add_argument("--day", help="only entries that arrived on this day, YYYY-MM-DD")
-    q_p.add_argument("--limit", type=int)
+    q_p = command("quarantine", "list dead letters in S3, or re-drive them into the stream")
+    q_p.add_argument("action", choices=["list", "redrive"],
+                     help="list: one line per entry; redrive: put the original bytes back into the stream")
+    q_p.add_argument("--reason", help="only entries of this reason, e.g. not_json, opensearch_400 (default: all)")
+    q_p.add_argument("--day", help="only entries that arrived on this day, YYYY-MM-DD (default: every day)")
+    q_p.add_argument("--limit", type=int, help="at most this many entries (default: no limit)")
     q_p.add_argument("--stream", help="stream to re-drive into (default: kinesis.stream_name)")
     q_p.add_argument("--dry-run", action="store_true", help="show what would be re-driven, change nothing")
     q_p.set_defaults(func=_cmd_quarantine)
 
-    lr_p = sub.add_parser("local-resources", help="create the buckets and delivery streams on the local stack")
+    lr_p = command("local-resources", "create the buckets and delivery streams on the local stack"
+                                      " (refuses on AWS, where Terraform owns them)")
     lr_p.set_defaults(func=_cmd_local_resources)
 
-    ret_p = sub.add_parser("retention", help="apply index retention: ISM policies, or delete expired daily indices")
-    ret_p.add_argument("--dry-run", action="store_true")
+    ret_p = command("retention", "apply index retention: ISM policies, or delete expired daily indices")
+    ret_p.add_argument("--dry-run", action="store_true", help="show what would be applied or deleted, change nothing")
     ret_p.set_defaults(func=_cmd_retention)
 
-    health_p = sub.add_parser("health", help="exit 0 when every record processor beat recently (container health check)")
+    health_p = command("health", "exit 0 when every record processor beat recently (container health check)")
     health_p.set_defaults(func=_cmd_health)
 
-    sp_p = sub.add_parser("processors", help="start, stop or list the Rekognition face-search stream processors")
-    sp_p.add_argument("action", choices=["start", "stop", "status"])
+    sp_p = command("processors", "start, stop or list the Rekognition face-search stream processors")
+    sp_p.add_argument("action", choices=["start", "stop", "status"],
+                      help="start the stopped ones, stop the running ones, or list them all")
     sp_p.add_argument("--prefix", default="facewatch-", help="stream processor name prefix (Terraform: <name>-<env>-)")
     sp_p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     sp_p.set_defaults(func=_cmd_processors)
 
-    en_p = sub.add_parser("enrol", help="enrol faces into a Rekognition collection (IndexFaces), from a folder or a CSV")
-    en_p.add_argument("--collection", required=True)
+    en_p = command("enrol", "enrol faces into a Rekognition collection (IndexFaces), from a folder or a CSV")
+    en_p.add_argument("--collection", required=True, help="Rekognition collection id")
     source = en_p.add_mutually_exclusive_group(required=True)
     source.add_argument("--folder", help="one image per person; the file name (without suffix) is the external id")
     source.add_argument("--csv", help="columns path,external_image_id (paths relative to the CSV)")
@@ -298,17 +439,24 @@ def build_parser() -> argparse.ArgumentParser:
     en_p.add_argument("--dry-run", action="store_true", help="check the images and ids, call nothing")
     en_p.set_defaults(func=_cmd_enrol)
 
-    demo_p = sub.add_parser("demo", help="the whole walking skeleton on the local stack, with a summary")
-    demo_p.add_argument("--cameras", type=int, default=8)
-    demo_p.add_argument("--duration", type=float, default=60.0)
-    demo_p.add_argument("--shards", type=int, default=2)
-    demo_p.add_argument("--workers", type=int, default=2)
+    demo_p = command("demo", "the whole walking skeleton on the local stack, with a summary", dev=True)
+    demo_p.add_argument("--cameras", type=int, default=8, help="simulated cameras")
+    demo_p.add_argument("--duration", type=float, default=60.0, help="seconds of simulated video, played in real time")
+    demo_p.add_argument("--shards", type=int, default=2, help="shards of the demo's stream")
+    demo_p.add_argument("--workers", type=int, default=2, help="workers to start (each a KCL daemon)")
     demo_p.set_defaults(func=_cmd_demo)
+
+    sub.metavar = "{" + ",".join(public) + "}"  # the public commands only: `processor` stays out of usage and help
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = CONSOLE_PROG) -> int:
+    """Run one command and return its exit code (see EXIT_CODES); `--help`, `--version` and usage errors
+    return argparse's code (0, 0, 2) rather than raise SystemExit."""
+    try:
+        args = build_parser(prog).parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     from worker.logs import configure
 
     # Every command logs JSON on stderr, libraries included; commands that read the config set the level again.
@@ -317,17 +465,22 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
+    except NotInstalled as exc:
+        print(f"{prog} {exc.command}: a development command, not part of this installation ({exc.module} is"
+              f" left out of the worker image, which carries the runtime only); run it from a source checkout:"
+              f" .venv/bin/python -m worker {exc.command}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - one clear line for known operator errors
-        from worker.localstack.stack import StackError
-
-        if isinstance(exc, StackError):
+        # Only a command that imported the local stack can raise its error; never import it here.
+        stack = sys.modules.get("worker.localstack.stack")
+        if stack is not None and isinstance(exc, stack.StackError):
             print(f"local stack: {exc}", file=sys.stderr)
-            return 3
+            return EXIT_STACK
         raise
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog=MODULE_PROG))

@@ -1,6 +1,7 @@
 """The worker image, built and run for real: on the local stack with --network=host, the containerised
 worker takes leases and indexes records, runs as non-root, reports healthy, and on `docker stop` drains,
-checkpoints and exits 0 within the stop timeout.
+checkpoints and exits 0 within the stop timeout. The image carries the runtime only: no simulator, local
+stack or demo, whose commands say so.
 
 Runs when a Docker engine answers (DOCKER_HOST, or the one `tools/docker.sh up` starts, which
 `make test-container` does); skipped otherwise, with the reason."""
@@ -139,3 +140,27 @@ def test_the_container_takes_leases_indexes_runs_as_non_root_and_stops_cleanly(i
     finally:
         docker("rm", "-f", name, check=False)
         delete_stream(kinesis, stream)
+
+
+def test_the_image_carries_the_runtime_only(image):
+    listing = docker("run", "--rm", "--user", "0", "--entrypoint", "sh", image, "-c",  # root: every folder readable
+                     'find / -path /proc -prune -o -path /sys -prune -o -name "*.py" -path "*worker*" -print').stdout
+    files = listing.split()
+    package = {f.split("/site-packages/", 1)[1] for f in files if "/site-packages/worker/" in f}
+    assert len(package) == len(files), [f for f in files if "/site-packages/worker/" not in f]  # no source copy
+    assert {"worker/__main__.py", "worker/source/processor.py", "worker/ops/quarantine.py",
+            "worker/ops/producer.py", "worker/sinks/opensearch.py"} <= package
+    left_in = sorted(f for f in package if f.startswith(("worker/sim/", "worker/localstack/", "worker/ops/demo.py")))
+    assert left_in == []
+    imported = docker("run", "--rm", "--entrypoint", "python", image, "-c", "import worker.sim", check=False)
+    assert imported.returncode == 1 and "No module named 'worker.sim'" in imported.stderr
+
+    version = docker("run", "--rm", "--entrypoint", "facewatch", image, "--version")
+    assert version.stdout.startswith("facewatch ")
+    for command in ("simulate", "stack", "demo"):
+        args = [command, "status"] if command == "stack" else [command]
+        done = docker("run", "--rm", "--entrypoint", "facewatch", image, *args, check=False)
+        assert done.returncode == 69, done.stderr
+        (line,) = done.stderr.splitlines()
+        assert line.startswith(f"facewatch {command}: a development command, not part of this installation")
+    print(f"image: {len(package)} worker modules, none of worker/sim, worker/localstack, worker/ops/demo.py")

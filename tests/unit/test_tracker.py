@@ -58,7 +58,7 @@ def test_two_faces_of_one_frame_never_share_a_track():
 
 def test_a_track_is_confirmed_only_after_min_hits():
     tracker = Tracker(TrackerParams(min_hits=3))
-    (track,), _ = tracker.observe(frame(T0, face(0, 0.5)))
+    (track,) = tracker.observe(frame(T0, face(0, 0.5))).touched
     assert not track.confirmed
     tracker.observe(frame(T0 + 1, face(0, 0.5)))
     assert not track.confirmed
@@ -69,11 +69,11 @@ def test_a_track_is_confirmed_only_after_min_hits():
 def test_a_gap_longer_than_max_gap_closes_the_track_and_starts_a_new_one():
     params = TrackerParams(max_gap_s=5.0, stitch_wait_s=0.0)
     tracker = Tracker(params)
-    (first,), _ = tracker.observe(frame(T0, face(0, 0.5)))
+    (first,) = tracker.observe(frame(T0, face(0, 0.5))).touched
     tracker.observe(frame(T0 + 1, face(0, 0.5)))
-    touched, closed = tracker.observe(frame(T0 + 7, face(0, 0.5)))
-    assert closed == [first] and first.closed
-    assert len(touched) == 1 and touched[0].track_id != first.track_id
+    result = tracker.observe(frame(T0 + 7, face(0, 0.5)))
+    assert result.closed == [first] and first.closed
+    assert len(result.touched) == 1 and result.touched[0].track_id != first.track_id
 
 
 def test_a_person_hidden_for_three_seconds_stays_one_track():
@@ -87,7 +87,7 @@ def test_a_person_hidden_for_three_seconds_stays_one_track():
 def test_a_hidden_track_stays_open_while_a_newcomer_could_still_be_it_then_closes():
     tracker = Tracker(TrackerParams(max_gap_s=5.0, stitch_wait_s=3.0))
     tracker.observe(frame(T0, face(0, 0.5)))
-    (track,), _ = tracker.observe(frame(T0 + 1, face(0, 0.5)))
+    (track,) = tracker.observe(frame(T0 + 1, face(0, 0.5))).touched
     assert tracker.observe(frame(T0 + 9)).closed == []  # 8 s idle: within gap + stitch wait
     assert tracker.observe(frame(T0 + 9.5)).closed == [track] and track.closed
 

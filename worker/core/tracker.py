@@ -110,9 +110,6 @@ class FrameResult:
     faces: dict[str, DetectedFace] = field(default_factory=dict)  # track id -> the face it got in this frame
     late: bool = False  # behind the reorder window (or already in restored tracks): not tracked
 
-    def __iter__(self):  # (touched, closed), for callers that only care about those two
-        return iter((self.touched, self.closed))
-
 
 def quality_weight(face: DetectedFace) -> float:
     """0..1: frontal, sharp, well-lit faces count more (in votes and for the best frame)."""

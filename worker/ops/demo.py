@@ -17,12 +17,12 @@ from typing import Any
 
 from worker import aws
 from worker.config import load_config
+from worker.localstack.webhook import WebhookReceiver
 from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import checkpoint_lag, read_leases
-from worker.localstack.webhook import WebhookReceiver
+from worker.ops.producer import KinesisProducer
 from worker.ops.resources import ARCHIVE_BUCKET, drain_queue, ensure_alert_topic, ensure_local_resources
 from worker.ops.streams import create_stream
-from worker.sim.producer import KinesisProducer
 from worker.sim.run import expected_faces, produce, write_truth
 from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
 from worker.sinks.opensearch import make_client
@@ -112,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
         if caught_up or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    _summary(cfg, os_client, alias, leases, producer, frames, want, indexed, start_ms, end_ms, scenario)
+    _summary(cfg, os_client, alias, leases, producer, want, indexed, start_ms, end_ms, scenario)
     _alert_summary(cfg, os_client, queue, receiver, start_ms, end_ms)
     _s3_summary(cfg, start_ms, end_ms)
     say("demo: stopping the workers (SIGTERM: they checkpoint and exit)")
@@ -193,7 +193,7 @@ def _leases(cfg: Any, stream: str) -> list:
         return []
 
 
-def _summary(cfg, client, alias, leases, producer, frames, want, indexed, start_ms, end_ms, scenario) -> None:
+def _summary(cfg, client, alias, leases, producer, want, indexed, start_ms, end_ms, scenario) -> None:
     say("\n=== summary ===")
     say(f"records produced : {producer.result.records} ({producer.result.bytes / 1024:.0f} KiB) over"
         f" {len(producer.result.per_shard)} shards {dict(sorted(producer.result.per_shard.items()))}")

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Iterator, TextIO
 
-from worker.sim.producer import KinesisProducer
+from worker.ops.producer import KinesisProducer
 from worker.sinks.quarantine import QuarantineStore
 
 REDRIVEN_PREFIX = "redriven/"
