@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,17 @@ from worker.ops.resources import delete_local_delivery_streams, ensure_local_res
 from worker.sinks.opensearch import make_client
 from worker.sinks.templates import FAMILIES
 
-pytestmark = pytest.mark.integration
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test in this folder needs the local stack: mark it `integration`, so that `-m integration`
+    selects them and `-m "not integration"` is the fast suite. (A `pytestmark` in a conftest marks
+    nothing: it applies to test modules only.) The hook sees the whole session's items, hence the path."""
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

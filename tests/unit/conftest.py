@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from worker.config import load_config
+from worker.retry import RetryPolicy
 from worker.sinks.firehose import MAX_RECORD_BYTES
 from worker.model import IndexOp, QuarantineEntry, Rejected
 from worker.sinks.quarantine import s3_body, s3_key
@@ -208,9 +209,7 @@ class RetriedForever(AssertionError):
 class NoSleepRetry:
     """The retry policy the sinks' unit tests hand to the code under test: tiny delays, never a real sleep,
     each wait's delay kept in `waits` (so a test can count the backoffs), and a stop after `limit` waits
-    (a retry loop that never ends fails the test at once instead of at its timeout). The one place to adapt
-    when the retry API in worker/retry.py changes: a sink's `retry=RetryPolicy` (or, before it,
-    `backoff_factory=`), the dispatcher's `backoff` factory."""
+    (a retry loop that never ends fails the test at once instead of at its timeout)."""
 
     waits: list[float] = field(default_factory=list)
     limit: int = 50
@@ -220,23 +219,13 @@ class NoSleepRetry:
         if len(self.waits) > self.limit:
             raise RetriedForever(f"{len(self.waits)} backoff waits")
 
-    def policy(self) -> Callable[[], Any]:
-        """A factory of fresh backoffs, one per operation (what the sinks and the dispatcher take)."""
-        import worker.retry as retry
-
-        if hasattr(retry, "RetryPolicy"):
-            return retry.RetryPolicy(base_s=0.001, cap_s=0.01, sleep=self.sleep)
-        return lambda: retry.Backoff(0.001, 0.01, sleep=self.sleep)
+    def policy(self) -> RetryPolicy:
+        """The policy the sinks and the dispatcher take (a factory of fresh backoffs, one per operation)."""
+        return RetryPolicy(base_s=0.001, cap_s=0.01, sleep=self.sleep)
 
     def kwargs(self, cls: type) -> dict[str, Any]:
         """The keyword argument by which `cls` (a sink) takes its retry policy."""
-        import inspect
-
-        params = inspect.signature(cls).parameters
-        for name in ("retry", "backoff_factory", "backoff"):
-            if name in params:
-                return {name: self.policy()}
-        raise TypeError(f"{cls.__name__} takes no retry policy: adapt NoSleepRetry.kwargs")
+        return {"retry": self.policy()}
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import urllib3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from worker import webhooks
 from worker.logs import get_logger
@@ -74,6 +74,8 @@ class SnsAlertSink:
             if code in SNS_RETRYABLE or status >= 500:
                 raise AlertRetryable(f"sns {code or status}") from None
             raise AlertRejected(f"sns {code}: {exc.response.get('Error', {}).get('Message', '')[:200]}") from None
+        except ParamValidationError as exc:  # our request is malformed: retrying cannot help
+            raise AlertRejected(f"sns {type(exc).__name__}") from None
         except BotoCoreError as exc:  # no connection, timeouts
             raise AlertRetryable(f"sns {type(exc).__name__}") from None
         outcomes = ["retry"] * len(docs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, ParamValidationError
 
 from worker.logs import get_logger
 from worker.retry import RetryPolicy
@@ -33,6 +33,8 @@ def _call_retryable(exc: BaseException) -> tuple[str, str] | None:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         return ("firehose_busy", code) if code in RETRYABLE_CODES else None
+    if isinstance(exc, ParamValidationError):
+        return None  # our request is malformed (an empty stream name): retrying cannot help
     if isinstance(exc, (EndpointConnectionError, BotoCoreError)):
         return "firehose_unreachable", str(exc)[:200]
     return None
@@ -76,7 +78,8 @@ class FirehoseSink:
     def put(self, stream: str, lines: Sequence[bytes]) -> int:
         """Deliver every line to `stream`; returns the number of PutRecordBatch calls made."""
         calls = 0
-        for batch in batches(lines, self.max_records, self.max_bytes):
+        # Every batch is made before the first call: a line too large fails before anything is sent.
+        for batch in list(batches(lines, self.max_records, self.max_bytes)):
             calls += self._put_batch(stream, batch)
         return calls
 

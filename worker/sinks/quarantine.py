@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import orjson
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from worker.core.detections import day_of
 from worker.logs import get_logger
@@ -78,7 +78,7 @@ def _s3_retryable(exc: BaseException) -> tuple[str, str] | None:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         return None if code in NOT_RETRYABLE_S3 else ("quarantine_s3_retry", code)
-    if isinstance(exc, BotoCoreError):
+    if isinstance(exc, BotoCoreError) and not isinstance(exc, ParamValidationError):
         return "quarantine_s3_unreachable", str(exc)[:200]
     return None
 
