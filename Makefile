@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts faults fuzz lint-infra image docker-up docker-down plan deploy destroy clean
+.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts faults fuzz lint lint-infra image docker-up docker-down plan deploy destroy clean
 
 help:
 	@echo "make demo        - install, start the local stack, run 2 workers on simulated cameras, summarise"
@@ -18,6 +18,7 @@ help:
 	@echo "make faults      - the fault suite (kill -9, outages, 429s, Firehose failures, poison, split, scaling)"
 	@echo "make image       - build the worker image (starts a local Docker engine and base image if needed)"
 	@echo "make test-container - build the image and run it against the local stack (starts the engine here)"
+	@echo "make lint        - ruff check, ruff format --check, mypy (configured in pyproject.toml)"
 	@echo "make lint-infra  - terraform fmt -check, checkov, hadolint (offline)"
 	@echo "make plan / deploy / destroy - Terraform + ECR for an AWS account (see README, Deploy)"
 
@@ -40,7 +41,7 @@ stack-status: deps
 demo: deps
 	@$(PY) -m worker demo
 
-test: deps lint-infra
+test: deps lint lint-infra
 	@$(PY) -m pytest -q tests
 
 test-unit: deps
@@ -82,6 +83,14 @@ image: deps
 
 test-container: deps
 	@$(DOCKER_ENV) && FACEWATCH_CONTAINER_TEST=1 $(PY) -m pytest -q -s tests/integration/test_container.py
+
+# ---- Python lint and type gates (the rules are in pyproject.toml; .pre-commit-config.yaml runs the same) ----
+LINT_PATHS = worker tests bench tools infra/terraform/modules/scaling/src
+
+lint: deps
+	@.venv/bin/ruff check $(LINT_PATHS)
+	@.venv/bin/ruff format --check $(LINT_PATHS)
+	@.venv/bin/mypy
 
 # ---- infrastructure, checked offline ----
 CHECKOV = .cache/checkov/bin/checkov

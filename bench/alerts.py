@@ -43,34 +43,39 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from worker import aws  # noqa: E402
-from worker.config import Config, load_config  # noqa: E402
-from worker.core.alerts import AlertEngine  # noqa: E402
-from worker.core.cameras import CameraRegistry  # noqa: E402
-from worker.core.detections import detection_id  # noqa: E402
-from worker.core.record import parse_frame_record  # noqa: E402
-from worker.core.tracker import Tracker  # noqa: E402
-from worker.localstack import stack  # noqa: E402
-from worker.localstack.webhook import WebhookReceiver  # noqa: E402
-from worker.ops.fleet import Fleet, wait_for  # noqa: E402
-from worker.ops.leases import read_leases  # noqa: E402
-from worker.ops.resources import (  # noqa: E402
-    delete_alert_topic, delete_local_delivery_streams, drain_queue, ensure_alert_topic, ensure_local_resources,
+from worker import aws
+from worker.config import Config, load_config
+from worker.core.alerts import AlertEngine
+from worker.core.cameras import CameraRegistry
+from worker.core.detections import detection_id
+from worker.core.record import parse_frame_record
+from worker.core.tracker import Tracker
+from worker.localstack import stack
+from worker.localstack.webhook import WebhookReceiver
+from worker.ops.fleet import Fleet, wait_for
+from worker.ops.leases import read_leases
+from worker.ops.resources import (
+    delete_alert_topic,
+    delete_local_delivery_streams,
+    drain_queue,
+    ensure_alert_topic,
+    ensure_local_resources,
 )
-from worker.ops.streams import create_stream, delete_stream  # noqa: E402
-from worker.sim.encode import encode_frame  # noqa: E402
-from worker.sim.producer import KinesisProducer  # noqa: E402
-from worker.sim.scenario import Scenario, ScenarioSpec, SimFrame, build_scenario, frames_of, windows_of  # noqa: E402
-from worker.sinks.opensearch import make_client  # noqa: E402
-from worker.webhooks import new_secret  # noqa: E402
+from worker.ops.streams import create_stream, delete_stream
+from worker.sim.encode import encode_frame
+from worker.sim.producer import KinesisProducer
+from worker.sim.scenario import Scenario, ScenarioSpec, SimFrame, build_scenario, frames_of, windows_of
+from worker.sinks.opensearch import make_client
+from worker.webhooks import new_secret
 
 RESULTS = Path(__file__).resolve().parent / "results" / "alerts.json"
 WORK = Path(".run/bench-alerts")
@@ -97,9 +102,22 @@ LAB_STAFF = tuple(f"emp-{i:04d}" for i in range(1, 11))
 def day_spec(seed: int) -> ScenarioSpec:
     labs = {f"cam-{i:02d}": LAB_STAFF for i in range(1, 13) if ZONES[(i - 1) % 4] == "lab"}
     return ScenarioSpec(
-        cameras=12, start=DAY, seed=seed, employees=60, visitor_share=0.15, linger_share=0.2, hidden_share=0.2,
-        max_faces=4, windows=WINDOWS, watchlist=5, watchlist_share=0.03, restricted=labs, intruder_share=0.25,
-        poor_frame_share=0.1, glance_share=0.08, duration_s=sum(w[1] for w in WINDOWS),
+        cameras=12,
+        start=DAY,
+        seed=seed,
+        employees=60,
+        visitor_share=0.15,
+        linger_share=0.2,
+        hidden_share=0.2,
+        max_faces=4,
+        windows=WINDOWS,
+        watchlist=5,
+        watchlist_share=0.03,
+        restricted=labs,
+        intruder_share=0.25,
+        poor_frame_share=0.1,
+        glance_share=0.08,
+        duration_s=sum(w[1] for w in WINDOWS),
     )
 
 
@@ -108,9 +126,17 @@ def config_document(scenario: Scenario) -> dict[str, Any]:
     cameras = []
     for i, camera in enumerate(scenario.cameras, start=1):
         site, tz = SITES[(i - 1) // 4 % len(SITES)]
-        cameras.append({"id": camera.camera_id, "stream_arn": camera.stream_arn, "site": site,
-                        "floor": str((i - 1) % 2), "zone": f"{site}-{ZONES[(i - 1) % 4]}", "timezone": tz,
-                        "business_hours": {"days": "mon-fri", "start": "08:00", "end": "19:00"}})
+        cameras.append(
+            {
+                "id": camera.camera_id,
+                "stream_arn": camera.stream_arn,
+                "site": site,
+                "floor": str((i - 1) % 2),
+                "zone": f"{site}-{ZONES[(i - 1) % 4]}",
+                "timezone": tz,
+                "business_hours": {"days": "mon-fri", "start": "08:00", "end": "19:00"},
+            }
+        )
     zones = [{"zone": f"{site}-lab", "allowed": list(LAB_STAFF)} for site, _ in SITES]
     return {"cameras": cameras, "zones": zones}
 
@@ -127,7 +153,9 @@ class VisitView:
     first_confident_t: float | None = None  # a watchlist match at or above the minimum similarity
 
 
-def truth_alerts(scenario: Scenario, frames: list[SimFrame], cfg: Config) -> tuple[dict[tuple[str, str], float], set[tuple[str, str]]]:
+def truth_alerts(
+    scenario: Scenario, frames: list[SimFrame], cfg: Config
+) -> tuple[dict[tuple[str, str], float], set[tuple[str, str]]]:
     """(visit id, rule) -> time it should fire, from the simulator's own knowledge; and the pairs a
     cooldown rightly suppresses (not expected, and an alert for them is a duplicate)."""
     visits = {v.visit_id: v for v in scenario.visits}
@@ -178,8 +206,13 @@ def detection_visits(frames: list[SimFrame]) -> dict[str, str]:
     return out
 
 
-def score(delivered: Counter[str], docs: dict[str, dict], truth: dict[tuple[str, str], float],
-          suppressed: set[tuple[str, str]], det_visit: dict[str, str]) -> dict[str, Any]:
+def score(
+    delivered: Counter[str],
+    docs: dict[str, dict],
+    truth: dict[tuple[str, str], float],
+    suppressed: set[tuple[str, str]],
+    det_visit: dict[str, str],
+) -> dict[str, Any]:
     """What one sink delivered (alert id -> messages) against the truth, counted per visit and rule."""
     per_pair: Counter[tuple[str, str]] = Counter()
     unmatched = 0
@@ -194,11 +227,14 @@ def score(delivered: Counter[str], docs: dict[str, dict], truth: dict[tuple[str,
     total = sum(per_pair.values()) + unmatched
     by_rule: dict[str, dict[str, int]] = {}
     for rule in sorted({r for _, r in truth} | {r for _, r in per_pair}):
-        by_rule[rule] = {"expected": sum(1 for _, r in truth if r == rule),
-                         "hit": sum(1 for _, r in hits if r == rule),
-                         "false": sum(n for (v, r), n in per_pair.items() if r == rule and (v, r) not in truth
-                                      and (v, r) not in suppressed),
-                         "duplicates": sum(n - 1 for (_, r), n in per_pair.items() if r == rule and n > 1)}
+        by_rule[rule] = {
+            "expected": sum(1 for _, r in truth if r == rule),
+            "hit": sum(1 for _, r in hits if r == rule),
+            "false": sum(
+                n for (v, r), n in per_pair.items() if r == rule and (v, r) not in truth and (v, r) not in suppressed
+            ),
+            "duplicates": sum(n - 1 for (_, r), n in per_pair.items() if r == rule and n > 1),
+        }
     missed = sorted(pair for pair in truth if pair not in per_pair)
     false = sorted(pair for pair in per_pair if pair not in truth)
     return {
@@ -240,10 +276,14 @@ CASES = {
     c.name: c
     for c in [
         StackCase("steady", "2 workers, 2 shards, nothing goes wrong"),
-        StackCase("kill", "a worker killed with SIGKILL in the middle of the day, and replaced",
-                  events=[(0.45, "kill9")]),
-        StackCase("webhook", "the webhook answers 503 for a fifth of the day, later takes 1.5 s per request",
-                  events=[(0.2, "webhook_down"), (0.4, "webhook_up"), (0.6, "webhook_slow"), (0.8, "webhook_fast")]),
+        StackCase(
+            "kill", "a worker killed with SIGKILL in the middle of the day, and replaced", events=[(0.45, "kill9")]
+        ),
+        StackCase(
+            "webhook",
+            "the webhook answers 503 for a fifth of the day, later takes 1.5 s per request",
+            events=[(0.2, "webhook_down"), (0.4, "webhook_up"), (0.6, "webhook_slow"), (0.8, "webhook_fast")],
+        ),
     ]
 }
 
@@ -267,9 +307,13 @@ def warm_up(producer: KinesisProducer, frames: list[SimFrame], seconds: float) -
     cameras = {f.camera.camera_id: f for f in frames}
     t0 = time.monotonic()
     for second in range(int(seconds)):
-        producer.put((f.camera.stream_arn, encode_frame(replace(f, faces=(), producer_timestamp=DAY - seconds + second,
-                                                                 frame_offset_s=0.0)))
-                     for f in cameras.values())
+        producer.put(
+            (
+                f.camera.stream_arn,
+                encode_frame(replace(f, faces=(), producer_timestamp=DAY - seconds + second, frame_offset_s=0.0)),
+            )
+            for f in cameras.values()
+        )
         time.sleep(max(0.0, t0 + second + 1 - time.monotonic()))
 
 
@@ -281,9 +325,11 @@ def percentile(values: list[float], p: float) -> float | None:
 
 
 def latency(values_ms: list[float]) -> dict[str, Any]:
-    return {"n": len(values_ms), **{f"p{p}_s": round(percentile(values_ms, p) / 1000, 3) if values_ms else None
-                                    for p in (50, 95, 99)},
-            "max_s": round(max(values_ms) / 1000, 3) if values_ms else None}
+    return {
+        "n": len(values_ms),
+        **{f"p{p}_s": round(percentile(values_ms, p) / 1000, 3) if values_ms else None for p in (50, 95, 99)},
+        "max_s": round(max(values_ms) / 1000, 3) if values_ms else None,
+    }
 
 
 def stored_alerts(client: Any, prefix: str) -> dict[str, dict]:
@@ -292,31 +338,56 @@ def stored_alerts(client: Any, prefix: str) -> dict[str, dict]:
     return {h["_id"]: h["_source"] for h in hits}
 
 
-def in_progress(action: str, t: float, visits: list, reference: dict[str, dict],
-                det_visit: dict[str, str]) -> dict[str, Any]:
+def in_progress(
+    action: str, t: float, visits: list, reference: dict[str, dict], det_visit: dict[str, str]
+) -> dict[str, Any]:
     """What was going on when an event struck: visits in progress, and the alerts they raise before and
     after it (by the record time of the frame that raises each)."""
     ongoing = {v.visit_id for v in visits if v.start <= t <= v.end}
     theirs = [d for d in reference.values() if det_visit.get(d.get("detection_id") or "") in ongoing]
-    return {"action": action, "day_time_utc": time.strftime("%H:%M:%S", time.gmtime(t)),
-            "visits_in_progress": len(ongoing), "their_alerts_before": sum(1 for d in theirs if d["time"] <= t * 1000),
-            "their_alerts_after": sum(1 for d in theirs if d["time"] > t * 1000)}
+    return {
+        "action": action,
+        "day_time_utc": time.strftime("%H:%M:%S", time.gmtime(t)),
+        "visits_in_progress": len(ongoing),
+        "their_alerts_before": sum(1 for d in theirs if d["time"] <= t * 1000),
+        "their_alerts_after": sum(1 for d in theirs if d["time"] > t * 1000),
+    }
 
 
-def run_stack_case(case: StackCase, args: argparse.Namespace, base_env: dict[str, str], config_file: Path,
-                   frames: list[SimFrame], spec: ScenarioSpec, scenario_visits: list, reference: dict[str, dict],
-                   truth: dict[tuple[str, str], float], suppressed: set[tuple[str, str]],
-                   det_visit: dict[str, str]) -> dict[str, Any]:
+def run_stack_case(
+    case: StackCase,
+    args: argparse.Namespace,
+    base_env: dict[str, str],
+    config_file: Path,
+    frames: list[SimFrame],
+    spec: ScenarioSpec,
+    scenario_visits: list,
+    reference: dict[str, dict],
+    truth: dict[tuple[str, str], float],
+    suppressed: set[tuple[str, str]],
+    det_visit: dict[str, str],
+) -> dict[str, Any]:
     tag = f"ba-{case.name}-{uuid.uuid4().hex[:6]}"
-    env = {**base_env, "FACEWATCH_CONFIG": str(config_file), "FACEWATCH__OPENSEARCH__INDEX_PREFIX": tag,
-           "FACEWATCH__FIREHOSE__RAW_STREAM": f"{tag}-raw", "FACEWATCH__FIREHOSE__TRACKS_STREAM": f"{tag}-tracks",
-           "FACEWATCH__QUARANTINE__PREFIX": f"{tag}/", "FACEWATCH_STREAM": tag}
+    env = {
+        **base_env,
+        "FACEWATCH_CONFIG": str(config_file),
+        "FACEWATCH__OPENSEARCH__INDEX_PREFIX": tag,
+        "FACEWATCH__FIREHOSE__RAW_STREAM": f"{tag}-raw",
+        "FACEWATCH__FIREHOSE__TRACKS_STREAM": f"{tag}-tracks",
+        "FACEWATCH__QUARANTINE__PREFIX": f"{tag}/",
+        "FACEWATCH_STREAM": tag,
+    }
     cfg = load_config(env=env, stack_env_file=None)
     ensure_local_resources(cfg)
     topic, queue = ensure_alert_topic(cfg, tag)
     receiver = WebhookReceiver(SECRET)
-    env.update({"FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic, "FACEWATCH__ALERTS__WEBHOOK_URL": receiver.url,
-                "FACEWATCH__ALERTS__WEBHOOK_SECRET": SECRET})
+    env.update(
+        {
+            "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic,
+            "FACEWATCH__ALERTS__WEBHOOK_URL": receiver.url,
+            "FACEWATCH__ALERTS__WEBHOOK_SECRET": SECRET,
+        }
+    )
     kinesis, sqs, client = aws.kinesis(cfg), aws.sqs(cfg), make_client(cfg.opensearch)
     create_stream(kinesis, tag, 2)
     fleet = Fleet(tag, env, Path(".run/logs/bench-alerts") / tag)
@@ -342,8 +413,11 @@ def run_stack_case(case: StackCase, args: argparse.Namespace, base_env: dict[str
         for _ in range(2):
             fleet.start()
         ddb = aws.dynamodb(cfg)
-        wait_for(lambda: len([lease for lease in _leases(ddb, cfg.application_name) if lease.owner]) >= 2, 180,
-                 "the shards to be leased")
+        wait_for(
+            lambda: len([lease for lease in _leases(ddb, cfg.application_name) if lease.owner]) >= 2,
+            180,
+            "the shards to be leased",
+        )
         producer = KinesisProducer(kinesis, tag)
         warm_up(producer, frames, args.warm_up_s)
         times = playback_times(frames, spec, args.speed)
@@ -382,8 +456,21 @@ def run_stack_case(case: StackCase, args: argparse.Namespace, base_env: dict[str
         with (WORK / f"{case.name}-alerts.jsonl").open("w") as out:  # for a closer look at the latencies
             for doc in sorted(docs.values(), key=lambda d: d["arrival_time"]):
                 out.write(json.dumps(doc) + "\n")
-        row = summarize(case, cfg, docs, sns, sns_sent_ms, receiver, reference, truth, suppressed, det_visit,
-                        fleet, time.monotonic() - t_case, drain_s)
+        row = summarize(
+            case,
+            cfg,
+            docs,
+            sns,
+            sns_sent_ms,
+            receiver,
+            reference,
+            truth,
+            suppressed,
+            det_visit,
+            fleet,
+            time.monotonic() - t_case,
+            drain_s,
+        )
         row["events"] = [in_progress(action, t, scenario_visits, reference, det_visit) for action, t in done]
         return row
     finally:
@@ -398,20 +485,42 @@ def run_stack_case(case: StackCase, args: argparse.Namespace, base_env: dict[str
             pass
 
 
-def summarize(case: StackCase, cfg: Config, docs: dict[str, dict], sns: Counter[str], sns_sent_ms: dict[str, int],
-              receiver: WebhookReceiver, reference: dict[str, dict], truth: dict[tuple[str, str], float],
-              suppressed: set[tuple[str, str]], det_visit: dict[str, str], fleet: Fleet, seconds: float,
-              drain_s: float) -> dict[str, Any]:
+def summarize(
+    case: StackCase,
+    cfg: Config,
+    docs: dict[str, dict],
+    sns: Counter[str],
+    sns_sent_ms: dict[str, int],
+    receiver: WebhookReceiver,
+    reference: dict[str, dict],
+    truth: dict[tuple[str, str], float],
+    suppressed: set[tuple[str, str]],
+    det_visit: dict[str, str],
+    fleet: Fleet,
+    seconds: float,
+    drain_s: float,
+) -> dict[str, Any]:
     want = set(reference)
     webhook = Counter(receiver.received)
     quality = score(sns, {**reference, **docs}, truth, suppressed, det_visit)
     lost = {"sns": len(want - set(sns)), "webhook": len(want - set(webhook)), "index": len(want - set(docs))}
-    doubled = {"sns": sum(n - 1 for n in sns.values() if n > 1), "webhook": sum(n - 1 for n in webhook.values() if n > 1)}
-    sns_ms = [d["delivered_at"]["sns"] - d["arrival_time"] for d in docs.values() if (d.get("delivered_at") or {}).get("sns")]
-    ours_ms = [d["sent_at"]["sns"] - d["received_time"] for d in docs.values()
-               if (d.get("sent_at") or {}).get("sns") and d.get("received_time")]
-    hook_ms = [d["delivered_at"]["webhook"] - d["arrival_time"] for d in docs.values()
-               if (d.get("delivered_at") or {}).get("webhook")]
+    doubled = {
+        "sns": sum(n - 1 for n in sns.values() if n > 1),
+        "webhook": sum(n - 1 for n in webhook.values() if n > 1),
+    }
+    sns_ms = [
+        d["delivered_at"]["sns"] - d["arrival_time"] for d in docs.values() if (d.get("delivered_at") or {}).get("sns")
+    ]
+    ours_ms = [
+        d["sent_at"]["sns"] - d["received_time"]
+        for d in docs.values()
+        if (d.get("sent_at") or {}).get("sns") and d.get("received_time")
+    ]
+    hook_ms = [
+        d["delivered_at"]["webhook"] - d["arrival_time"]
+        for d in docs.values()
+        if (d.get("delivered_at") or {}).get("webhook")
+    ]
     subscriber_ms = [sns_sent_ms[a] - d["arrival_time"] for a, d in docs.items() if sns_sent_ms.get(a)]
     row = {
         "case": case.name,
@@ -441,12 +550,21 @@ def summarize(case: StackCase, cfg: Config, docs: dict[str, dict], sns: Counter[
         "drain_s": round(drain_s, 1),
     }
     row["duplicate_alerts"] += doubled["webhook"]  # a second webhook call for an alert is one too
-    row["passed"] = (row["lost_alerts"] == 0 and row["duplicate_alerts"] == 0 and row["recall"] >= TARGETS["recall"]
-                     and row["precision"] >= TARGETS["precision"] and receiver.bad_signatures == 0
-                     and receiver.stale == 0 and row["unexpected_alert_ids"] == 0)
+    row["passed"] = (
+        row["lost_alerts"] == 0
+        and row["duplicate_alerts"] == 0
+        and row["recall"] >= TARGETS["recall"]
+        and row["precision"] >= TARGETS["precision"]
+        and receiver.bad_signatures == 0
+        and receiver.stale == 0
+        and row["unexpected_alert_ids"] == 0
+    )
     if case.name == "steady":
-        row["passed"] = row["passed"] and _p99(row, "latency_arrival_to_sns") <= TARGETS["latency_p99_s"] \
+        row["passed"] = (
+            row["passed"]
+            and _p99(row, "latency_arrival_to_sns") <= TARGETS["latency_p99_s"]
             and _p99(row, "latency_in_process") <= TARGETS["in_process_p99_s"]
+        )
     return row
 
 
@@ -455,11 +573,15 @@ def _pooled(rows: list[dict]) -> dict[str, Any]:
     expected = sum(r["expected"] for r in rows)
     alerts = sum(r["alerts"] for r in rows)
     hits = sum(round(r["recall"] * r["expected"]) for r in rows)
-    return {"seeds": [r["seed"] for r in rows], "expected": expected, "alerts": alerts,
-            "recall": round(hits / expected, 4) if expected else 1.0,
-            "precision": round(hits / alerts, 4) if alerts else 1.0,
-            "duplicate_alerts": sum(r["duplicate_alerts"] for r in rows),
-            "false_alerts": sum(r["false_alerts"] for r in rows)}
+    return {
+        "seeds": [r["seed"] for r in rows],
+        "expected": expected,
+        "alerts": alerts,
+        "recall": round(hits / expected, 4) if expected else 1.0,
+        "precision": round(hits / alerts, 4) if alerts else 1.0,
+        "duplicate_alerts": sum(r["duplicate_alerts"] for r in rows),
+        "false_alerts": sum(r["false_alerts"] for r in rows),
+    }
 
 
 def _p99(row: dict, key: str) -> float:
@@ -476,7 +598,9 @@ def _leases(ddb: Any, app: str) -> list:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", default=",".join(CASES), help=f"stack cases to run ({', '.join(CASES)}); '' for none")
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"stack cases to run ({', '.join(CASES)}); '' for none"
+    )
     parser.add_argument("--speed", type=float, default=5.0, help="playback speed (x real time)")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--core-seeds", type=int, default=5, help="further seeds scored on the pure core only")
@@ -499,12 +623,18 @@ def main() -> int:
     truth, suppressed = truth_alerts(scenario, frames, cfg)
     det_visit = detection_visits(frames)
     reference, cpu_per_record = core_alerts(cfg, frames)
-    core = {"seed": args.seed, "records": len(frames), "visits": len(scenario.visits),
-            "core_cpu_us_per_record": round(cpu_per_record * 1e6, 1),
-            **score(Counter(list(reference)), reference, truth, suppressed, det_visit)}
-    sys.stderr.write(f"core, seed {args.seed}: {len(frames)} records, {len(scenario.visits)} visits,"
-                     f" {core['expected']} alerts expected, {core['alerts']} raised; recall {core['recall']},"
-                     f" precision {core['precision']}, duplicates {core['duplicate_alerts']}\n")
+    core = {
+        "seed": args.seed,
+        "records": len(frames),
+        "visits": len(scenario.visits),
+        "core_cpu_us_per_record": round(cpu_per_record * 1e6, 1),
+        **score(Counter(list(reference)), reference, truth, suppressed, det_visit),
+    }
+    sys.stderr.write(
+        f"core, seed {args.seed}: {len(frames)} records, {len(scenario.visits)} visits,"
+        f" {core['expected']} alerts expected, {core['alerts']} raised; recall {core['recall']},"
+        f" precision {core['precision']}, duplicates {core['duplicate_alerts']}\n"
+    )
     seeds = []
     for seed in range(args.seed + 1, args.seed + 1 + args.core_seeds):
         sc = build_scenario(day_spec(seed))
@@ -512,10 +642,27 @@ def main() -> int:
         t, s = truth_alerts(sc, fr, cfg)
         ref, _ = core_alerts(cfg, fr)
         row = {"seed": seed, "visits": len(sc.visits), **score(Counter(list(ref)), ref, t, s, detection_visits(fr))}
-        seeds.append({k: row[k] for k in ("seed", "visits", "expected", "alerts", "recall", "precision",
-                                          "duplicate_alerts", "false_alerts", "missed", "false")})
-        sys.stderr.write(f"core, seed {seed}: recall {row['recall']}, precision {row['precision']},"
-                         f" duplicates {row['duplicate_alerts']} ({row['expected']} expected)\n")
+        seeds.append(
+            {
+                k: row[k]
+                for k in (
+                    "seed",
+                    "visits",
+                    "expected",
+                    "alerts",
+                    "recall",
+                    "precision",
+                    "duplicate_alerts",
+                    "false_alerts",
+                    "missed",
+                    "false",
+                )
+            }
+        )
+        sys.stderr.write(
+            f"core, seed {seed}: recall {row['recall']}, precision {row['precision']},"
+            f" duplicates {row['duplicate_alerts']} ({row['expected']} expected)\n"
+        )
 
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     rows = {r["case"]: r for r in results.get("cases", [])}
@@ -524,13 +671,25 @@ def main() -> int:
         os.environ.pop("FACEWATCH_CONFIG", None)
         base_env = dict(os.environ)
         for name in names:
-            rows[name] = run_stack_case(CASES[name], args, base_env, config_file, frames, spec, scenario.visits,
-                                        reference, truth, suppressed, det_visit)
+            rows[name] = run_stack_case(
+                CASES[name],
+                args,
+                base_env,
+                config_file,
+                frames,
+                spec,
+                scenario.visits,
+                reference,
+                truth,
+                suppressed,
+                det_visit,
+            )
             r = rows[name]
             sys.stderr.write(
                 f"  -> recall {r['recall']} precision {r['precision']} duplicates {r['duplicate_alerts']}"
                 f" lost {r['lost_alerts']} sns p99 {r['latency_arrival_to_sns']['p99_s']} s,"
-                f" in-process p99 {r['latency_in_process']['p99_s']} s; passed {r['passed']}\n")
+                f" in-process p99 {r['latency_in_process']['p99_s']} s; passed {r['passed']}\n"
+            )
     steady = rows.get("steady", {})
     cases = [rows[n] for n in CASES if n in rows]
     out = {
@@ -546,14 +705,22 @@ def main() -> int:
         "passed": bool(cases) and all(r["passed"] for r in cases),
         "environment": {
             "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()}",
-            "python": platform.python_version(), "shards": 2, "workers": 2, "speed": args.speed,
+            "python": platform.python_version(),
+            "shards": 2,
+            "workers": 2,
+            "speed": args.speed,
             "idle_time_between_reads_ms": cfg.kinesis.idle_time_between_reads_ms,
             "stack": "kinesalite+nghttpx, DynamoDB Local, OpenSearch 2.19.1, moto (SNS->SQS, Firehose, S3),"
-                     " local webhook receiver",
+            " local webhook receiver",
         },
-        "day": {"start": "2026-03-04T00:00:00Z (Wednesday)", "windows_utc": [
-            f"{time.strftime('%H:%M', time.gmtime(DAY + w[0]))} +{w[1]:.0f}s @{w[2]}/min" for w in WINDOWS],
-            "sites": dict(SITES), "cameras": spec.cameras},
+        "day": {
+            "start": "2026-03-04T00:00:00Z (Wednesday)",
+            "windows_utc": [
+                f"{time.strftime('%H:%M', time.gmtime(DAY + w[0]))} +{w[1]:.0f}s @{w[2]}/min" for w in WINDOWS
+            ],
+            "sites": dict(SITES),
+            "cameras": spec.cameras,
+        },
         "core": core,
         "core_other_seeds": seeds,
         "core_all_seeds": _pooled([core] + seeds),

@@ -22,28 +22,29 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from worker import aws  # noqa: E402
-from worker.config import load_config  # noqa: E402
-from worker.core.detections import detections_of, frame_id  # noqa: E402
-from worker.core.record import parse_frame_record  # noqa: E402
-from worker.localstack import stack  # noqa: E402
-from worker.localstack.faultproxy import FaultProxy  # noqa: E402
-from worker.ops.fleet import Fleet, wait_for  # noqa: E402
-from worker.ops.leases import read_leases  # noqa: E402
-from worker.ops.resources import ARCHIVE_BUCKET, delete_local_delivery_streams, ensure_local_resources  # noqa: E402
-from worker.ops.streams import create_stream, delete_stream, split_shard_in_half  # noqa: E402
-from worker.sim.encode import encode_frame  # noqa: E402
-from worker.sim.producer import KinesisProducer  # noqa: E402
-from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of  # noqa: E402
-from worker.sinks.opensearch import make_client  # noqa: E402
+from worker import aws
+from worker.config import load_config
+from worker.core.detections import detections_of, frame_id
+from worker.core.record import parse_frame_record
+from worker.localstack import stack
+from worker.localstack.faultproxy import FaultProxy
+from worker.ops.fleet import Fleet, wait_for
+from worker.ops.leases import read_leases
+from worker.ops.resources import ARCHIVE_BUCKET, delete_local_delivery_streams, ensure_local_resources
+from worker.ops.streams import create_stream, delete_stream, split_shard_in_half
+from worker.sim.encode import encode_frame
+from worker.sim.producer import KinesisProducer
+from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
+from worker.sinks.opensearch import make_client
 
 RESULTS = Path(__file__).resolve().parent / "results" / "faults.json"
 LOGS = Path(".run/logs/faults")
@@ -84,20 +85,42 @@ class Case:
 CASES: dict[str, Case] = {
     c.name: c
     for c in [
-        Case("kill9", "kill -9 of a whole worker task (daemon and every child at once), three times, each restarted",
-             events=[(10, "kill9"), (22, "kill9"), (34, "kill9")]),
-        Case("opensearch_down", "OpenSearch unreachable for 60 s (connections dropped), then back",
-             opensearch_proxy=True, events=[(8, "opensearch_down"), (68, "opensearch_up")]),
-        Case("bulk_429", "OpenSearch answers 429 for 20% of bulk items (fault proxy)", opensearch_proxy=True,
-             events=[(0, "bulk_429")]),
-        Case("firehose_partial", "Firehose fails 20% of entries inside successful PutRecordBatch calls",
-             firehose_proxy=True, events=[(0, "firehose_partial")]),
+        Case(
+            "kill9",
+            "kill -9 of a whole worker task (daemon and every child at once), three times, each restarted",
+            events=[(10, "kill9"), (22, "kill9"), (34, "kill9")],
+        ),
+        Case(
+            "opensearch_down",
+            "OpenSearch unreachable for 60 s (connections dropped), then back",
+            opensearch_proxy=True,
+            events=[(8, "opensearch_down"), (68, "opensearch_up")],
+        ),
+        Case(
+            "bulk_429",
+            "OpenSearch answers 429 for 20% of bulk items (fault proxy)",
+            opensearch_proxy=True,
+            events=[(0, "bulk_429")],
+        ),
+        Case(
+            "firehose_partial",
+            "Firehose fails 20% of entries inside successful PutRecordBatch calls",
+            firehose_proxy=True,
+            events=[(0, "firehose_partial")],
+        ),
         Case("poison", "1% poison records mixed into the stream", poison_share=0.01),
-        Case("producer_bugs", "a custom producer's mistakes: 1% of frames with millisecond timestamps, 1% with"
-             " 2,000-3,000 faces", producer_bug_share=0.01),
+        Case(
+            "producer_bugs",
+            "a custom producer's mistakes: 1% of frames with millisecond timestamps, 1% with 2,000-3,000 faces",
+            producer_bug_share=0.01,
+        ),
         Case("shard_split", "shard 0 split into two while records flow", events=[(15, "split")]),
-        Case("scale_1_3_1", "one worker, then three, then back to one (SIGTERM, graceful)", workers=1,
-             events=[(12, "scale_up"), (30, "scale_down")]),
+        Case(
+            "scale_1_3_1",
+            "one worker, then three, then back to one (SIGTERM, graceful)",
+            workers=1,
+            events=[(12, "scale_up"), (30, "scale_down")],
+        ),
     ]
 }
 
@@ -144,16 +167,24 @@ class Sinks:
     def detection_count(self, shard: str, seqs: list[str]) -> int:
         total = 0
         for i in range(0, len(seqs), 5000):
-            body = {"query": {"bool": {"filter": [{"term": {"shard_id": shard}},
-                                                  {"terms": {"sequence_number": seqs[i: i + 5000]}}]}}}
+            body = {
+                "query": {
+                    "bool": {
+                        "filter": [{"term": {"shard_id": shard}}, {"terms": {"sequence_number": seqs[i : i + 5000]}}]
+                    }
+                }
+            }
             total += int(self.client.count(index=f"{self.prefix}-detections", body=body)["count"])
         return total
 
     def detection_ids(self) -> Counter[str]:
         ids: Counter[str] = Counter()
         self.client.indices.refresh(index=f"{self.prefix}-detections*")
-        resp = self.client.search(index=f"{self.prefix}-detections", scroll="2m",
-                                  body={"size": 5000, "_source": False, "query": {"match_all": {}}})
+        resp = self.client.search(
+            index=f"{self.prefix}-detections",
+            scroll="2m",
+            body={"size": 5000, "_source": False, "query": {"match_all": {}}},
+        )
         while resp["hits"]["hits"]:
             ids.update(h["_id"] for h in resp["hits"]["hits"])
             resp = self.client.scroll(scroll_id=resp["_scroll_id"], scroll="2m")
@@ -187,8 +218,8 @@ class Auditor(threading.Thread):
             leases = read_leases(self.dynamodb, self.cfg.application_name)
         except Exception:  # noqa: BLE001 - the lease table does not exist before the first worker
             return
-        cps = {l.shard_id: l.checkpoint for l in leases}
-        parents = {l.shard_id for l in leases} & self._parents()
+        cps = {lease.shard_id: lease.checkpoint for lease in leases}
+        parents = {lease.shard_id for lease in leases} & self._parents()
         for parent in parents:
             if cps.get(parent) != "SHARD_END":
                 for child in self._children(parent):
@@ -200,8 +231,13 @@ class Auditor(threading.Thread):
         for shard, cp in cps.items():
             if cp in (None, "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"):
                 continue
-            covered = [p for p in list(self.produced) if p.shard == shard and (p.shard, p.seq) not in self.verified
-                       and (cp == "SHARD_END" or int(p.seq) <= int(cp))]
+            covered = [
+                p
+                for p in list(self.produced)
+                if p.shard == shard
+                and (p.shard, p.seq) not in self.verified
+                and (cp == "SHARD_END" or int(p.seq) <= int(cp))
+            ]
             if not covered:
                 continue
             missing_archive = [p for p in covered if not p.poison and self.sinks.archive[(p.shard, p.seq)] == 0]
@@ -211,8 +247,15 @@ class Auditor(threading.Thread):
             want = sum(p.faces for p in with_faces)
             got = self.sinks.detection_count(shard, [p.seq for p in with_faces]) if with_faces else 0
             if missing_archive or missing_dead or got < want:
-                self.violations.append({"shard": shard, "checkpoint": cp, "missing_archive": len(missing_archive),
-                                        "missing_dead_letters": len(missing_dead), "missing_detections": want - got})
+                self.violations.append(
+                    {
+                        "shard": shard,
+                        "checkpoint": cp,
+                        "missing_archive": len(missing_archive),
+                        "missing_dead_letters": len(missing_dead),
+                        "missing_detections": want - got,
+                    }
+                )
             else:
                 self.verified.update((p.shard, p.seq) for p in covered)
 
@@ -236,14 +279,21 @@ def crowded(data: bytes, faces: int) -> bytes:
     """The frame with thousands of faces (a model that reports every blob): ~150 bytes a face."""
     doc = orjson.loads(data)
     doc["FaceSearchResponse"] = [
-        {"DetectedFace": {"BoundingBox": {"Width": 0.01, "Height": 0.01, "Left": (i % 97) / 100, "Top": (i // 97) / 40},
-                          "Confidence": 91.0}, "MatchedFaces": []}
-        for i in range(faces)]
+        {
+            "DetectedFace": {
+                "BoundingBox": {"Width": 0.01, "Height": 0.01, "Left": (i % 97) / 100, "Top": (i // 97) / 40},
+                "Confidence": 91.0,
+            },
+            "MatchedFaces": [],
+        }
+        for i in range(faces)
+    ]
     return orjson.dumps(doc)
 
 
-def build_load(rate: float, produce_s: float, poison_share: float, seed: int,
-               producer_bug_share: float = 0.0) -> list[Produced]:
+def build_load(
+    rate: float, produce_s: float, poison_share: float, seed: int, producer_bug_share: float = 0.0
+) -> list[Produced]:
     n = int(rate * produce_s)
     cameras = 24
     frames = frames_of(build_scenario(ScenarioSpec(cameras=cameras, duration_s=n / cameras + 30, seed=seed)))[:n]
@@ -258,9 +308,16 @@ def build_load(rate: float, produce_s: float, poison_share: float, seed: int,
             load.append(Produced(f.camera.stream_arn, crowded(data, rng.randint(2000, 3000)), True))
         frame = parse_frame_record(data)
         dets = detections_of(frame)
-        load.append(Produced(f.camera.stream_arn, data, False, faces=len(dets),
-                             frame=frame_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s),
-                             detection_ids=tuple(d.doc_id for d in dets)))
+        load.append(
+            Produced(
+                f.camera.stream_arn,
+                data,
+                False,
+                faces=len(dets),
+                frame=frame_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s),
+                detection_ids=tuple(d.doc_id for d in dets),
+            )
+        )
         if rng.random() < poison_share:
             load.append(Produced(f.camera.stream_arn, rng.choice(POISON_KINDS) % len(load), True))
     return load
@@ -268,12 +325,14 @@ def build_load(rate: float, produce_s: float, poison_share: float, seed: int,
 
 def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> dict:
     tag = f"fc-{case.name.replace('_', '')}-{uuid.uuid4().hex[:6]}"
-    env = {**base_env,
-           "FACEWATCH__OPENSEARCH__INDEX_PREFIX": tag,
-           "FACEWATCH__FIREHOSE__RAW_STREAM": f"{tag}-raw",
-           "FACEWATCH__FIREHOSE__TRACKS_STREAM": f"{tag}-tracks",
-           "FACEWATCH__QUARANTINE__PREFIX": f"{tag}/",
-           "FACEWATCH_STREAM": tag}
+    env = {
+        **base_env,
+        "FACEWATCH__OPENSEARCH__INDEX_PREFIX": tag,
+        "FACEWATCH__FIREHOSE__RAW_STREAM": f"{tag}-raw",
+        "FACEWATCH__FIREHOSE__TRACKS_STREAM": f"{tag}-tracks",
+        "FACEWATCH__QUARANTINE__PREFIX": f"{tag}/",
+        "FACEWATCH_STREAM": tag,
+    }
     cfg = load_config(env=env, stack_env_file=None)
     ensure_local_resources(cfg)
     kinesis = aws.kinesis(cfg)
@@ -305,8 +364,11 @@ def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> 
         for _ in range(case.workers):
             fleet.start()
         ddb = aws.dynamodb(cfg)
-        wait_for(lambda: len([l for l in read_leases_safe(ddb, cfg.application_name) if l.owner]) >= 2, 180,
-             "the shards to be leased")
+        wait_for(
+            lambda: len([lease for lease in read_leases_safe(ddb, cfg.application_name) if lease.owner]) >= 2,
+            180,
+            "the shards to be leased",
+        )
         auditor.start()
         actions = actions_for(case, fleet, proxies, kinesis, tag, auditor)
         pending_events = sorted(case.events)
@@ -322,7 +384,7 @@ def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> 
                 print(f"  t={elapsed:5.1f}s {action}", file=sys.stderr)
                 actions[action]()
             if cursor < len(load):
-                chunk = load[cursor: cursor + per_tick]
+                chunk = load[cursor : cursor + per_tick]
                 producer.put((p.key, p.data) for p in chunk)
                 cursor += len(chunk)
             if elapsed > end_of_events + args.produce_s + 120:
@@ -359,12 +421,13 @@ def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> 
         delete_local_delivery_streams(cfg)
         try:
             client.indices.delete(index=f"{tag}-*")
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - best-effort cleanup: the indices may not exist
             pass
 
 
-def actions_for(case: Case, fleet: Fleet, proxies: list[FaultProxy], kinesis: Any, stream: str,
-                auditor: Auditor) -> dict[str, Callable[[], None]]:
+def actions_for(
+    case: Case, fleet: Fleet, proxies: list[FaultProxy], kinesis: Any, stream: str, auditor: Auditor
+) -> dict[str, Callable[[], None]]:
     def split() -> None:
         parent = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
         auditor.split_parents = {parent: split_shard_in_half(kinesis, stream, parent)}
@@ -399,8 +462,16 @@ def count_docs(client: Any, index: str) -> int:
         return 0
 
 
-def summarize(case: Case, produced: list[Produced], sinks: Sinks, auditor: Auditor, fleet: Fleet,
-              proxies: list[FaultProxy], seconds: float, drain_s: float) -> dict:
+def summarize(
+    case: Case,
+    produced: list[Produced],
+    sinks: Sinks,
+    auditor: Auditor,
+    fleet: Fleet,
+    proxies: list[FaultProxy],
+    seconds: float,
+    drain_s: float,
+) -> dict:
     sinks.refresh_s3()
     good = [p for p in produced if not p.poison]
     expected_ids = Counter(d for p in good for d in p.detection_ids)
@@ -440,8 +511,13 @@ def summarize(case: Case, produced: list[Produced], sinks: Sinks, auditor: Audit
     if case.name == "shard_split":
         row["children_started_before_parent_ended"] = auditor.children_before_parent_end
         row["split"] = auditor.split_parents
-    row["passed"] = (row["lost"] == 0 and row["duplicates"] == 0 and quarantined == poison
-                     and row["checkpoint_violations"] == 0 and row.get("children_started_before_parent_ended", 0) == 0)
+    row["passed"] = (
+        row["lost"] == 0
+        and row["duplicates"] == 0
+        and quarantined == poison
+        and row["checkpoint_violations"] == 0
+        and row.get("children_started_before_parent_ended", 0) == 0
+    )
     return row
 
 
@@ -466,18 +542,34 @@ def main() -> int:
     for name in names:
         row = run_case(CASES[name], args, env)
         rows[name] = row
-        print(f"  -> {json.dumps({k: row[k] for k in ('produced', 'indexed', 'lost', 'duplicates', 'archive_redelivered', 'quarantined', 'poison_injected', 'checkpoint_violations', 'passed')})}",
-              file=sys.stderr)
+        shown = ("produced", "indexed", "lost", "duplicates", "archive_redelivered", "quarantined", "poison_injected")
+        shown += ("checkpoint_violations", "passed")
+        print(f"  -> {json.dumps({k: row[k] for k in shown})}", file=sys.stderr)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({
-            "environment": {"machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()}",
-                            "python": platform.python_version(), "rate_rec_s": args.rate,
-                            "produce_s": args.produce_s, "shards": 2, "kcl": "amazon-kclpy 3.1.3 (KCL 3.1.3)",
-                            "stack": "kinesalite+nghttpx, DynamoDB Local, OpenSearch 2.19.1, moto (Firehose, S3)"},
-            "cases": [rows[n] for n in CASES if n in rows]}, indent=1) + "\n")
+        RESULTS.write_text(
+            json.dumps(
+                {
+                    "environment": {
+                        "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()}",
+                        "python": platform.python_version(),
+                        "rate_rec_s": args.rate,
+                        "produce_s": args.produce_s,
+                        "shards": 2,
+                        "kcl": "amazon-kclpy 3.1.3 (KCL 3.1.3)",
+                        "stack": "kinesalite+nghttpx, DynamoDB Local, OpenSearch 2.19.1, moto (Firehose, S3)",
+                    },
+                    "cases": [rows[n] for n in CASES if n in rows],
+                },
+                indent=1,
+            )
+            + "\n"
+        )
     failed = [n for n in names if not rows[n]["passed"]]
-    print(f"faults: {len(names) - len(failed)}/{len(names)} cases passed{'; failed: ' + ', '.join(failed) if failed else ''}",
-          file=sys.stderr)
+    print(
+        f"faults: {len(names) - len(failed)}/{len(names)} cases passed"
+        f"{'; failed: ' + ', '.join(failed) if failed else ''}",
+        file=sys.stderr,
+    )
     return 1 if failed else 0
 
 

@@ -27,11 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from worker.core.detections import detection_id  # noqa: E402
-from worker.core.record import parse_frame_record  # noqa: E402
-from worker.core.tracker import Track, Tracker, TrackerParams  # noqa: E402
-from worker.sim.encode import encode_frame  # noqa: E402
-from worker.sim.scenario import PRESETS, build_scenario, frames_of, preset  # noqa: E402
+from worker.core.detections import detection_id
+from worker.core.record import parse_frame_record
+from worker.core.tracker import Track, Tracker, TrackerParams
+from worker.sim.encode import encode_frame
+from worker.sim.scenario import PRESETS, build_scenario, frames_of, preset
 
 TARGETS = {"tracks_per_visit": 1.05, "false_merge_rate": 0.01, "identity_accuracy": 0.99}
 
@@ -116,13 +116,18 @@ def main() -> int:
     faces = 0
     cpu = 0.0
     scenarios = {}
-    print(f"{'scenario':20s} {'visits':>7s} {'tracks':>7s} {'trk/visit':>9s} {'merges':>8s} {'id acc':>8s} {'faces/s':>9s}")
+    print(
+        f"{'scenario':20s} {'visits':>7s} {'tracks':>7s} {'trk/visit':>9s} "
+        f"{'merges':>8s} {'id acc':>8s} {'faces/s':>9s}"
+    )
     for name in PRESETS:
         counts: collections.Counter = collections.Counter()
         s_faces = 0
         s_cpu = 0.0
         for seed in args.seeds:
-            scenario, records, truth = records_and_truth(preset(name, cameras=args.cameras, duration_s=args.duration, seed=seed))
+            scenario, records, truth = records_and_truth(
+                preset(name, cameras=args.cameras, duration_s=args.duration, seed=seed)
+            )
             tracks, spent = track_all(records, params)
             counts.update(score(scenario, truth, tracks))
             s_faces += len(truth)

@@ -19,16 +19,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from worker import aws  # noqa: E402
-from worker.config import load_config  # noqa: E402
-from worker.localstack import stack  # noqa: E402
-from worker.ops.fleet import start_worker, stop_worker  # noqa: E402
-from worker.ops.resources import delete_local_delivery_streams, ensure_local_resources  # noqa: E402
-from worker.ops.streams import create_stream, delete_stream  # noqa: E402
-from worker.sim.encode import encode_frame  # noqa: E402
-from worker.sim.producer import KinesisProducer  # noqa: E402
-from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of  # noqa: E402
-from worker.sinks.opensearch import make_client  # noqa: E402
+from worker import aws
+from worker.config import load_config
+from worker.localstack import stack
+from worker.ops.fleet import start_worker, stop_worker
+from worker.ops.resources import delete_local_delivery_streams, ensure_local_resources
+from worker.ops.streams import create_stream, delete_stream
+from worker.sim.encode import encode_frame
+from worker.sim.producer import KinesisProducer
+from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
+from worker.sinks.opensearch import make_client
 
 
 def read_back(kinesis, stream: str) -> tuple[int, float]:
@@ -36,8 +36,9 @@ def read_back(kinesis, stream: str) -> tuple[int, float]:
     shards = kinesis.list_shards(StreamName=stream)["Shards"]
     total, t0 = 0, time.perf_counter()
     for shard in shards:
-        it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
-                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
         while it:
             out = kinesis.get_records(ShardIterator=it, Limit=10000)
             total += len(out["Records"])
@@ -60,10 +61,16 @@ def main() -> int:
     os.environ.update(env_values)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     stream = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "FACEWATCH_STREAM": stream, "FACEWATCH__OPENSEARCH__INDEX_PREFIX": prefix,
-           "FACEWATCH__KINESIS__MAX_RECORDS": str(args.max_records), "FACEWATCH_LOG_LEVEL": "warning",
-           "FACEWATCH__FIREHOSE__RAW_STREAM": f"{prefix}-raw", "FACEWATCH__FIREHOSE__TRACKS_STREAM": f"{prefix}-tracks",
-           "FACEWATCH__FIREHOSE__ENABLED": "false" if args.no_archive else "true"}
+    env = {
+        **os.environ,
+        "FACEWATCH_STREAM": stream,
+        "FACEWATCH__OPENSEARCH__INDEX_PREFIX": prefix,
+        "FACEWATCH__KINESIS__MAX_RECORDS": str(args.max_records),
+        "FACEWATCH_LOG_LEVEL": "warning",
+        "FACEWATCH__FIREHOSE__RAW_STREAM": f"{prefix}-raw",
+        "FACEWATCH__FIREHOSE__TRACKS_STREAM": f"{prefix}-tracks",
+        "FACEWATCH__FIREHOSE__ENABLED": "false" if args.no_archive else "true",
+    }
     cfg = load_config(env=env, stack_env_file=None)
     ensure_local_resources(cfg)
     kinesis = aws.kinesis(cfg)

@@ -14,9 +14,9 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from worker.config import STACK_ENV_FILE, ConfigError, load_config, read_env_file
 
@@ -120,8 +120,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     os.environ["FACEWATCH_WORKER_ID"] = cfg.worker_id
     log = configure(cfg.worker.log_level, worker_id=cfg.worker_id)
     props = Path(args.properties or f".run/{cfg.worker_id}.properties")
-    log.info("daemon_starting", stream=cfg.kinesis.stream_name, application=cfg.application_name,
-             properties=str(props))
+    log.info("daemon_starting", stream=cfg.kinesis.stream_name, application=cfg.application_name, properties=str(props))
     daemon.run(cfg, props, dict(os.environ))
     return 0  # not reached: run() replaces this process
 
@@ -188,8 +187,10 @@ def _cmd_leases(args: argparse.Namespace) -> int:
     try:
         leases = read_leases(dynamodb, cfg.application_name)
     except dynamodb.exceptions.ResourceNotFoundException:
-        sys.stderr.write(f"no lease table {cfg.application_name}: no worker has run on stream"
-                         f" {cfg.kinesis.stream_name} yet (or --stream / FACEWATCH_APPLICATION name another one)\n")
+        sys.stderr.write(
+            f"no lease table {cfg.application_name}: no worker has run on stream"
+            f" {cfg.kinesis.stream_name} yet (or --stream / FACEWATCH_APPLICATION name another one)\n"
+        )
         return 1
     for lease in leases:
         sys.stdout.write(f"{lease.shard_id:24s} owner={lease.owner or '-':28s} checkpoint={lease.checkpoint}\n")
@@ -284,8 +285,9 @@ def _cmd_enrol(args: argparse.Namespace) -> int:
     prefix = cfg.identities.watchlist_prefix if args.watchlist else ""
     source = Path(args.folder or args.csv)
     try:
-        plan = (rekognition.plan_from_folder(source, prefix) if args.folder
-                else rekognition.plan_from_csv(source, prefix))
+        plan = (
+            rekognition.plan_from_folder(source, prefix) if args.folder else rekognition.plan_from_csv(source, prefix)
+        )
     except OSError as exc:
         log.debug("enrol_source_unreadable", path=str(source), error=str(exc))
         print(f"enrol: cannot read the --csv file ({exc.strerror or type(exc).__name__})", file=sys.stderr)
@@ -293,24 +295,32 @@ def _cmd_enrol(args: argparse.Namespace) -> int:
     for problem in plan.rejected:
         print(f"skipped {problem.where}: {problem.reason}", file=sys.stderr)
         log.debug("enrol_skipped", where=problem.where, detail=problem.detail)
-    sys.stdout.write(f"{len(plan.items)} image(s) to enrol into {args.collection}"
-                     f"{' as watchlist faces' if args.watchlist else ''}, {len(plan.rejected)} skipped\n")
+    sys.stdout.write(
+        f"{len(plan.items)} image(s) to enrol into {args.collection}"
+        f"{' as watchlist faces' if args.watchlist else ''}, {len(plan.rejected)} skipped\n"
+    )
     if plan.rejected:
-        print("(images are numbered in name order, CSV rows by line; FACEWATCH_LOG_LEVEL=debug names the files)",
-              file=sys.stderr)
+        print(
+            "(images are numbered in name order, CSV rows by line; FACEWATCH_LOG_LEVEL=debug names the files)",
+            file=sys.stderr,
+        )
     if args.dry_run or not plan.items:
         return 0 if not plan.rejected else 1
     try:
         result = rekognition.enrol(aws.rekognition(cfg), args.collection, plan, log=log)
     except rekognition.EnrolStopped as exc:
         done = exc.result
-        sys.stdout.write(f"indexed {done.indexed}; no face found in {len(done.no_face)};"
-                         f" refused by Rekognition {len(done.refused)}; stopped\n")
+        sys.stdout.write(
+            f"indexed {done.indexed}; no face found in {len(done.no_face)};"
+            f" refused by Rekognition {len(done.refused)}; stopped\n"
+        )
         print(f"enrol: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.write(f"indexed {result.indexed}; no face found in {len(result.no_face)}; "
-                     f"several faces (largest kept) in {len(result.several_faces)}; "
-                     f"refused by Rekognition {len(result.refused)}\n")
+    sys.stdout.write(
+        f"indexed {result.indexed}; no face found in {len(result.no_face)}; "
+        f"several faces (largest kept) in {len(result.several_faces)}; "
+        f"refused by Rekognition {len(result.refused)}\n"
+    )
     for problem in result.no_face:
         print(f"no face: {problem.where}: {problem.reason}", file=sys.stderr)
     for problem in result.several_faces:
@@ -326,8 +336,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (not action.option_strings or "(default" in text or action.required
-                or action.default in (None, False, argparse.SUPPRESS)):
+        if (
+            not action.option_strings
+            or "(default" in text
+            or action.required
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
             return text
         return text + " (default: %(default)s)"
 
@@ -336,33 +350,47 @@ def build_parser(prog: str = CONSOLE_PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="facewatch: the KCL consumer workers for Amazon Rekognition Video face-search results"
-                    " (OpenSearch, tracks, alerts, the S3 archive and dead letters).",
+        " (OpenSearch, tracks, alerts, the S3 archive and dead letters).",
         epilog=EXIT_CODES,
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
-                        help="print the version and exit")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {package_version()}", help="print the version and exit"
+    )
     sub = parser.add_subparsers(dest="command", required=True, title="commands")
     public: list[str] = []
     dev_note = "development checkout only" if dev_available() else "development checkout only: not in this installation"
 
     def command(name: str, summary: str | None, dev: bool = False) -> argparse.ArgumentParser:
         if summary is None:  # internal: no help entry at all, so not listed (help=SUPPRESS prints "==SUPPRESS==")
-            return sub.add_parser(name, formatter_class=HelpFormatter,
-                                  description="internal: the record processor of one shard, started by the KCL daemon")
+            return sub.add_parser(
+                name,
+                formatter_class=HelpFormatter,
+                description="internal: the record processor of one shard, started by the KCL daemon",
+            )
         public.append(name)
         text = f"{summary} [{dev_note}]" if dev else summary
-        return sub.add_parser(name, help=text, description=text, formatter_class=HelpFormatter,
-                              epilog=f"exit codes: `{prog} --help` lists them")
+        return sub.add_parser(
+            name,
+            help=text,
+            description=text,
+            formatter_class=HelpFormatter,
+            epilog=f"exit codes: `{prog} --help` lists them",
+        )
 
     run_p = command("run", "start a worker: the KCL MultiLangDaemon with our record processor")
-    run_p.add_argument("--stream", help="Kinesis stream to consume (default: kinesis.stream_name, i.e."
-                                        " FACEWATCH_STREAM or the configuration file, else detections)")
+    run_p.add_argument(
+        "--stream",
+        help="Kinesis stream to consume (default: kinesis.stream_name, i.e."
+        " FACEWATCH_STREAM or the configuration file, else detections)",
+    )
     run_p.add_argument("--worker-id", help="KCL worker id (default: FACEWATCH_WORKER_ID, else <hostname>-<pid>)")
-    run_p.add_argument("--config", help="YAML configuration file (default: $FACEWATCH_CONFIG, else the built-in"
-                                        " defaults)")
-    run_p.add_argument("--properties", help="where to write the daemon's properties file"
-                                            " (default: .run/<worker-id>.properties)")
+    run_p.add_argument(
+        "--config", help="YAML configuration file (default: $FACEWATCH_CONFIG, else the built-in defaults)"
+    )
+    run_p.add_argument(
+        "--properties", help="where to write the daemon's properties file (default: .run/<worker-id>.properties)"
+    )
     run_p.set_defaults(func=_cmd_run)
 
     # Internal: the daemon starts one per leased shard (`python -m worker processor`, worker/source/daemon.py).
@@ -371,25 +399,37 @@ def build_parser(prog: str = CONSOLE_PROG) -> argparse.ArgumentParser:
 
     sim_p = command("simulate", "produce simulated Rekognition face-search records + ground truth", dev=True)
     sim_p.add_argument("--stream", help="Kinesis stream to put records into (default: kinesis.stream_name)")
-    sim_p.add_argument("--out", type=Path, help="write records as JSON lines to this file instead"
-                                                " (default: put them into the stream)")
-    sim_p.add_argument("--truth", type=Path, default=Path(".run/truth.jsonl"),
-                       help="where to write the ground truth of every visit (JSON lines)")
+    sim_p.add_argument(
+        "--out", type=Path, help="write records as JSON lines to this file instead (default: put them into the stream)"
+    )
+    sim_p.add_argument(
+        "--truth",
+        type=Path,
+        default=Path(".run/truth.jsonl"),
+        help="where to write the ground truth of every visit (JSON lines)",
+    )
     sim_p.add_argument("--cameras", type=int, default=8, help="simulated cameras")
     sim_p.add_argument("--duration", type=float, default=60.0, help="simulated seconds")
     sim_p.add_argument("--seed", type=int, default=7, help="random seed: the same seed makes the same world")
     sim_p.add_argument("--start", type=float, help="epoch seconds of the first frame (default: now)")
-    sim_p.add_argument("--realtime", action="store_true",
-                       help="pace frames at their frame time, 1 fps per camera (default: as fast as possible)")
+    sim_p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace frames at their frame time, 1 fps per camera (default: as fast as possible)",
+    )
     sim_p.add_argument("--employees", type=int, default=40, help="enrolled employees in the simulated world")
     sim_p.add_argument("--arrivals-per-min", type=float, default=4.0, help="visits per camera per minute")
     sim_p.set_defaults(func=_cmd_simulate)
 
-    stack_p = command("stack", "the embedded local stack (reset: delete its OpenSearch data, only while it is"
-                               " stopped)", dev=True)
-    stack_p.add_argument("action", choices=["up", "down", "status", "reset"],
-                         help="up: start it and write .run/stack.env; down: stop it; status: which servers answer;"
-                              " reset: delete .run/data/opensearch")
+    stack_p = command(
+        "stack", "the embedded local stack (reset: delete its OpenSearch data, only while it is stopped)", dev=True
+    )
+    stack_p.add_argument(
+        "action",
+        choices=["up", "down", "status", "reset"],
+        help="up: start it and write .run/stack.env; down: stop it; status: which servers answer;"
+        " reset: delete .run/data/opensearch",
+    )
     stack_p.set_defaults(func=_cmd_stack)
 
     cs_p = command("create-stream", "create a Kinesis stream and wait until it is active")
@@ -398,13 +438,18 @@ def build_parser(prog: str = CONSOLE_PROG) -> argparse.ArgumentParser:
     cs_p.set_defaults(func=_cmd_create_stream)
 
     leases_p = command("leases", "show the KCL lease table: shard, owner, checkpoint")
-    leases_p.add_argument("--stream", help="stream whose lease table to show (default: kinesis.stream_name;"
-                                           " the table is kinesis.application_name)")
+    leases_p.add_argument(
+        "--stream",
+        help="stream whose lease table to show (default: kinesis.stream_name; the table is kinesis.application_name)",
+    )
     leases_p.set_defaults(func=_cmd_leases)
 
     q_p = command("quarantine", "list dead letters in S3, or re-drive them into the stream")
-    q_p.add_argument("action", choices=["list", "redrive"],
-                     help="list: one line per entry; redrive: put the original bytes back into the stream")
+    q_p.add_argument(
+        "action",
+        choices=["list", "redrive"],
+        help="list: one line per entry; redrive: put the original bytes back into the stream",
+    )
     q_p.add_argument("--reason", help="only entries of this reason, e.g. not_json, opensearch_400 (default: all)")
     q_p.add_argument("--day", help="only entries that arrived on this day, YYYY-MM-DD (default: every day)")
     q_p.add_argument("--limit", type=int, help="at most this many entries (default: no limit)")
@@ -412,8 +457,10 @@ def build_parser(prog: str = CONSOLE_PROG) -> argparse.ArgumentParser:
     q_p.add_argument("--dry-run", action="store_true", help="show what would be re-driven, change nothing")
     q_p.set_defaults(func=_cmd_quarantine)
 
-    lr_p = command("local-resources", "create the buckets and delivery streams on the local stack"
-                                      " (refuses on AWS, where Terraform owns them)")
+    lr_p = command(
+        "local-resources",
+        "create the buckets and delivery streams on the local stack (refuses on AWS, where Terraform owns them)",
+    )
     lr_p.set_defaults(func=_cmd_local_resources)
 
     ret_p = command("retention", "apply index retention: ISM policies, or delete expired daily indices")
@@ -424,8 +471,11 @@ def build_parser(prog: str = CONSOLE_PROG) -> argparse.ArgumentParser:
     health_p.set_defaults(func=_cmd_health)
 
     sp_p = command("processors", "start, stop or list the Rekognition face-search stream processors")
-    sp_p.add_argument("action", choices=["start", "stop", "status"],
-                      help="start the stopped ones, stop the running ones, or list them all")
+    sp_p.add_argument(
+        "action",
+        choices=["start", "stop", "status"],
+        help="start the stopped ones, stop the running ones, or list them all",
+    )
     sp_p.add_argument("--prefix", default="facewatch-", help="stream processor name prefix (Terraform: <name>-<env>-)")
     sp_p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     sp_p.set_defaults(func=_cmd_processors)
@@ -467,13 +517,16 @@ def main(argv: list[str] | None = None, prog: str = CONSOLE_PROG) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except NotInstalled as exc:
-        print(f"{prog} {exc.command}: a development command, not part of this installation ({exc.module} is"
-              f" left out of the worker image, which carries the runtime only); run it from a source checkout:"
-              f" .venv/bin/python -m worker {exc.command}", file=sys.stderr)
+        print(
+            f"{prog} {exc.command}: a development command, not part of this installation ({exc.module} is"
+            f" left out of the worker image, which carries the runtime only); run it from a source checkout:"
+            f" .venv/bin/python -m worker {exc.command}",
+            file=sys.stderr,
+        )
         return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - one clear line for known operator errors
+    except Exception as exc:  # one clear line for known operator errors
         # Only a command that imported the local stack can raise its error; never import it here.
         stack = sys.modules.get("worker.localstack.stack")
         if stack is not None and isinstance(exc, stack.StackError):

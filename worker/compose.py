@@ -9,7 +9,8 @@ heartbeat: a processor waiting out a sink outage is alive, not stuck.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from worker import aws
 from worker.config import Config
@@ -43,8 +44,13 @@ def handler_factory(cfg: Config) -> HandlerFactory:
         o, f, a = cfg.opensearch, cfg.firehose, cfg.alerts
         opensearch = OpenSearchSink(make_client(o, cfg.kinesis.region), o, policy(o.retry_base_s, o.retry_max_s))
         opensearch.ensure_templates()
-        firehose = (FirehoseSink(aws.firehose(cfg), f.max_batch_records, f.max_batch_bytes,
-                                 policy(f.retry_base_s, f.retry_max_s)) if f.enabled else None)
+        firehose = (
+            FirehoseSink(
+                aws.firehose(cfg), f.max_batch_records, f.max_batch_bytes, policy(f.retry_base_s, f.retry_max_s)
+            )
+            if f.enabled
+            else None
+        )
         quarantine = QuarantineStore(aws.s3(cfg), cfg.quarantine.bucket, cfg.quarantine.prefix, policy(0.2, 10.0))
         alert_sinks: list[AlertSink] = []
         if a.sns_topic_arn:
@@ -55,15 +61,20 @@ def handler_factory(cfg: Config) -> HandlerFactory:
         if alert_sinks:
             fresh_after_ms = int((time.time() + FRESH_MARGIN_S) * 1000)
             # Alert lanes retry on their own threads: their waits are not the record loop's heartbeat.
-            dispatcher = AlertDispatcher(alert_sinks, opensearch, a.delivery_attempts,
-                                         RetryPolicy(a.retry_base_s, a.retry_max_s), a.retry_every_s,
-                                         fresh_after_ms)
-            dispatcher.restore(undelivered_alerts(opensearch, o.index_prefix, shard_id,
-                                                  [sink.name for sink in alert_sinks]))
+            dispatcher = AlertDispatcher(
+                alert_sinks,
+                opensearch,
+                a.delivery_attempts,
+                RetryPolicy(a.retry_base_s, a.retry_max_s),
+                a.retry_every_s,
+                fresh_after_ms,
+            )
+            dispatcher.restore(
+                undelivered_alerts(opensearch, o.index_prefix, shard_id, [sink.name for sink in alert_sinks])
+            )
         writer = SinkWriter(opensearch, firehose, quarantine, o.index_prefix, shard_id, cfg.worker_id, dispatcher)
         archived = read_progress(opensearch, o.index_prefix, cfg.application_name, shard_id)
-        return BatchHandler(cfg, writer, shard_id, cfg.worker_id, archived_through=archived,
-                            on_progress=heartbeat.beat)
+        return BatchHandler(cfg, writer, shard_id, cfg.worker_id, archived_through=archived, on_progress=heartbeat.beat)
 
     return make
 
@@ -75,8 +86,12 @@ def undelivered_alerts(opensearch: Any, prefix: str, shard_id: str, sinks: list[
     if not client.indices.exists_alias(name=alias):
         return []
     client.indices.refresh(index=alias)
-    query = {"bool": {"filter": [{"term": {"shard_id": shard_id}}],
-                      "should": [{"bool": {"must_not": {"term": {"delivered_to": name}}}} for name in sinks],
-                      "minimum_should_match": 1}}
+    query = {
+        "bool": {
+            "filter": [{"term": {"shard_id": shard_id}}],
+            "should": [{"bool": {"must_not": {"term": {"delivered_to": name}}}} for name in sinks],
+            "minimum_should_match": 1,
+        }
+    }
     hits = client.search(index=alias, body={"size": 10000, "query": query})["hits"]["hits"]
     return [(hit["_index"], hit["_source"]) for hit in hits]

@@ -17,6 +17,16 @@ class BoxSource(TypedDict):
     top: float
 
 
+class LocationSource(TypedDict):
+    """Where a camera is (worker/core/cameras.py Camera.location): spread into tracks and alerts."""
+
+    camera_id: str
+    registered: bool
+    site: str | None  # None when the registry gives no site (likewise floor and zone)
+    floor: str | None
+    zone: str | None
+
+
 class PoseSource(TypedDict):
     pitch: float
     roll: float
@@ -67,9 +77,9 @@ class TrackSource(TypedDict):
     stream_arn: str
     camera_id: str
     registered: bool
-    site: str
-    floor: str
-    zone: str
+    site: str | None
+    floor: str | None
+    zone: str | None
     first_seen: int
     last_seen: int
     duration_s: float
@@ -100,9 +110,9 @@ class AlertSource(TypedDict, total=False):
     camera_id: str
     registered: bool
     stream_arn: str
-    site: str
-    floor: str
-    zone: str
+    site: str | None
+    floor: str | None
+    zone: str | None
     time: int
     local_time: str
     timezone: str

@@ -23,8 +23,16 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 THIRD_PARTY_LEVEL = logging.WARNING
 OUR_LOGGERS = ("worker",)
 # Set to warning explicitly too, in case a library lowers its own level.
-THIRD_PARTY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "opensearch", "opensearchpy",
-                       "opensearchpy.trace", "amazon_kclpy")
+THIRD_PARTY_LOGGERS = (
+    "botocore",
+    "boto3",
+    "s3transfer",
+    "urllib3",
+    "opensearch",
+    "opensearchpy",
+    "opensearchpy.trace",
+    "amazon_kclpy",
+)
 
 
 def _dumps_text(obj: Any, **kw: Any) -> str:
@@ -53,7 +61,7 @@ class _StdlibHandler(logging.StreamHandler):
     """The handler configure() puts on the root logger (so a second configure() replaces it); it too
     writes to the current `sys.stderr`."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -64,19 +72,21 @@ class _StdlibHandler(logging.StreamHandler):
 
 def _stdlib_handler(stream: Any) -> logging.Handler:
     handler = _StdlibHandler(stream)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.stdlib.add_logger_name,
-        ],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(serializer=_dumps_text),
-        ],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.stdlib.add_logger_name,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(serializer=_dumps_text),
+            ],
+        )
+    )
     return handler
 
 

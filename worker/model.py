@@ -11,6 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from worker.documents import RefusedSource
+
 
 def stable_id(*parts: object) -> str:
     """A short deterministic id: same parts, same id, on every worker and every replay."""
@@ -58,7 +60,7 @@ class RefusedItem:
     status: int
     error: str  # the sink's error type (e.g. mapper_parsing_exception), never a field's value
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> RefusedSource:
         return {"doc_id": self.doc_id, "index": self.index, "status": self.status, "error": self.error}
 
 

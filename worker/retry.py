@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -65,8 +66,13 @@ class RetryPolicy:
         self.on_wait()
         self.sleep(delay)
 
-    def call(self, fn: Callable[[], T], retryable: Callable[[BaseException], tuple[str, str] | None], log: Any,
-             **context: Any) -> T:
+    def call(
+        self,
+        fn: Callable[[], T],
+        retryable: Callable[[BaseException], tuple[str, str] | None],
+        log: Any,
+        **context: Any,
+    ) -> T:
         """`fn()` until it returns. An exception for which `retryable` gives (event, reason) is logged as that
         event (with the reason and the delay) and retried; any other propagates. With `max_attempts`, the
         last retryable error is raised as the cause of RetriesExhausted."""
@@ -76,7 +82,7 @@ class RetryPolicy:
             attempt += 1
             try:
                 return fn()
-            except Exception as exc:  # noqa: BLE001 - classified just below; the rest re-raised
+            except Exception as exc:  # classified just below; the rest re-raised
                 verdict = retryable(exc)
                 if verdict is None:
                     raise

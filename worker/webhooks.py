@@ -51,11 +51,13 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import os
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Iterable, Mapping, Union
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 SECRET_PREFIX = "whsec_"
 ID_HEADER = "webhook-id"
@@ -65,7 +67,7 @@ TOLERANCE_S = 300.0  # the Standard Webhooks default: 5 minutes either way
 MIN_KEY_BYTES = 24
 MAX_KEY_BYTES = 64  # the spec's upper bound; the worker's configuration refuses longer keys
 
-Secrets = Union[str, bytes, Iterable[Union[str, bytes]]]
+Secrets = str | bytes | Iterable[str | bytes]
 
 
 class WebhookVerificationError(ValueError):
@@ -84,6 +86,16 @@ class TimestampError(WebhookVerificationError):
     """Signed correctly, but longer ago (or further ahead) than the tolerance: a replay, or a clock off."""
 
 
+def is_loopback(host: str) -> bool:
+    """A host on this machine: the only place a webhook may be plain http (the local stack's receiver)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def new_secret(key_bytes: int = 32) -> str:
     """A fresh secret: `whsec_` + base64 of `key_bytes` random bytes."""
     if not MIN_KEY_BYTES <= key_bytes <= MAX_KEY_BYTES:
@@ -97,18 +109,19 @@ def parse_secrets(secrets: Secrets) -> list[bytes]:
     if isinstance(secrets, (str, bytes)):
         items: list[str | bytes] = list(secrets.split()) if isinstance(secrets, str) else [secrets]
     else:
-        items = [part for item in secrets
-                 for part in (item.split() if isinstance(item, str) else [item])]
+        items = [part for item in secrets for part in (item.split() if isinstance(item, str) else [item])]
     keys: list[bytes] = []
     for n, item in enumerate(items, 1):
         where = f"webhook secret {n} of {len(items)}"
         if isinstance(item, bytes):
             key = item
         elif not item.startswith(SECRET_PREFIX):
-            raise ValueError(f"{where}: does not start with {SECRET_PREFIX!r}; a secret is {SECRET_PREFIX}"
-                             " followed by base64 (worker.webhooks.new_secret() makes one)")
+            raise ValueError(
+                f"{where}: does not start with {SECRET_PREFIX!r}; a secret is {SECRET_PREFIX}"
+                " followed by base64 (worker.webhooks.new_secret() makes one)"
+            )
         else:
-            encoded = item[len(SECRET_PREFIX):]
+            encoded = item[len(SECRET_PREFIX) :]
             try:
                 key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
             except (binascii.Error, ValueError):
@@ -131,8 +144,7 @@ def sign(secrets: Secrets, msg_id: str, timestamp: int, body: bytes) -> str:
     if not msg_id:
         raise ValueError("a webhook message needs an id")
     stamp = str(int(timestamp))
-    return " ".join("v1," + base64.b64encode(_mac(key, msg_id, stamp, body)).decode()
-                    for key in parse_secrets(secrets))
+    return " ".join("v1," + base64.b64encode(_mac(key, msg_id, stamp, body)).decode() for key in parse_secrets(secrets))
 
 
 def sign_headers(secrets: Secrets, msg_id: str, body: bytes, timestamp: int) -> dict[str, str]:
@@ -143,15 +155,20 @@ def sign_headers(secrets: Secrets, msg_id: str, body: bytes, timestamp: int) -> 
 
 def _header_values(headers: Mapping[str, str] | Any) -> dict[str, list[str]]:
     """Header name (lower case) -> values; for a dict, http.client/email messages, WSGI-style pairs."""
-    items = headers.items() if hasattr(headers, "items") else headers
+    items: Iterable[Any] = headers.items() if hasattr(headers, "items") else headers
     out: dict[str, list[str]] = {}
     for name, value in items:
         out.setdefault(str(name).lower(), []).append(str(value))
     return out
 
 
-def verify(secrets: Secrets, headers: Mapping[str, str] | Any, body: bytes | str, now: float | None = None,
-           tolerance_s: float = TOLERANCE_S) -> str:
+def verify(
+    secrets: Secrets,
+    headers: Mapping[str, str] | Any,
+    body: bytes | str,
+    now: float | None = None,
+    tolerance_s: float = TOLERANCE_S,
+) -> str:
     """Check one request as received; return its webhook-id (our alert id) or raise
     WebhookVerificationError: MissingHeaderError, BadSignatureError or TimestampError.
 
@@ -162,8 +179,9 @@ def verify(secrets: Secrets, headers: Mapping[str, str] | Any, body: bytes | str
     msg_id = (values.get(ID_HEADER) or [""])[0].strip()
     stamp = (values.get(TIMESTAMP_HEADER) or [""])[0].strip()
     given = " ".join(values.get(SIGNATURE_HEADER) or []).split()
-    missing = [name for name, value in ((ID_HEADER, msg_id), (TIMESTAMP_HEADER, stamp), (SIGNATURE_HEADER, given))
-               if not value]
+    missing = [
+        name for name, value in ((ID_HEADER, msg_id), (TIMESTAMP_HEADER, stamp), (SIGNATURE_HEADER, given)) if not value
+    ]
     if missing:
         raise MissingHeaderError(f"missing header {', '.join(missing)}")
     if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
@@ -182,15 +200,19 @@ def verify(secrets: Secrets, headers: Mapping[str, str] | Any, body: bytes | str
         for mac in expected:
             matched |= hmac.compare_digest(mac, candidate)
     if not matched:
-        raise BadSignatureError(f"{SIGNATURE_HEADER}: no v1 signature matches the body with any of"
-                                f" {len(keys)} secret(s)")
+        raise BadSignatureError(
+            f"{SIGNATURE_HEADER}: no v1 signature matches the body with any of {len(keys)} secret(s)"
+        )
     age = (time.time() if now is None else now) - int(stamp)
     if age > tolerance_s:
-        raise TimestampError(f"{TIMESTAMP_HEADER}: signed {age:.0f} s ago, more than {tolerance_s:.0f} s"
-                             " (a replay, or a clock that is off)")
+        raise TimestampError(
+            f"{TIMESTAMP_HEADER}: signed {age:.0f} s ago, more than {tolerance_s:.0f} s"
+            " (a replay, or a clock that is off)"
+        )
     if -age > tolerance_s:
-        raise TimestampError(f"{TIMESTAMP_HEADER}: {-age:.0f} s in the future, more than {tolerance_s:.0f} s"
-                             " (a clock that is off)")
+        raise TimestampError(
+            f"{TIMESTAMP_HEADER}: {-age:.0f} s in the future, more than {tolerance_s:.0f} s (a clock that is off)"
+        )
     return msg_id
 
 

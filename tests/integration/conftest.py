@@ -54,7 +54,8 @@ def isolated(local_stack: dict[str, str], prefix: str) -> dict[str, str]:
     tests of the cadence set their own values.
     """
     env = {
-        **os.environ, **local_stack,
+        **os.environ,
+        **local_stack,
         "FACEWATCH__OPENSEARCH__INDEX_PREFIX": prefix,
         "FACEWATCH__FIREHOSE__RAW_STREAM": f"{prefix}-raw",
         "FACEWATCH__FIREHOSE__TRACKS_STREAM": f"{prefix}-tracks",

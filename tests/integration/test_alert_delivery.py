@@ -31,9 +31,14 @@ def alert_env(isolated_env):
     cfg = load_config(env=isolated_env, stack_env_file=None)
     topic, queue = ensure_alert_topic(cfg, f"it-alerts-{uuid.uuid4().hex[:8]}")
     receiver = WebhookReceiver(SECRET)
-    env = {**isolated_env, "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic, "FACEWATCH__ALERTS__WEBHOOK_URL": receiver.url,
-           "FACEWATCH__ALERTS__WEBHOOK_SECRET": SECRET, "FACEWATCH__ALERTS__DELIVERY_ATTEMPTS": "1",
-           "FACEWATCH__ALERTS__RETRY_EVERY_S": "0"}
+    env = {
+        **isolated_env,
+        "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic,
+        "FACEWATCH__ALERTS__WEBHOOK_URL": receiver.url,
+        "FACEWATCH__ALERTS__WEBHOOK_SECRET": SECRET,
+        "FACEWATCH__ALERTS__DELIVERY_ATTEMPTS": "1",
+        "FACEWATCH__ALERTS__RETRY_EVERY_S": "0",
+    }
     sqs = aws.sqs(cfg)
     yield env, receiver, lambda: drain_queue(sqs, queue)
     receiver.close()
@@ -44,7 +49,7 @@ def run_batches(c, records: list[dict], size: int) -> list[str | None]:
     """Send batches; answer checkpoint requests; return, per batch, the position checkpointed (or None)."""
     positions = []
     for start in range(0, len(records), size):
-        c.send({"action": "processRecords", "records": records[start: start + size], "millisBehindLatest": 0})
+        c.send({"action": "processRecords", "records": records[start : start + size], "millisBehindLatest": 0})
         positions.append(answer(c, "processRecords"))
     return positions
 
@@ -64,8 +69,14 @@ def settle(c, until, timeout_s: float = 20.0) -> str | None:
 def answer(c, action: str) -> str | None:
     message = c.expect(timeout_s=60)
     if message["action"] == "checkpoint":
-        c.send({"action": "checkpoint", "sequenceNumber": message["sequenceNumber"], "subSequenceNumber": None,
-                "error": None})
+        c.send(
+            {
+                "action": "checkpoint",
+                "sequenceNumber": message["sequenceNumber"],
+                "subSequenceNumber": None,
+                "error": None,
+            }
+        )
         assert c.expect() == {"action": "status", "responseFor": action}
         return message["sequenceNumber"]
     assert message == {"action": "status", "responseFor": action}
@@ -100,7 +111,9 @@ def test_each_alert_reaches_sns_and_the_webhook_once_signed(child, alert_env, op
         assert doc["detection_id"]
 
 
-def test_a_webhook_that_is_down_holds_the_checkpoint_but_not_sns_and_gets_its_alerts_later(child, alert_env, opensearch):
+def test_a_webhook_that_is_down_holds_the_checkpoint_but_not_sns_and_gets_its_alerts_later(
+    child, alert_env, opensearch
+):
     env, receiver, messages = alert_env
     records, frames = scenario_records()
     want = expected_alerts(frames, CameraRegistry())
@@ -113,8 +126,9 @@ def test_a_webhook_that_is_down_holds_the_checkpoint_but_not_sns_and_gets_its_al
     assert before_alert > 0 and all(p is not None for p in positions[:before_alert])  # checkpointed as usual
     assert all(p is None for p in positions[before_alert:])  # from the batch with the first alert: held ...
     sns_ids: Counter[str] = Counter()
-    settle(c, lambda: len(sns_ids.__iadd__(Counter(json.loads(m["Message"])["alert_id"] for m in messages())))
-           >= len(want))
+    settle(
+        c, lambda: len(sns_ids.__iadd__(Counter(json.loads(m["Message"])["alert_id"] for m in messages()))) >= len(want)
+    )
     assert sns_ids == Counter({alert_id: 1 for alert_id in want})  # ... while SNS got every alert
     assert receiver.received == Counter()
     receiver.status = 200
@@ -138,8 +152,9 @@ def test_a_slow_webhook_does_not_delay_sns(child, alert_env, opensearch):
     started = time.monotonic()
     run_batches(c, records, 25)
     sns_ids: Counter[str] = Counter()
-    settle(c, lambda: len(sns_ids.__iadd__(Counter(json.loads(m["Message"])["alert_id"] for m in messages())))
-           >= len(want))
+    settle(
+        c, lambda: len(sns_ids.__iadd__(Counter(json.loads(m["Message"])["alert_id"] for m in messages()))) >= len(want)
+    )
     sns_done = time.monotonic() - started
     assert sns_ids == Counter({alert_id: 1 for alert_id in want})
     if sns_done < 7.5:  # (on a machine this slow the comparison below would prove nothing)

@@ -70,8 +70,18 @@ def image():
     if docker("image", "inspect", BASE, check=False).returncode != 0:
         _skip_or_fail(f"no base image {BASE}; `make test-container` (tools/docker.sh up) makes it with debootstrap")
     started = time.monotonic()
-    docker("build", "--network=host", "-f", "docker/Dockerfile", "--build-arg", f"BASE_IMAGE={BASE}", "-t", IMAGE,
-           str(ROOT), timeout=1200)
+    docker(
+        "build",
+        "--network=host",
+        "-f",
+        "docker/Dockerfile",
+        "--build-arg",
+        f"BASE_IMAGE={BASE}",
+        "-t",
+        IMAGE,
+        str(ROOT),
+        timeout=1200,
+    )
     print(f"image built in {time.monotonic() - started:.0f} s")
     return IMAGE
 
@@ -92,19 +102,35 @@ def test_the_container_takes_leases_indexes_runs_as_non_root_and_stops_cleanly(i
     faces = sum(len(f.faces) for f in frames)
 
     name = f"facewatch-test-{uuid.uuid4().hex[:6]}"
-    passed = {k: v for k, v in env.items() if k.startswith(("FACEWATCH", "AWS_", "KINESIS_", "DYNAMODB_", "OPENSEARCH_"))}
+    passed = {
+        k: v for k, v in env.items() if k.startswith(("FACEWATCH", "AWS_", "KINESIS_", "DYNAMODB_", "OPENSEARCH_"))
+    }
     passed["FACEWATCH_WORKER_ID"] = "container-1"
     passed["FACEWATCH__KINESIS__SHUTDOWN_GRACE_MS"] = str((STOP_TIMEOUT_S - 15) * 1000)
-    args = ["run", "-d", "--name", name, "--network=host", "--read-only", "--tmpfs", "/tmp:rw,exec,size=256m",
-            "--stop-timeout", str(STOP_TIMEOUT_S)]
+    args = [
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network=host",
+        "--read-only",
+        "--tmpfs",
+        "/tmp:rw,exec,size=256m",
+        "--stop-timeout",
+        str(STOP_TIMEOUT_S),
+    ]
     for key, value in sorted(passed.items()):
         args += ["-e", f"{key}={value}"]
     docker(*args, image)
     try:
         detections = f"{prefix}-detections"
         dynamodb = aws.dynamodb(cfg)
-        wait_for(lambda: count(opensearch, detections) >= faces, timeout_s=240, interval_s=2,
-                 what="the container indexes every face")
+        wait_for(
+            lambda: count(opensearch, detections) >= faces,
+            timeout_s=240,
+            interval_s=2,
+            what="the container indexes every face",
+        )
         assert count(opensearch, detections) == faces
         leases = read_leases(dynamodb, cfg.application_name)
         assert {lease.owner for lease in leases} == {"container-1"} and len(leases) == 2
@@ -123,8 +149,12 @@ def test_the_container_takes_leases_indexes_runs_as_non_root_and_stops_cleanly(i
         more = frames_of(build_scenario(ScenarioSpec(cameras=6, duration_s=20, seed=6, start=1_767_398_500.0)))
         producer.put((f.camera.stream_arn, encode_frame(f)) for f in more)
         last = {shard: seq for shard, seq in producer.result.last_sequence.items()}
-        wait_for(lambda: count(opensearch, detections) >= faces + sum(len(f.faces) for f in more),
-                 timeout_s=120, interval_s=1, what="the second batch indexed")
+        wait_for(
+            lambda: count(opensearch, detections) >= faces + sum(len(f.faces) for f in more),
+            timeout_s=120,
+            interval_s=1,
+            what="the second batch indexed",
+        )
         started = time.monotonic()
         docker("stop", "-t", str(STOP_TIMEOUT_S), name, timeout=STOP_TIMEOUT_S + 30)
         stopped_in = time.monotonic() - started
@@ -143,13 +173,27 @@ def test_the_container_takes_leases_indexes_runs_as_non_root_and_stops_cleanly(i
 
 
 def test_the_image_carries_the_runtime_only(image):
-    listing = docker("run", "--rm", "--user", "0", "--entrypoint", "sh", image, "-c",  # root: every folder readable
-                     'find / -path /proc -prune -o -path /sys -prune -o -name "*.py" -path "*worker*" -print').stdout
+    listing = docker(
+        "run",
+        "--rm",
+        "--user",
+        "0",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",  # root: every folder readable
+        'find / -path /proc -prune -o -path /sys -prune -o -name "*.py" -path "*worker*" -print',
+    ).stdout
     files = listing.split()
     package = {f.split("/site-packages/", 1)[1] for f in files if "/site-packages/worker/" in f}
     assert len(package) == len(files), [f for f in files if "/site-packages/worker/" not in f]  # no source copy
-    assert {"worker/__main__.py", "worker/source/processor.py", "worker/ops/quarantine.py",
-            "worker/ops/producer.py", "worker/sinks/opensearch.py"} <= package
+    assert {
+        "worker/__main__.py",
+        "worker/source/processor.py",
+        "worker/ops/quarantine.py",
+        "worker/ops/producer.py",
+        "worker/sinks/opensearch.py",
+    } <= package
     left_in = sorted(f for f in package if f.startswith(("worker/sim/", "worker/localstack/", "worker/ops/demo.py")))
     assert left_in == []
     imported = docker("run", "--rm", "--entrypoint", "python", image, "-c", "import worker.sim", check=False)

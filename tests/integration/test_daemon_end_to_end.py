@@ -12,14 +12,13 @@ import pytest
 
 from worker import aws
 from worker.config import load_config
+from worker.core.cameras import CameraRegistry
 from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import read_leases
 from worker.ops.streams import create_stream, delete_stream, split_shard_in_half
 from worker.sim.encode import encode_frame
 from worker.sim.producer import KinesisProducer
 from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
-
-from worker.core.cameras import CameraRegistry
 
 from .helpers import count, wait_for
 from .test_delivery import archive_lines, dead_letters
@@ -30,8 +29,10 @@ POISON = [
     b'{"InputInformation": {"KinesisVideo": {"StreamArn": "arn:x", "FragmentNumber": 12}}}',
     b'{"FaceSearchResponse": []}',
     b"\x00" * 1_000_000,
-    b'{"InputInformation": {"KinesisVideo": {"StreamArn": "arn:x", "FragmentNumber": "1",'
-    b' "ProducerTimestamp": "1.6E9", "FrameOffsetInSeconds": 0}}}',
+    (
+        b'{"InputInformation": {"KinesisVideo": {"StreamArn": "arn:x", "FragmentNumber": "1",'
+        b' "ProducerTimestamp": "1.6E9", "FrameOffsetInSeconds": 0}}}'
+    ),
 ]
 
 
@@ -69,24 +70,40 @@ def test_two_workers_split_the_shards_and_one_finishes_alone(isolated_env, opens
     workers = {w: start_worker(stream, w, env, tmp_path) for w in ("it-worker-1", "it-worker-2")}
     detections, quarantine = f"{prefix}-detections", f"{prefix}-quarantine"
     try:
-        wait_for(lambda: count(opensearch, detections) >= faces_first and count(opensearch, quarantine) >= len(POISON),
-                 timeout_s=240, interval_s=2, what="first batch indexed")
+        wait_for(
+            lambda: count(opensearch, detections) >= faces_first and count(opensearch, quarantine) >= len(POISON),
+            timeout_s=240,
+            interval_s=2,
+            what="first batch indexed",
+        )
         assert count(opensearch, detections) == faces_first
         assert count(opensearch, quarantine) == len(POISON)
 
         dynamodb = aws.dynamodb(cfg)
-        owners = wait_for(lambda: {l.owner for l in read_leases(dynamodb, cfg.application_name)} == set(workers),
-                          timeout_s=90, interval_s=1, what="one lease per worker")
+        owners = wait_for(
+            lambda: {lease.owner for lease in read_leases(dynamodb, cfg.application_name)} == set(workers),
+            timeout_s=90,
+            interval_s=1,
+            what="one lease per worker",
+        )
         assert owners
 
         assert stop_worker(workers["it-worker-2"], timeout_s=60) is not None
         faces_second = sum(len(f.faces) for f in second)
         producer.put((f.camera.stream_arn, encode_frame(f)) for f in second)
 
-        wait_for(lambda: {l.owner for l in read_leases(dynamodb, cfg.application_name)} == {"it-worker-1"},
-                 timeout_s=150, interval_s=1, what="it-worker-1 takes over every shard")
-        wait_for(lambda: count(opensearch, detections) >= faces_first + faces_second,
-                 timeout_s=120, interval_s=2, what="second batch indexed")
+        wait_for(
+            lambda: {lease.owner for lease in read_leases(dynamodb, cfg.application_name)} == {"it-worker-1"},
+            timeout_s=150,
+            interval_s=1,
+            what="it-worker-1 takes over every shard",
+        )
+        wait_for(
+            lambda: count(opensearch, detections) >= faces_first + faces_second,
+            timeout_s=120,
+            interval_s=2,
+            what="second batch indexed",
+        )
         assert count(opensearch, detections) == faces_first + faces_second
         assert count(opensearch, quarantine) == len(POISON)
         assert workers["it-worker-1"].poll() is None, (tmp_path / "it-worker-1.log").read_text()[-3000:]
@@ -136,9 +153,16 @@ def test_a_split_shard_is_finished_before_its_children(isolated_env, opensearch,
         dynamodb = aws.dynamodb(cfg)
         wait_for(lambda: count(opensearch, detections) >= faces, timeout_s=240, interval_s=2, what="every face indexed")
         assert count(opensearch, detections) == faces
-        leases = wait_for(lambda: (ls := {l.shard_id: l for l in read_leases(dynamodb, cfg.application_name)})
-                          and all(ls.get(c) and ls[c].checkpoint not in (None, "TRIM_HORIZON") for c in children)
-                          and ls, timeout_s=120, interval_s=1, what="both children checkpointed")
+        leases = wait_for(
+            lambda: (
+                (ls := {lease.shard_id: lease for lease in read_leases(dynamodb, cfg.application_name)})
+                and all(ls.get(c) and ls[c].checkpoint not in (None, "TRIM_HORIZON") for c in children)
+                and ls
+            ),
+            timeout_s=120,
+            interval_s=1,
+            what="both children checkpointed",
+        )
         assert leases[parent].checkpoint == "SHARD_END"
 
         got = track_summary(stored_tracks(opensearch, prefix))

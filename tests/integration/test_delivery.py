@@ -12,19 +12,17 @@ import uuid
 from collections import Counter
 
 import orjson
-import pytest
 
 from worker import aws
 from worker.config import load_config
 from worker.localstack.faultproxy import FaultProxy
-from worker.ops.streams import create_stream, delete_stream
 from worker.ops.resources import ARCHIVE_BUCKET
-from worker.sim.scenario import preset, build_scenario, frames_of
+from worker.ops.streams import create_stream, delete_stream
 from worker.sim.encode import encode_frame
+from worker.sim.scenario import build_scenario, frames_of, preset
 
-from .conftest import isolated
 from .helpers import count
-from .test_processor_protocol import child, initialize, kinesis_record, simulated_records  # noqa: F401
+from .test_processor_protocol import child, initialize, kinesis_record, simulated_records  # noqa: F401 - fixtures
 
 POISON = [b"not json", b'{"InputInformation": 5}', b"[1, 2"]
 
@@ -40,7 +38,9 @@ def archive_lines(s3, stream: str) -> list[dict]:
 
 def dead_letters(s3, cfg) -> list[dict]:
     out = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=cfg.quarantine.bucket, Prefix=cfg.quarantine.prefix):
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=cfg.quarantine.bucket, Prefix=cfg.quarantine.prefix
+    ):
         for obj in page.get("Contents", []):
             out.append(orjson.loads(s3.get_object(Bucket=cfg.quarantine.bucket, Key=obj["Key"])["Body"].read()))
     return out
@@ -48,11 +48,22 @@ def dead_letters(s3, cfg) -> list[dict]:
 
 def run_batches(c, records: list[dict], size: int) -> None:
     for start in range(0, len(records), size):
-        batch = records[start: start + size]
+        batch = records[start : start + size]
         c.send({"action": "processRecords", "records": batch, "millisBehindLatest": 0})
         request = c.expect(timeout_s=120)
-        assert request == {"action": "checkpoint", "sequenceNumber": batch[-1]["sequenceNumber"], "subSequenceNumber": None}
-        c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None})
+        assert request == {
+            "action": "checkpoint",
+            "sequenceNumber": batch[-1]["sequenceNumber"],
+            "subSequenceNumber": None,
+        }
+        c.send(
+            {
+                "action": "checkpoint",
+                "sequenceNumber": request["sequenceNumber"],
+                "subSequenceNumber": None,
+                "error": None,
+            }
+        )
         assert c.expect() == {"action": "status", "responseFor": "processRecords"}
 
 
@@ -75,13 +86,16 @@ def test_archive_dead_letters_and_closed_tracks_land_in_s3(child, isolated_env, 
     assert sorted(line["sequence_number"] for line in raw) == sorted(r["sequenceNumber"] for r in records)
     by_seq = {line["sequence_number"]: line for line in raw}
     assert orjson.dumps(by_seq[records[0]["sequenceNumber"]]["record"]) == orjson.dumps(
-        orjson.loads(base64.b64decode(records[0]["data"])))
+        orjson.loads(base64.b64decode(records[0]["data"]))
+    )
     letters = dead_letters(s3, cfg)
     assert sorted(base64.b64decode(d["payload_b64"]) for d in letters) == sorted(POISON)
     assert {d["reason"] for d in letters} == {"not_json", "wrong_type"}
     assert count(opensearch, f"{cfg.opensearch.index_prefix}-quarantine") == len(POISON)
     assert count(opensearch, f"{cfg.opensearch.index_prefix}-detections") == faces
-    c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None})
+    c.send(
+        {"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None}
+    )
     assert c.expect() == {"action": "status", "responseFor": "processRecords"}
     # Time passes on the shard (a later record of each camera): open tracks close and are archived.
     c.send({"action": "processRecords", "records": [], "millisBehindLatest": 0})
@@ -94,8 +108,13 @@ def test_archive_dead_letters_and_closed_tracks_land_in_s3(child, isolated_env, 
 def test_injected_bulk_429s_are_resent_alone_until_every_document_is_in(child, isolated_env, opensearch, local_stack):
     upstream = int(local_stack["OPENSEARCH_URL"].rsplit(":", 1)[1])
     with FaultProxy(upstream) as proxy:
-        c = child({"OPENSEARCH_URL": proxy.url, "FACEWATCH__OPENSEARCH__RETRY_BASE_S": "0.05",
-                   "FACEWATCH__OPENSEARCH__RETRY_MAX_S": "0.5"})
+        c = child(
+            {
+                "OPENSEARCH_URL": proxy.url,
+                "FACEWATCH__OPENSEARCH__RETRY_BASE_S": "0.05",
+                "FACEWATCH__OPENSEARCH__RETRY_MAX_S": "0.5",
+            }
+        )
         initialize(c)
         proxy.set(bulk_429_share=0.3)
         records, faces = simulated_records(100, duration_s=40, seed=5)
@@ -112,8 +131,14 @@ def test_firehose_entry_failures_inside_successful_calls_are_resent_without_doub
     upstream = int(local_stack["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
     cfg = cfg_of(isolated_env)
     with FaultProxy(upstream) as proxy:
-        c = child({"FACEWATCH__FIREHOSE__ENDPOINT": proxy.url, "FACEWATCH__FIREHOSE__RETRY_BASE_S": "0.05",
-                   "FACEWATCH__FIREHOSE__RETRY_MAX_S": "0.5", "FACEWATCH__FIREHOSE__MAX_BATCH_RECORDS": "100"})
+        c = child(
+            {
+                "FACEWATCH__FIREHOSE__ENDPOINT": proxy.url,
+                "FACEWATCH__FIREHOSE__RETRY_BASE_S": "0.05",
+                "FACEWATCH__FIREHOSE__RETRY_MAX_S": "0.5",
+                "FACEWATCH__FIREHOSE__MAX_BATCH_RECORDS": "100",
+            }
+        )
         initialize(c)
         proxy.set(firehose_fail_share=0.25)
         records, _ = simulated_records(100, duration_s=40, seed=6)
@@ -128,8 +153,13 @@ def test_firehose_entry_failures_inside_successful_calls_are_resent_without_doub
 
 def test_the_buffer_holds_the_checkpoint_until_a_flush_has_been_acknowledged(child, isolated_env, opensearch):
     prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
-    c = child({"FACEWATCH__PROCESSOR__FLUSH_INTERVAL_S": "60", "FACEWATCH__PROCESSOR__FLUSH_MAX_RECORDS": "50",
-               "FACEWATCH__CHECKPOINT__EVERY_S": "0"})
+    c = child(
+        {
+            "FACEWATCH__PROCESSOR__FLUSH_INTERVAL_S": "60",
+            "FACEWATCH__PROCESSOR__FLUSH_MAX_RECORDS": "50",
+            "FACEWATCH__CHECKPOINT__EVERY_S": "0",
+        }
+    )
     initialize(c)
     records, _ = simulated_records(100, duration_s=40, seed=7)
     c.send({"action": "processRecords", "records": records[:30], "millisBehindLatest": 0})
@@ -140,7 +170,9 @@ def test_the_buffer_holds_the_checkpoint_until_a_flush_has_been_acknowledged(chi
     assert request["action"] == "checkpoint" and request["sequenceNumber"] == records[59]["sequenceNumber"]
     expected = sum(len(orjson.loads(base64.b64decode(r["data"]))["FaceSearchResponse"]) for r in records[:60])
     assert count(opensearch, f"{prefix}-detections") == expected
-    c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None})
+    c.send(
+        {"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None}
+    )
     assert c.expect() == {"action": "status", "responseFor": "processRecords"}
     c.send({"action": "processRecords", "records": records[60:70], "millisBehindLatest": 0})
     assert c.expect() == {"action": "status", "responseFor": "processRecords"}
@@ -148,7 +180,9 @@ def test_the_buffer_holds_the_checkpoint_until_a_flush_has_been_acknowledged(chi
     c.send({"action": "shutdownRequested"})
     request = c.expect()
     assert request["action"] == "checkpoint" and request["sequenceNumber"] == records[69]["sequenceNumber"]
-    c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None})
+    c.send(
+        {"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None}
+    )
     assert c.expect() == {"action": "status", "responseFor": "shutdownRequested"}
 
 
@@ -181,24 +215,40 @@ def test_dead_letters_are_listed_and_redriven_into_the_stream(isolated_env):
 
     store = QuarantineStore(s3, cfg.quarantine.bucket, cfg.quarantine.prefix)
     good = encode_frame(frames_of(build_scenario(preset("quiet_corridor", cameras=1, duration_s=5, seed=1)))[0])
-    store.put([QuarantineEntry("parse", "too_large", "limit was too low", "shardId-0", "11", "cam-a", 1767225600000, good),
-               QuarantineEntry("parse", "not_json", "bad", "shardId-0", "12", "cam-b", 1767225600000, b"junk")], "w")
+    store.put(
+        [
+            QuarantineEntry("parse", "too_large", "limit was too low", "shardId-0", "11", "cam-a", 1767225600000, good),
+            QuarantineEntry("parse", "not_json", "bad", "shardId-0", "12", "cam-b", 1767225600000, b"junk"),
+        ],
+        "w",
+    )
     env = {**isolated_env, "FACEWATCH_STREAM": stream}
     try:
-        listed = subprocess.run([sys.executable, "-m", "worker", "quarantine", "list"], env=env,
-                                capture_output=True, text=True, check=True)
+        listed = subprocess.run(
+            [sys.executable, "-m", "worker", "quarantine", "list"], env=env, capture_output=True, text=True, check=True
+        )
         rows = listed.stdout.strip().splitlines()[1:]
         assert sorted(r.split("\t")[1] for r in rows) == ["not_json", "too_large"]
-        dry = subprocess.run([sys.executable, "-m", "worker", "quarantine", "redrive", "--reason", "too_large",
-                              "--dry-run"], env=env, capture_output=True, text=True, check=True)
+        dry = subprocess.run(
+            [sys.executable, "-m", "worker", "quarantine", "redrive", "--reason", "too_large", "--dry-run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert "would re-drive" in dry.stderr and len(list(store.keys())) == 2  # nothing moved
-        subprocess.run([sys.executable, "-m", "worker", "quarantine", "redrive", "--reason", "too_large"],
-                       env=env, capture_output=True, text=True, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "worker", "quarantine", "redrive", "--reason", "too_large"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
         it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
         got = kinesis.get_records(ShardIterator=it["ShardIterator"])["Records"]
         assert [(r["PartitionKey"], r["Data"]) for r in got] == [("cam-a", good)]
-        assert [k.split("/")[-2] for k in store.keys()] == ["not_json"]  # the re-driven one moved away
+        assert [k.split("/")[-2] for k in store.keys()] == ["not_json"]  # noqa: SIM118 - a QuarantineStore, not a dict
         assert len(list(store.keys(prefix="redriven/"))) == 1
     finally:
         delete_stream(kinesis, stream)
@@ -208,8 +258,9 @@ def test_retention_without_ism_deletes_expired_daily_indices(isolated_env, opens
     prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
     for name in (f"{prefix}-detections-2020.01.01", f"{prefix}-detections-2099.01.01", f"{prefix}-tracks-2020.01.01"):
         opensearch.indices.create(index=name)
-    out = subprocess.run([sys.executable, "-m", "worker", "retention"], env=isolated_env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "worker", "retention"], env=isolated_env, capture_output=True, text=True, check=True
+    )
     assert "no ISM plugin" in out.stderr
     left = set(opensearch.indices.get(index=f"{prefix}-*"))
     assert left == {f"{prefix}-detections-2099.01.01"}
@@ -218,8 +269,14 @@ def test_retention_without_ism_deletes_expired_daily_indices(isolated_env, opens
 def test_basic_auth_is_sent_to_opensearch(child, isolated_env, local_stack):
     upstream = int(local_stack["OPENSEARCH_URL"].rsplit(":", 1)[1])
     with FaultProxy(upstream) as proxy:
-        c = child({"OPENSEARCH_URL": proxy.url, "FACEWATCH__OPENSEARCH__AUTH": "basic",
-                   "OPENSEARCH_USERNAME": "facewatch", "OPENSEARCH_PASSWORD": "s3cret"})
+        c = child(
+            {
+                "OPENSEARCH_URL": proxy.url,
+                "FACEWATCH__OPENSEARCH__AUTH": "basic",
+                "OPENSEARCH_USERNAME": "facewatch",
+                "OPENSEARCH_PASSWORD": "s3cret",
+            }
+        )
         initialize(c)
         records, _ = simulated_records(100, duration_s=3)
         run_batches(c, records, 100)

@@ -9,7 +9,6 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import orjson
@@ -29,7 +28,10 @@ class ProcessorChild:
     def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "worker", "processor"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
         )
         self.lines: queue.Queue[dict] = queue.Queue()
         self.stderr: list[bytes] = []
@@ -49,7 +51,7 @@ class ProcessorChild:
         try:
             return self.lines.get(timeout=timeout_s)
         except queue.Empty:
-            raise AssertionError(f"no message from the processor; stderr: {b''.join(self.stderr)[-2000:]!r}")
+            raise AssertionError(f"no message from the processor; stderr: {b''.join(self.stderr)[-2000:]!r}") from None
 
     def nothing_for(self, seconds: float) -> bool:
         try:
@@ -95,8 +97,14 @@ def child(isolated_env):
 
 
 def initialize(c: ProcessorChild) -> None:
-    c.send({"action": "initialize", "shardId": "shardId-000000000007", "sequenceNumber": "TRIM_HORIZON",
-            "subSequenceNumber": 0})
+    c.send(
+        {
+            "action": "initialize",
+            "shardId": "shardId-000000000007",
+            "sequenceNumber": "TRIM_HORIZON",
+            "subSequenceNumber": 0,
+        }
+    )
     assert c.expect() == {"action": "status", "responseFor": "initialize"}
 
 
@@ -105,8 +113,12 @@ def test_checkpoint_comes_after_opensearch_acknowledged_and_poison_is_quarantine
     c = child()
     initialize(c)
     records, faces = simulated_records(100)
-    poison = [b"not json at all", b'{"InputInformation": 5}', FIXTURE.replace(b'"RUNNING"', b"RUNNING"),
-              b"\xff" * 1_000_000]
+    poison = [
+        b"not json at all",
+        b'{"InputInformation": 5}',
+        FIXTURE.replace(b'"RUNNING"', b"RUNNING"),
+        b"\xff" * 1_000_000,
+    ]
     # Poison in the middle: the records after it must still be indexed.
     batch = records[:10] + [kinesis_record(p, 90 + i) for i, p in enumerate(poison)] + records[10:]
     c.send({"action": "processRecords", "records": batch, "millisBehindLatest": 0})
@@ -115,7 +127,9 @@ def test_checkpoint_comes_after_opensearch_acknowledged_and_poison_is_quarantine
     # At the moment the checkpoint is asked for, every document is already in OpenSearch.
     assert count(opensearch, f"{prefix}-detections") == faces
     assert count(opensearch, f"{prefix}-quarantine") == len(poison)
-    c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None})
+    c.send(
+        {"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None}
+    )
     assert c.expect() == {"action": "status", "responseFor": "processRecords"}
 
     reasons = opensearch.search(index=f"{prefix}-quarantine", body={"size": 10, "sort": ["sequence_number"]})
@@ -126,10 +140,17 @@ def test_checkpoint_comes_after_opensearch_acknowledged_and_poison_is_quarantine
     assert got["93"]["size_bytes"] == 1_000_000
 
     # The same records delivered again (at-least-once) rewrite the same documents: nothing doubles.
-    c.send({"action": "processRecords", "records": [dict(r, sequenceNumber=str(int(r["sequenceNumber"]) + 1000))
-                                                     for r in records], "millisBehindLatest": 0})
+    c.send(
+        {
+            "action": "processRecords",
+            "records": [dict(r, sequenceNumber=str(int(r["sequenceNumber"]) + 1000)) for r in records],
+            "millisBehindLatest": 0,
+        }
+    )
     request = c.expect()
-    c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None})
+    c.send(
+        {"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None}
+    )
     assert c.expect() == {"action": "status", "responseFor": "processRecords"}
     assert count(opensearch, f"{prefix}-detections") == faces
 
@@ -144,10 +165,24 @@ def test_throttled_checkpoint_is_retried_and_lost_lease_stops_checkpointing(chil
     records, _ = simulated_records(500, duration_s=3)
     c.send({"action": "processRecords", "records": records, "millisBehindLatest": 0})
     first = c.expect()
-    c.send({"action": "checkpoint", "sequenceNumber": first["sequenceNumber"], "subSequenceNumber": None, "error": "ThrottlingException"})
+    c.send(
+        {
+            "action": "checkpoint",
+            "sequenceNumber": first["sequenceNumber"],
+            "subSequenceNumber": None,
+            "error": "ThrottlingException",
+        }
+    )
     again = c.expect()
     assert again == first  # asked again, for the same position
-    c.send({"action": "checkpoint", "sequenceNumber": first["sequenceNumber"], "subSequenceNumber": None, "error": "ShutdownException"})
+    c.send(
+        {
+            "action": "checkpoint",
+            "sequenceNumber": first["sequenceNumber"],
+            "subSequenceNumber": None,
+            "error": "ShutdownException",
+        }
+    )
     assert c.expect() == {"action": "status", "responseFor": "processRecords"}
     # Once it knows it lost the shard it no longer tries to checkpoint.
     c.send({"action": "shardEnded"})
@@ -159,8 +194,7 @@ def test_opensearch_outage_holds_the_checkpoint_until_it_is_back(child, isolated
     upstream = int(local_stack["OPENSEARCH_URL"].rsplit(":", 1)[1])
     proxy = CuttableProxy(upstream)
     try:
-        c = child({"OPENSEARCH_URL": f"http://127.0.0.1:{proxy.port}",
-                   "FACEWATCH__OPENSEARCH__RETRY_MAX_S": "1"})
+        c = child({"OPENSEARCH_URL": f"http://127.0.0.1:{proxy.port}", "FACEWATCH__OPENSEARCH__RETRY_MAX_S": "1"})
         initialize(c)
         proxy.cut()
         records, faces = simulated_records(1000, duration_s=10, seed=9)
@@ -171,7 +205,14 @@ def test_opensearch_outage_holds_the_checkpoint_until_it_is_back(child, isolated
         request = c.expect(timeout_s=30)
         assert request["action"] == "checkpoint" and request["sequenceNumber"] == records[-1]["sequenceNumber"]
         assert count(opensearch, f"{prefix}-detections") == faces
-        c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None, "error": None})
+        c.send(
+            {
+                "action": "checkpoint",
+                "sequenceNumber": request["sequenceNumber"],
+                "subSequenceNumber": None,
+                "error": None,
+            }
+        )
         assert c.expect() == {"action": "status", "responseFor": "processRecords"}
         assert any(b"opensearch_unreachable" in line for line in c.stderr)
     finally:

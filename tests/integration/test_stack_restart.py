@@ -65,8 +65,9 @@ def test_opensearch_killed_with_minus_9_comes_back_with_every_document(local_sta
         assert new_pid != old_pid and not _gone(new_pid), "stack.up() did not start OpenSearch again"
         opensearch.indices.refresh(index=index)
         assert opensearch.count(index=index)["count"] == N_DOCS
-        hits = opensearch.search(index=index, body={"size": N_DOCS + 10, "_source": False,
-                                                    "query": {"match_all": {}}})["hits"]["hits"]
+        hits = opensearch.search(index=index, body={"size": N_DOCS + 10, "_source": False, "query": {"match_all": {}}})[
+            "hits"
+        ]["hits"]
         assert sorted(h["_id"] for h in hits) == ids
     finally:
         try:
@@ -141,10 +142,18 @@ def test_reset_refuses_while_the_stack_runs_and_deletes_nothing(run_dir, capsys)
 def test_reset_refuses_while_another_process_holds_the_node_lock(run_dir):
     lock = run_dir / "data" / "opensearch" / "node_1" / "data" / "nodes" / "0" / "node.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         "fd = os.open(sys.argv[1], os.O_RDWR); fcntl.lockf(fd, fcntl.LOCK_EX); print('locked', flush=True)\n"
-         "time.sleep(60)", str(lock)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys, time\n"
+                "fd = os.open(sys.argv[1], os.O_RDWR); fcntl.lockf(fd, fcntl.LOCK_EX); print('locked', flush=True)\n"
+                "time.sleep(60)"
+            ),
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"

@@ -29,12 +29,18 @@ def scenario_records() -> tuple[list[dict], list]:
 
 def send_batches(c, records: list[dict], size: int, heartbeat: bool) -> None:
     for start in range(0, len(records), size):
-        batch = records[start: start + size]
+        batch = records[start : start + size]
         c.send({"action": "processRecords", "records": batch, "millisBehindLatest": 0})
         request = c.expect()
         assert request["action"] == "checkpoint" and request["sequenceNumber"] == batch[-1]["sequenceNumber"]
-        c.send({"action": "checkpoint", "sequenceNumber": request["sequenceNumber"], "subSequenceNumber": None,
-                "error": None})
+        c.send(
+            {
+                "action": "checkpoint",
+                "sequenceNumber": request["sequenceNumber"],
+                "subSequenceNumber": None,
+                "error": None,
+            }
+        )
         assert c.expect() == {"action": "status", "responseFor": "processRecords"}
         if heartbeat:
             c.send({"action": "processRecords", "records": [], "millisBehindLatest": 0})
@@ -113,7 +119,7 @@ def test_a_new_owner_continues_the_open_tracks_instead_of_starting_new_ones(chil
     # The new owner starts from an older checkpoint: 30 records are delivered a second time.
     second = child()
     initialize(second)
-    send_batches(second, records[cut - 30:], 25, heartbeat=False)
+    send_batches(second, records[cut - 30 :], 25, heartbeat=False)
     final_heartbeat(second)
     assert b'"tracks_restored"' in b"".join(second.stderr)
     got = stored_tracks(opensearch, prefix)
@@ -156,10 +162,13 @@ def test_alerts_are_indexed_once_each_also_across_a_change_of_owner(child, isola
     first.close()
     second = child()
     initialize(second)
-    send_batches(second, records[cut - 30:], 25, heartbeat=False)
+    send_batches(second, records[cut - 30 :], 25, heartbeat=False)
     final_heartbeat(second)
     got = stored_alerts(opensearch, prefix)
     want = expected_alerts(frames, CameraRegistry())
     assert len(want) >= 5 and {a["rule"] for a in want.values()} == {"unknown_face"}
-    assert {k: {f: v for f, v in d.items() if f not in ("shard_id", "arrival_time", "received_time", "delivered_to")} for k, d in got.items()} == want
+    assert {
+        k: {f: v for f, v in d.items() if f not in ("shard_id", "arrival_time", "received_time", "delivered_to")}
+        for k, d in got.items()
+    } == want
     assert all(d["arrival_time"] for d in got.values())

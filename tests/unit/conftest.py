@@ -12,16 +12,17 @@ import base64
 import binascii
 import math
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import orjson
 import pytest
 
 from worker.config import load_config
+from worker.model import IndexOp, QuarantineEntry, Rejected
 from worker.retry import RetryPolicy
 from worker.sinks.firehose import MAX_RECORD_BYTES
-from worker.model import IndexOp, QuarantineEntry, Rejected
 from worker.sinks.quarantine import s3_body, s3_key
 from worker.sinks.templates import FAMILIES
 from worker.sinks.writer import SinkWriter
@@ -87,7 +88,7 @@ def _check(value: Any, mapping: dict[str, Any], where: str) -> None:
 
 
 def family_of(index: str, prefix: str) -> str:
-    rest = index[len(prefix) + 1:]
+    rest = index[len(prefix) + 1 :]
     return rest.split("-", 1)[0]
 
 
@@ -194,7 +195,7 @@ def make_pipeline() -> Callable[..., Pipeline]:
         if refuse is not None:
             opensearch.refuse = refuse
         firehose, quarantine = MemoryFirehose(), MemoryQuarantine()
-        writer = SinkWriter(opensearch, firehose, quarantine, PREFIX, SHARD, "w-test")  # type: ignore[arg-type]
+        writer = SinkWriter(opensearch, firehose, quarantine, PREFIX, SHARD, "w-test")  # type: ignore[arg-type]  # fakes
         handler = BatchHandler(cfg, writer, SHARD, "w-test")
         return Pipeline(handler, opensearch, firehose, quarantine)
 

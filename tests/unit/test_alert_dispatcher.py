@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from opensearchpy.exceptions import TransportError
@@ -25,8 +26,15 @@ DEADLINE_S = 5.0
 
 
 def alert(alert_id: str, **extra: Any) -> dict[str, Any]:
-    return {"alert_id": alert_id, "rule": "watchlist", "severity": "critical", "camera_id": "cam-1",
-            "time": 1714996800000, "arrival_time": 1714996800500, **extra}
+    return {
+        "alert_id": alert_id,
+        "rule": "watchlist",
+        "severity": "critical",
+        "camera_id": "cam-1",
+        "time": 1714996800000,
+        "arrival_time": 1714996800500,
+        **extra,
+    }
 
 
 class Clock:
@@ -73,8 +81,9 @@ class AlertIndex:
             self.gets.extend(refs)
             return {doc_id: dict(self.docs[doc_id]) for _, doc_id in refs if doc_id in self.docs}
 
-    def mark_delivered(self, index: str, alert_id: str, sink: str, sent_ms: int, at_ms: int, rejected: bool,
-                       doc: dict[str, Any]) -> None:
+    def mark_delivered(
+        self, index: str, alert_id: str, sink: str, sent_ms: int, at_ms: int, rejected: bool, doc: dict[str, Any]
+    ) -> None:
         with self.lock:
             self.held += 1
         assert self.gate.wait(DEADLINE_S * 2), "the test never opened the gate"
@@ -150,10 +159,18 @@ def index():
 def make_dispatcher(index, clock, no_sleep_retry):
     made: list[AlertDispatcher] = []
 
-    def make(sinks: list[Sink], attempts: int = 2, retry_every_s: float = 5.0,
-             fresh_after_ms: int = 0) -> AlertDispatcher:
-        d = AlertDispatcher(sinks, index, attempts, no_sleep_retry.policy(), retry_every_s=retry_every_s,  # type: ignore[arg-type]
-                            fresh_after_ms=fresh_after_ms, clock=clock)
+    def make(
+        sinks: list[Sink], attempts: int = 2, retry_every_s: float = 5.0, fresh_after_ms: int = 0
+    ) -> AlertDispatcher:
+        d = AlertDispatcher(
+            sinks,  # type: ignore[arg-type]  # list[Sink] of fakes: list is invariant
+            index,
+            attempts,
+            no_sleep_retry.policy(),
+            retry_every_s=retry_every_s,
+            fresh_after_ms=fresh_after_ms,
+            clock=clock,
+        )
         made.append(d)
         return d
 
@@ -183,7 +200,8 @@ def poll(condition: Callable[[], bool]) -> None:
 
 
 def test_a_failing_sink_stays_pending_and_is_retried_after_retry_every_s_while_the_other_delivers_at_once(
-        make_dispatcher, index, clock, no_sleep_retry):
+    make_dispatcher, index, clock, no_sleep_retry
+):
     sns, webhook = Sink("sns"), Sink("webhook", error=lambda: AlertRetryable("webhook 503"))
     d = make_dispatcher([sns, webhook], attempts=2, retry_every_s=5.0)
     lane = d.lanes["webhook"]

@@ -13,19 +13,28 @@ from worker.core.tracker import Tracker
 ARN = "arn:aws:kinesisvideo:eu-west-1:123456789012:stream/hq-lab-1/1700000000000"
 # Monday 2026-01-05 10:00 in Paris (09:00 UTC), inside the default business hours.
 MONDAY_10H_PARIS = 1_767_603_600.0
-CAMERA = Camera("hq-lab-1", ARN, site="hq", floor="2", zone="lab", timezone="Europe/Paris",
-                business_hours=BusinessHours(("mon", "tue", "wed", "thu", "fri"), time(8, 0), time(19, 0)))
+CAMERA = Camera(
+    "hq-lab-1",
+    ARN,
+    site="hq",
+    floor="2",
+    zone="lab",
+    timezone="Europe/Paris",
+    business_hours=BusinessHours(("mon", "tue", "wed", "thu", "fri"), time(8, 0), time(19, 0)),
+)
 
 
-def face(x: float, match: tuple[str, float] | None = None, sharpness: float = 80.0, yaw: float = 0.0,
-         width: float = 0.08) -> DetectedFace:
+def face(
+    x: float, match: tuple[str, float] | None = None, sharpness: float = 80.0, yaw: float = 0.0, width: float = 0.08
+) -> DetectedFace:
     matches = (FaceMatch(match[0], "f-" + match[0], match[1]),) if match else ()
     return DetectedFace(0, BoundingBox(width, width * 1.2, x, 0.3), 99.5, Pose(0.0, 0.0, yaw), 60.0, sharpness, matches)
 
 
 def frame(t: float, *faces: DetectedFace, arn: str = ARN) -> FrameRecord:
-    indexed = tuple(DetectedFace(i, f.box, f.confidence, f.pose, f.brightness, f.sharpness, f.matches)
-                    for i, f in enumerate(faces))
+    indexed = tuple(
+        DetectedFace(i, f.box, f.confidence, f.pose, f.brightness, f.sharpness, f.matches) for i, f in enumerate(faces)
+    )
     return FrameRecord(arn, f"9134{int(t)}", t, t + 0.5, 0.0, indexed)
 
 
@@ -61,8 +70,9 @@ def test_profile_views_and_blur_do_not_make_a_stranger():
     tiny = walk(MONDAY_10H_PARIS + 200, 10, width=0.02)
     assert run(blurred + profile + tiny)[0] == []
     # Two good frames among bad ones are not enough; the third raises it.
-    mixed = [frame(MONDAY_10H_PARIS + i, face(0.1 + 0.03 * i, sharpness=80.0 if i in (1, 4, 7) else 5.0))
-             for i in range(9)]
+    mixed = [
+        frame(MONDAY_10H_PARIS + i, face(0.1 + 0.03 * i, sharpness=80.0 if i in (1, 4, 7) else 5.0)) for i in range(9)
+    ]
     alerts, _ = run(mixed)
     assert [(a.rule, a.at) for a in alerts] == [("unknown_face", MONDAY_10H_PARIS + 7)]
 
@@ -123,8 +133,9 @@ def test_a_disabled_rule_raises_nothing_and_the_gate_is_configurable():
 
 
 def test_a_camera_can_limit_the_rules_that_apply_there():
-    lobby = Camera("hq-lobby-1", ARN, site="hq", zone="lobby", timezone="Europe/Paris",
-                   alert_rules=frozenset({"watchlist"}))  # strangers are expected in a public lobby
+    lobby = Camera(
+        "hq-lobby-1", ARN, site="hq", zone="lobby", timezone="Europe/Paris", alert_rules=frozenset({"watchlist"})
+    )  # strangers are expected in a public lobby
     visits = walk(MONDAY_10H_PARIS, 10) + walk(MONDAY_10H_PARIS + 30, 6, match=("wl_0042", 95.0))
     assert [a.rule for a in run(visits, cameras=(lobby,))[0]] == ["watchlist"]
     assert [a.rule for a in run(visits)[0]] == ["unknown_face", "watchlist"]  # every rule elsewhere
@@ -140,8 +151,9 @@ def test_a_replay_raises_the_same_alerts_with_the_same_ids():
 
 def test_an_unregistered_camera_still_alerts_on_strangers_but_not_on_hours():
     other = "arn:aws:kinesisvideo:eu-west-1:123456789012:stream/unknown-cam/1"
-    frames = [frame(MONDAY_10H_PARIS + 12 * 3600 + i, face(0.1 + 0.03 * i, ("emp-0001", 97.0)), arn=other)
-              for i in range(6)]
+    frames = [
+        frame(MONDAY_10H_PARIS + 12 * 3600 + i, face(0.1 + 0.03 * i, ("emp-0001", 97.0)), arn=other) for i in range(6)
+    ]
     assert run(frames)[0] == []  # no business hours known: no after-hours alert
     strangers = [frame(MONDAY_10H_PARIS + i, face(0.1 + 0.03 * i), arn=other) for i in range(6)]
     alerts, _ = run(strangers)
@@ -154,8 +166,10 @@ def test_the_configuration_builds_the_rules_and_names_a_bad_field(tmp_path):
     from worker.config import ConfigError, load_config
 
     file = tmp_path / "site.yaml"
-    file.write_text("alerts:\n  unknown_face_cooldown_s: 30\n  max_yaw: 25\n"
-                    "zones:\n  - zone: lab\n    allowed: [emp-0001]\n  - zone: vault\n    allowed: []\n")
+    file.write_text(
+        "alerts:\n  unknown_face_cooldown_s: 30\n  max_yaw: 25\n"
+        "zones:\n  - zone: lab\n    allowed: [emp-0001]\n  - zone: vault\n    allowed: []\n"
+    )
     rules = load_config(str(file), env={}, stack_env_file=None).alert_rules()
     assert rules.unknown_face.camera_cooldown_s == 30.0 and rules.gate.max_yaw == 25.0
     assert rules.allowed_zones == {"lab": frozenset({"emp-0001"}), "vault": frozenset()}

@@ -37,21 +37,60 @@ ENV = {"FACEWATCH_CAMERAS": CAMERAS, "FACEWATCH__PROCESSOR__FLUSH_INTERVAL_S": "
 SECONDS_PER_RECORD = 1.0  # a safety bound on one record's work (the real cost is ~0.1 ms), not a speed goal
 PEAK_BYTES_PER_RECORD = 64 * 1024 * 1024
 
-settings.register_profile("ci", max_examples=600, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                                 HealthCheck.data_too_large])
-settings.register_profile("fuzz", max_examples=int(os.environ.get("FACEWATCH_FUZZ_EXAMPLES", "20000")), deadline=None,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                                 HealthCheck.data_too_large])
+settings.register_profile(
+    "ci",
+    max_examples=600,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("FACEWATCH_FUZZ_EXAMPLES", "20000")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 BIG_INT = "123456789012345678901234567890"
 HOSTILE_NUMBERS: list[Any] = [
-    1e308, -1e308, 3.5e38, 1e39, -3.5e38, 1_700_000_000_000, 1_700_000_000_000.5, 253402300800.0, 1e20, 2.0**64,
-    -1, 0, -0.0, 1e-320, 100.0001, 101, 1.2500001, -0.2500001, 20.000001, 86400 * 365 * 30.0,
+    1e308,
+    -1e308,
+    3.5e38,
+    1e39,
+    -3.5e38,
+    1_700_000_000_000,
+    1_700_000_000_000.5,
+    253402300800.0,
+    1e20,
+    2.0**64,
+    -1,
+    0,
+    -0.0,
+    1e-320,
+    100.0001,
+    101,
+    1.2500001,
+    -0.2500001,
+    20.000001,
+    86400 * 365 * 30.0,
 ]
-HOSTILE_OTHER: list[Any] = ["12", "١٢٣", "1.605467332479E9", True, False, None, [], {}, "x" * 5000, "",
-                            "\u0000\u001f", "é" * 300, [[[[1]]]], {"X": 1}]
+HOSTILE_OTHER: list[Any] = [
+    "12",
+    "١٢٣",
+    "1.605467332479E9",
+    True,
+    False,
+    None,
+    [],
+    {},
+    "x" * 5000,
+    "",
+    "\u0000\u001f",
+    "é" * 300,
+    [[[[1]]]],
+    {"X": 1},
+]
 
 
 def face(box: tuple[float, float, float, float], matches: list[tuple[str, float]], conf: float) -> dict[str, Any]:
@@ -65,9 +104,16 @@ def face(box: tuple[float, float, float, float], matches: list[tuple[str, float]
             "Quality": {"Brightness": 60.0, "Sharpness": 70.0},
         },
         "MatchedFaces": [
-            {"Similarity": sim, "Face": {"FaceId": f"f-{ext}", "ImageId": "i-1", "ExternalImageId": ext,
-                                         "Confidence": 99.9, "BoundingBox": {"Width": 0.5, "Height": 0.5,
-                                                                              "Left": 0.1, "Top": 0.1}}}
+            {
+                "Similarity": sim,
+                "Face": {
+                    "FaceId": f"f-{ext}",
+                    "ImageId": "i-1",
+                    "ExternalImageId": ext,
+                    "Confidence": 99.9,
+                    "BoundingBox": {"Width": 0.5, "Height": 0.5, "Left": 0.1, "Top": 0.1},
+                },
+            }
             for ext, sim in matches
         ],
     }
@@ -75,24 +121,36 @@ def face(box: tuple[float, float, float, float], matches: list[tuple[str, float]
 
 def record(arn: str, fragment: str, producer: float, offset: float, faces: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "InputInformation": {"KinesisVideo": {
-            "StreamArn": arn, "FragmentNumber": fragment, "ServerTimestamp": producer + 0.3,
-            "ProducerTimestamp": producer, "FrameOffsetInSeconds": offset}},
+        "InputInformation": {
+            "KinesisVideo": {
+                "StreamArn": arn,
+                "FragmentNumber": fragment,
+                "ServerTimestamp": producer + 0.3,
+                "ProducerTimestamp": producer,
+                "FrameOffsetInSeconds": offset,
+            }
+        },
         "StreamProcessorInformation": {"Status": "RUNNING"},
         "FaceSearchResponse": faces,
     }
 
 
 boxes = st.tuples(st.floats(0.01, 0.3), st.floats(0.01, 0.3), st.floats(-0.05, 0.9), st.floats(-0.05, 0.9))
-matches = st.lists(st.tuples(st.sampled_from(["emp-0001", "emp-0002", "wl_0001", "visitor"]), st.floats(0, 100)),
-                   max_size=3)
+matches = st.lists(
+    st.tuples(st.sampled_from(["emp-0001", "emp-0002", "wl_0001", "visitor"]), st.floats(0, 100)), max_size=3
+)
 faces = st.lists(st.builds(face, boxes, matches, st.floats(50, 100)), max_size=6)
 
 
 @st.composite
 def valid_records(draw: st.DrawFn) -> dict[str, Any]:
-    return record(draw(st.sampled_from(ARNS)), str(draw(st.integers(10**46, 10**47 - 1))),
-                  T0 + draw(st.floats(0, 600)), draw(st.floats(0, 10)), draw(faces))
+    return record(
+        draw(st.sampled_from(ARNS)),
+        str(draw(st.integers(10**46, 10**47 - 1))),
+        T0 + draw(st.floats(0, 600)),
+        draw(st.floats(0, 10)),
+        draw(faces),
+    )
 
 
 def leaves(doc: Any, path: tuple = ()) -> list[tuple]:
@@ -117,8 +175,25 @@ def put(doc: Any, path: tuple, value: Any) -> Any:
 @st.composite
 def hostile_records(draw: st.DrawFn) -> bytes:
     doc = draw(valid_records())
-    kind = draw(st.sampled_from(["value", "value", "value", "drop", "faces", "matches", "deep", "pretty",
-                                 "bytes", "truncate", "bigint", "fragment", "arn"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "value",
+                "value",
+                "value",
+                "drop",
+                "faces",
+                "matches",
+                "deep",
+                "pretty",
+                "bytes",
+                "truncate",
+                "bigint",
+                "fragment",
+                "arn",
+            ]
+        )
+    )
     if kind == "value":
         path = draw(st.sampled_from(leaves(doc)[1:]))
         doc = put(doc, path, draw(st.sampled_from(HOSTILE_NUMBERS + HOSTILE_OTHER)))
@@ -153,10 +228,12 @@ def hostile_records(draw: st.DrawFn) -> bytes:
         return orjson.dumps(doc).replace(b'"@@BIG@@"', (BIG_INT * draw(st.integers(1, 15))).encode())
     elif kind == "fragment":
         doc["InputInformation"]["KinesisVideo"]["FragmentNumber"] = draw(
-            st.sampled_from(["١٢٣٤", "12 34", "-1", "1" * 65, "0x1f", "+12", "1e5", "１２３"]))
+            st.sampled_from(["١٢٣٤", "12 34", "-1", "1" * 65, "0x1f", "+12", "1e5", "\uff11\uff12\uff13"])
+        )
     elif kind == "arn":
         doc["InputInformation"]["KinesisVideo"]["StreamArn"] = draw(
-            st.sampled_from(["a" * 1025, "arn:\n\t", "arn:aws:kinesisvideo:x:y:stream/" + "é" * 2000]))
+            st.sampled_from(["a" * 1025, "arn:\n\t", "arn:aws:kinesisvideo:x:y:stream/" + "é" * 2000])
+        )
     return orjson.dumps(doc)
 
 
@@ -222,8 +299,7 @@ def test_corpus_of_worst_cases(make_pipeline, name, reason):
     (a dead letter with its reason, or, for `ok`, indexed and archived), within bounded time and memory,
     and the record after it is still processed."""
     pipeline = make_pipeline(ENV)
-    good = [orjson.dumps(record(ARNS[0], "1" * 47, T0, t, [face((0.1, 0.1, 0.4, 0.4), [], 99.0)]))
-            for t in (1.0, 2.0)]
+    good = [orjson.dumps(record(ARNS[0], "1" * 47, T0, t, [face((0.1, 0.1, 0.4, 0.4), [], 99.0)])) for t in (1.0, 2.0)]
     tracemalloc.start()
     try:
         sent = run_batches(pipeline, [[good[0], (CORPUS / name).read_bytes(), good[1]]])
@@ -238,4 +314,5 @@ def test_corpus_of_worst_cases(make_pipeline, name, reason):
     else:
         assert letter is not None and letter.reason == reason and letter.sequence_number == sent[1].sequence_number
     assert len(pipeline.opensearch.family("detections")) == 2 + (
-        len(detections_of(parse_frame_record(sent[1].data, arrival_ms=sent[1].arrival_ms))) if reason == "ok" else 0)
+        len(detections_of(parse_frame_record(sent[1].data, arrival_ms=sent[1].arrival_ms))) if reason == "ok" else 0
+    )

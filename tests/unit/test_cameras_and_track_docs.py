@@ -26,9 +26,20 @@ def cfg_with(cameras, tmp_path):
 
 
 def test_cameras_load_from_yaml_with_location_and_business_hours(tmp_path):
-    cfg = cfg_with([{"id": "hq-lobby-1", "stream_arn": ARN, "site": "hq", "floor": "0", "zone": "lobby",
-                     "timezone": "Europe/Paris", "business_hours": {"days": "mon-fri", "start": "08:00", "end": "19:00"}}],
-                   tmp_path)
+    cfg = cfg_with(
+        [
+            {
+                "id": "hq-lobby-1",
+                "stream_arn": ARN,
+                "site": "hq",
+                "floor": "0",
+                "zone": "lobby",
+                "timezone": "Europe/Paris",
+                "business_hours": {"days": "mon-fri", "start": "08:00", "end": "19:00"},
+            }
+        ],
+        tmp_path,
+    )
     (camera,) = cfg.cameras
     assert (camera.camera_id, camera.site, camera.floor, camera.zone) == ("hq-lobby-1", "hq", "0", "lobby")
     assert camera.business_hours.days == ("mon", "tue", "wed", "thu", "fri")
@@ -92,7 +103,7 @@ def _documents(frames, split: list[int], heartbeats: bool) -> dict[str, dict]:
     docs: dict[str, dict] = {}
     i = k = 0
     while i < len(frames):
-        batch = frames[i: i + split[k % len(split)]]
+        batch = frames[i : i + split[k % len(split)]]
         i += len(batch)
         k += 1
         for frame in batch:
@@ -125,6 +136,20 @@ def test_a_document_round_trips_into_the_same_tracker_state():
     for track in tracker.open_tracks():
         doc = json.loads(json.dumps(track_document(track, registry.lookup(track.stream_arn), "wl_").source))
         back = track_from_document(doc)
-        for name in ("track_id", "first_seen", "last_seen", "centre", "width", "velocity", "hits", "matched",
-                     "votes", "best_similarity", "best_frame", "confirmed", "first_centre", "first_width"):
+        for name in (
+            "track_id",
+            "first_seen",
+            "last_seen",
+            "centre",
+            "width",
+            "velocity",
+            "hits",
+            "matched",
+            "votes",
+            "best_similarity",
+            "best_frame",
+            "confirmed",
+            "first_centre",
+            "first_width",
+        ):
             assert getattr(back, name) == getattr(track, name), name

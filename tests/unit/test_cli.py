@@ -22,8 +22,20 @@ from worker.__main__ import EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_USAGE, build_par
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-PUBLIC = ["run", "simulate", "stack", "create-stream", "leases", "quarantine", "local-resources", "retention",
-          "health", "processors", "enrol", "demo"]
+PUBLIC = [
+    "run",
+    "simulate",
+    "stack",
+    "create-stream",
+    "leases",
+    "quarantine",
+    "local-resources",
+    "retention",
+    "health",
+    "processors",
+    "enrol",
+    "demo",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -61,8 +73,8 @@ def test_help_lists_the_public_commands_and_the_exit_codes_but_not_processor(cap
 
 def test_processor_is_still_a_command_the_daemon_can_start():
     # worker/source/daemon.py starts `<python> -m worker processor` once per leased shard.
-    from worker.source.daemon import properties
     from worker.config import load_config
+    from worker.source.daemon import properties
 
     assert properties(load_config(env={}, stack_env_file=None))["executableName"].endswith(" -m worker processor")
     args = build_parser().parse_args(["processor"])
@@ -93,12 +105,14 @@ def test_the_program_name_is_what_the_user_typed():
 
 
 def test_python_dash_m_worker_names_itself_so():
-    done = subprocess.run([sys.executable, "-m", "worker", "--version"], capture_output=True, text=True, cwd=ROOT,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "worker", "--version"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("python -m worker ")
-    bad = subprocess.run([sys.executable, "-m", "worker", "run", "--nope"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "worker", "run", "--nope"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert bad.returncode == EXIT_USAGE
     assert bad.stderr.startswith("usage: python -m worker ") and "__main__" not in bad.stderr
     assert bad.stderr.endswith("python -m worker: error: unrecognized arguments: --nope\n")
@@ -179,9 +193,8 @@ def test_a_development_command_without_its_modules_says_so_in_one_line(argv, mon
 
 
 def test_an_import_error_of_a_runtime_dependency_is_not_mistaken_for_a_development_command():
-    with pytest.raises(ModuleNotFoundError):
-        with cli._dev_only("simulate"):
-            import no_such_dependency_of_facewatch  # noqa: F401
+    with pytest.raises(ModuleNotFoundError), cli._dev_only("simulate"):
+        import no_such_dependency_of_facewatch  # noqa: F401 - the import is the test
 
 
 def test_a_stack_error_exits_3(monkeypatch, capsys):

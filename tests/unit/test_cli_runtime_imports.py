@@ -36,7 +36,9 @@ class NotInTheImage(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NotInTheImage())
 """
 
-IMPORT_ALL = BLOCK + r"""
+IMPORT_ALL = (
+    BLOCK
+    + r"""
 import importlib, json
 from pathlib import Path
 
@@ -52,19 +54,29 @@ for path in sorted((root / "worker").rglob("*.py")):
         names.append(name)
 print(json.dumps({"imported": names, "dev_loaded": sorted(m for m in sys.modules if dev(m))}))
 """
+)
 
-RUN_CLI = BLOCK + r"""
+RUN_CLI = (
+    BLOCK
+    + r"""
 from worker.__main__ import main
 
 sys.exit(main(sys.argv[2:]))
 """
+)
 
 
 def _python(tmp_path: Path, code: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FACEWATCH", "OPENSEARCH_", "KINESIS_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return subprocess.run([sys.executable, "-c", code, ",".join(DEV_MODULES), *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code, ",".join(DEV_MODULES), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_every_runtime_module_imports_without_the_development_modules(tmp_path):
@@ -72,9 +84,18 @@ def test_every_runtime_module_imports_without_the_development_modules(tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     found = json.loads(done.stdout)
     imported = set(found["imported"])
-    for name in ("worker.__main__", "worker.source.processor", "worker.source.daemon", "worker.sinks.opensearch",
-                 "worker.ops.quarantine", "worker.ops.producer", "worker.ops.health", "worker.ops.retention",
-                 "worker.ops.rekognition", "worker.ops.leases"):
+    for name in (
+        "worker.__main__",
+        "worker.source.processor",
+        "worker.source.daemon",
+        "worker.sinks.opensearch",
+        "worker.ops.quarantine",
+        "worker.ops.producer",
+        "worker.ops.health",
+        "worker.ops.retention",
+        "worker.ops.rekognition",
+        "worker.ops.leases",
+    ):
         assert name in imported, name
     assert not {n for n in imported if n.startswith(DEV_MODULES)}
     assert found["dev_loaded"] == []

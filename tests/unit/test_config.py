@@ -73,8 +73,14 @@ def test_missing_file_is_named(tmp_path):
 
 def test_daemon_properties_local_and_aws():
     local = properties(
-        load({"KINESIS_ENDPOINT": "http://127.0.0.1:4567", "DYNAMODB_ENDPOINT": "http://127.0.0.1:4568",
-              "FACEWATCH__KINESIS__FAST_LEASE_TIMERS": "true", "FACEWATCH_WORKER_ID": "w1"}),
+        load(
+            {
+                "KINESIS_ENDPOINT": "http://127.0.0.1:4567",
+                "DYNAMODB_ENDPOINT": "http://127.0.0.1:4568",
+                "FACEWATCH__KINESIS__FAST_LEASE_TIMERS": "true",
+                "FACEWATCH_WORKER_ID": "w1",
+            }
+        ),
         python="/py",
     )
     assert local["executableName"] == "/py -m worker processor"
@@ -84,8 +90,14 @@ def test_daemon_properties_local_and_aws():
     assert local["AwsCredentialsProvider"] == "DefaultCredentialsProvider"
     assert local["callProcessRecordsEvenForEmptyRecordList"] == "true"
     assert local["shardSyncIntervalMillis"] == "1000" and local["metricsLevel"] == "NONE"
-    aws = properties(load({"FACEWATCH__KINESIS__INITIAL_POSITION": "AT_TIMESTAMP",
-                           "FACEWATCH__KINESIS__INITIAL_TIMESTAMP": "1767225600"}))
+    aws = properties(
+        load(
+            {
+                "FACEWATCH__KINESIS__INITIAL_POSITION": "AT_TIMESTAMP",
+                "FACEWATCH__KINESIS__INITIAL_TIMESTAMP": "1767225600",
+            }
+        )
+    )
     assert "kinesisEndpoint" not in aws and "shardSyncIntervalMillis" not in aws
     assert aws["initialPositionInStreamExtended"] == "1767225600"
     assert aws["metricsLevel"] == "SUMMARY"
@@ -93,8 +105,10 @@ def test_daemon_properties_local_and_aws():
 
 def test_camera_names_written_as_numbers_are_kept_as_text(tmp_path):
     file = tmp_path / "w.yaml"
-    file.write_text("cameras:\n  - id: 12\n    stream_arn: arn:aws:kinesisvideo:eu-west-1:1:stream/c12/1\n"
-                    "    floor: 0\n    business_hours: {days: [sat, SUN], start: \"10:00\", end: \"12:30\"}\n")
+    file.write_text(
+        "cameras:\n  - id: 12\n    stream_arn: arn:aws:kinesisvideo:eu-west-1:1:stream/c12/1\n"
+        '    floor: 0\n    business_hours: {days: [sat, SUN], start: "10:00", end: "12:30"}\n'
+    )
     (camera,) = load(path=file).cameras
     assert (camera.camera_id, camera.floor) == ("12", "0")
     assert camera.business_hours.days == ("sat", "sun") and str(camera.business_hours.end) == "12:30:00"
@@ -102,12 +116,19 @@ def test_camera_names_written_as_numbers_are_kept_as_text(tmp_path):
 
 def test_every_camera_and_zone_problem_is_reported_at_once(tmp_path):
     file = tmp_path / "w.yaml"
-    file.write_text("cameras:\n  - {id: '', stream_arn: x}\n  - {id: b, stream_arn: arn:aws:kinesisvideo:r:1:stream/b/1,"
-                    " business_hours: {start: '19:00', end: '08:00'}}\nzones:\n  - {zone: lab, allowed: [a]}\n"
-                    "  - {zone: lab}\nkinesis:\n  max_records: 0\n")
+    file.write_text(
+        "cameras:\n  - {id: '', stream_arn: x}\n  - {id: b, stream_arn: arn:aws:kinesisvideo:r:1:stream/b/1,"
+        " business_hours: {start: '19:00', end: '08:00'}}\nzones:\n  - {zone: lab, allowed: [a]}\n"
+        "  - {zone: lab}\nkinesis:\n  max_records: 0\n"
+    )
     with pytest.raises(ConfigError) as err:
         load(path=file)
     lines = str(err.value).splitlines()
     assert [line.split(":")[0] for line in lines] == [
-        "cameras[0].id", "cameras[0].stream_arn", "cameras[1].business_hours", "zones[1].zone", "kinesis.max_records"]
+        "cameras[0].id",
+        "cameras[0].stream_arn",
+        "cameras[1].business_hours",
+        "zones[1].zone",
+        "kinesis.max_records",
+    ]
     assert "end 08:00 is not after start 19:00" in lines[2] and "listed twice" in lines[3]

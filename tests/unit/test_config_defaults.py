@@ -13,8 +13,10 @@ def example() -> dict:
 
 
 def model_defaults() -> dict[str, dict[str, object]]:
-    return {name: {key: field.default for key, field in model.model_fields.items()}
-            for name, model in Config.sections().items()}
+    return {
+        name: {key: field.default for key, field in model.model_fields.items()}
+        for name, model in Config.sections().items()
+    }
 
 
 def test_every_key_in_worker_yaml_is_the_models_default():
@@ -46,8 +48,22 @@ def test_worker_yaml_is_itself_a_valid_configuration_file():
     assert load_config(EXAMPLE_FILE, env={}, stack_env_file=None) == load_config(env={}, stack_env_file=None)
 
 
-@pytest.mark.parametrize("section", ["worker", "kinesis", "opensearch", "processor", "tracker", "identities",
-                                     "checkpoint", "firehose", "quarantine", "retention", "alerts"])
+@pytest.mark.parametrize(
+    "section",
+    [
+        "worker",
+        "kinesis",
+        "opensearch",
+        "processor",
+        "tracker",
+        "identities",
+        "checkpoint",
+        "firehose",
+        "quarantine",
+        "retention",
+        "alerts",
+    ],
+)
 def test_values_are_plain_python_types_and_frozen(section):
     cfg = load_config(env={}, stack_env_file=None)
     part = getattr(cfg, section)

@@ -34,7 +34,8 @@ def test_a_name_that_looks_like_ours_is_warned_about_with_the_closest_one(name, 
     with capture_logs() as logs:
         cfg = load({name: "http://127.0.0.1:9200"})
     assert [(e["event"], e["log_level"], e["name"], e["did_you_mean"]) for e in logs] == [
-        ("config_unknown_env", "warning", name, did_you_mean)]
+        ("config_unknown_env", "warning", name, did_you_mean)
+    ]
     assert len(cfg.warnings) == 1 and name in cfg.warnings[0] and did_you_mean in cfg.warnings[0]
     assert "127.0.0.1" not in cfg.warnings[0]  # the value is never repeated: it may be a secret
 
@@ -47,13 +48,28 @@ def test_warnings_are_not_in_the_repr():
 def test_names_we_and_other_programs_use_are_not_warned_about(tmp_path):
     cameras = tmp_path / "cameras.yaml"
     cameras.write_text("[]\n")
-    env = {"FACEWATCH_CONFIG": "", "FACEWATCH_CAMERAS": "", "FACEWATCH_CAMERAS_FILE": str(cameras),
-           "FACEWATCH_ZONES": "[]", "FACEWATCH_BASE_IMAGE": "python:3.11-slim", "FACEWATCH_CONTAINER_TEST": "1",
-           "FACEWATCH_DAEMON_HEAP": "512m", "FACEWATCH_HOME": "/srv", "FACEWATCH_PORT_MOTO": "4570",
-           "FACEWATCH_PORT_OPENSEARCH_TRANSPORT": "9301", "FACEWATCH_STREAM": "s", "FACEWATCH__KINESIS__REGION": "eu-west-1",
-           "OPENSEARCH_USERNAME": "u", "KINESIS_ENDPOINT": "http://127.0.0.1:4567", "AWS_ENDPOINT_URL": "",
-           "OPENSEARCH_JAVA_OPTS": "-Xmx1g", "OPENSEARCH_INITIAL_ADMIN_PASSWORD": "x", "DYNAMODB_LOCAL_PORT": "1",
-           "HOME": "/root", "PATH": "/usr/bin"}
+    env = {
+        "FACEWATCH_CONFIG": "",
+        "FACEWATCH_CAMERAS": "",
+        "FACEWATCH_CAMERAS_FILE": str(cameras),
+        "FACEWATCH_ZONES": "[]",
+        "FACEWATCH_BASE_IMAGE": "python:3.11-slim",
+        "FACEWATCH_CONTAINER_TEST": "1",
+        "FACEWATCH_DAEMON_HEAP": "512m",
+        "FACEWATCH_HOME": "/srv",
+        "FACEWATCH_PORT_MOTO": "4570",
+        "FACEWATCH_PORT_OPENSEARCH_TRANSPORT": "9301",
+        "FACEWATCH_STREAM": "s",
+        "FACEWATCH__KINESIS__REGION": "eu-west-1",
+        "OPENSEARCH_USERNAME": "u",
+        "KINESIS_ENDPOINT": "http://127.0.0.1:4567",
+        "AWS_ENDPOINT_URL": "",
+        "OPENSEARCH_JAVA_OPTS": "-Xmx1g",
+        "OPENSEARCH_INITIAL_ADMIN_PASSWORD": "x",
+        "DYNAMODB_LOCAL_PORT": "1",
+        "HOME": "/root",
+        "PATH": "/usr/bin",
+    }
     with capture_logs() as logs:
         cfg = load(env)
     assert cfg.warnings == () and logs == []
@@ -104,10 +120,18 @@ def test_a_wrong_facewatch_double_underscore_name_stops_the_worker(name, says):
 
 def test_the_environment_is_over_the_stack_file_whatever_the_name(tmp_path):
     stack = tmp_path / "stack.env"
-    stack.write_text("export FACEWATCH__OPENSEARCH__URL=http://127.0.0.1:9999\nexport AWS_ENDPOINT_URL=http://127.0.0.1:4569\n"
-                     "export FACEWATCH__KINESIS__MAX_RECORDS=7\n")
-    cfg = load({"OPENSEARCH_URL": "http://127.0.0.1:9200", "FACEWATCH_STREAM": "s",
-                "FACEWATCH__KINESIS__STREAM_NAME": "wins-over-the-alias"}, stack)
+    stack.write_text(
+        "export FACEWATCH__OPENSEARCH__URL=http://127.0.0.1:9999\nexport AWS_ENDPOINT_URL=http://127.0.0.1:4569\n"
+        "export FACEWATCH__KINESIS__MAX_RECORDS=7\n"
+    )
+    cfg = load(
+        {
+            "OPENSEARCH_URL": "http://127.0.0.1:9200",
+            "FACEWATCH_STREAM": "s",
+            "FACEWATCH__KINESIS__STREAM_NAME": "wins-over-the-alias",
+        },
+        stack,
+    )
     assert cfg.opensearch.url == "http://127.0.0.1:9200"  # the environment's alias beats the file's full name
     assert cfg.kinesis.stream_name == "wins-over-the-alias"  # in one layer, the full name beats the alias
     assert cfg.kinesis.max_records == 7 and cfg.aws_endpoint_url == "http://127.0.0.1:4569"
@@ -116,7 +140,9 @@ def test_the_environment_is_over_the_stack_file_whatever_the_name(tmp_path):
 def test_a_bad_value_from_the_stack_file_says_so(tmp_path):
     stack = tmp_path / "stack.env"
     stack.write_text("KINESIS_ENDPOINT=127.0.0.1:4567\n")
-    with pytest.raises(ConfigError, match=rf"kinesis\.endpoint: .*\(from KINESIS_ENDPOINT in {re.escape(str(stack))}\)"):
+    with pytest.raises(
+        ConfigError, match=rf"kinesis\.endpoint: .*\(from KINESIS_ENDPOINT in {re.escape(str(stack))}\)"
+    ):
         load({}, stack)
 
 

@@ -32,8 +32,15 @@ def test_plain_http_is_refused_and_the_message_says_why(url):
     assert "/alerts" not in message  # the path may hold a token: only scheme and host are quoted
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "http://[::1]:8080/hook", "http://localhost/hook",
-                                 "https://soc.example.com/facewatch/alerts"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://[::1]:8080/hook",
+        "http://localhost/hook",
+        "https://soc.example.com/facewatch/alerts",
+    ],
+)
 def test_https_or_a_receiver_on_this_machine(url):
     assert load(url, secret()).alerts.webhook_url == url
 
@@ -48,11 +55,13 @@ def test_a_webhook_needs_a_secret_and_the_message_says_how_to_make_one():
 
 @pytest.mark.parametrize(
     "bad",
-    ["hunter2-hunter2-hunter2-hunter2",  # no whsec_ prefix
-     "whsec_not*base64*at*all",
-     "whsec_" + base64.b64encode(b"k" * 16).decode(),  # too short a key
-     "whsec_" + base64.b64encode(b"k" * 65).decode(),  # too long
-     secret() + " rotating-hunter2-hunter2"],  # the second of two
+    [
+        "hunter2-hunter2-hunter2-hunter2",  # no whsec_ prefix
+        "whsec_not*base64*at*all",
+        "whsec_" + base64.b64encode(b"k" * 16).decode(),  # too short a key
+        "whsec_" + base64.b64encode(b"k" * 65).decode(),  # too long
+        secret() + " rotating-hunter2-hunter2",
+    ],  # the second of two
 )
 def test_a_malformed_secret_is_refused_without_being_echoed(bad):
     with pytest.raises(ConfigError) as err:
@@ -78,8 +87,13 @@ def test_two_secrets_during_a_rotation():
 
 def test_secrets_never_appear_in_repr_or_str():
     webhook_secret, password = secret(), "opensearch-pw-1234"
-    cfg = load("https://soc.example.com/alerts", webhook_secret, OPENSEARCH_PASSWORD=password,
-               OPENSEARCH_USERNAME="worker", FACEWATCH__OPENSEARCH__AUTH="basic")
+    cfg = load(
+        "https://soc.example.com/alerts",
+        webhook_secret,
+        OPENSEARCH_PASSWORD=password,
+        OPENSEARCH_USERNAME="worker",
+        FACEWATCH__OPENSEARCH__AUTH="basic",
+    )
     assert cfg.opensearch.password == password and cfg.alerts.webhook_secret == webhook_secret
     for text in (repr(cfg), str(cfg), repr(cfg.opensearch), str(cfg.alerts), repr(cfg.alerts)):
         assert password not in text and webhook_secret not in text

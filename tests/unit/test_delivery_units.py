@@ -4,6 +4,7 @@ dead-letter keys, retention, and the configuration that drives them."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import orjson
 import pytest
@@ -11,15 +12,13 @@ import pytest
 from worker.buffer.pending import WriteBuffer
 from worker.config import ConfigError, load_config
 from worker.core.record import parse_frame_record
-from worker.sinks.firehose import MAX_RECORD_BYTES, batches
 from worker.model import IndexOp, QuarantineEntry, RawRecord
+from worker.ops.retention import expired
+from worker.sinks.firehose import MAX_RECORD_BYTES, batches
 from worker.sinks.quarantine import s3_body, s3_key
 from worker.sinks.templates import retention_policy
-from worker.ops.retention import expired
 from worker.source.batch import archive_line
 from worker.source.checkpointing import CheckpointTracker
-
-from pathlib import Path
 
 FIXTURE = (Path(__file__).parent.parent / "fixtures" / "aws_doc_record.json").read_bytes()
 
@@ -124,11 +123,20 @@ def test_dead_letter_key_is_stable_and_by_day_and_reason():
 
 def test_retention_deletes_only_expired_daily_indices_of_our_families():
     names = [
-        "fw-detections-2026.01.01", "fw-detections-2026.01.30", "fw-detections-2026.01.31", "fw-detections-2026.02.01",
-        "fw-tracks-2025.06.01", "fw-cameras-state", "fw-detections-notadate", "other-detections-2020.01.01",
+        "fw-detections-2026.01.01",
+        "fw-detections-2026.01.30",
+        "fw-detections-2026.01.31",
+        "fw-detections-2026.02.01",
+        "fw-tracks-2025.06.01",
+        "fw-cameras-state",
+        "fw-detections-notadate",
+        "other-detections-2020.01.01",
     ]
     days = {"detections": 30, "tracks": 365, "alerts": 365, "quarantine": 30}
-    assert expired(names, "fw", days, today=date(2026, 3, 2)) == ["fw-detections-2026.01.01", "fw-detections-2026.01.30"]
+    assert expired(names, "fw", days, today=date(2026, 3, 2)) == [
+        "fw-detections-2026.01.01",
+        "fw-detections-2026.01.30",
+    ]
     # 2026-01-31 is exactly 30 days old: kept; 2025-06-01 is within the tracks' 365 days.
     policy = retention_policy("fw", "tracks", 365)["policy"]
     assert policy["states"][0]["transitions"][0]["conditions"] == {"min_index_age": "365d"}
@@ -156,7 +164,13 @@ def test_delivery_settings_are_validated_with_the_field_named(env, field):
 
 
 def test_firehose_can_be_switched_off_and_sigv4_takes_an_https_domain():
-    cfg = load_config(env={"FACEWATCH__FIREHOSE__ENABLED": "false", "FACEWATCH__FIREHOSE__RAW_STREAM": "",
-                           "FACEWATCH__OPENSEARCH__AUTH": "sigv4",
-                           "OPENSEARCH_URL": "https://search-x.eu-west-1.es.amazonaws.com"}, stack_env_file=None)
+    cfg = load_config(
+        env={
+            "FACEWATCH__FIREHOSE__ENABLED": "false",
+            "FACEWATCH__FIREHOSE__RAW_STREAM": "",
+            "FACEWATCH__OPENSEARCH__AUTH": "sigv4",
+            "OPENSEARCH_URL": "https://search-x.eu-west-1.es.amazonaws.com",
+        },
+        stack_env_file=None,
+    )
     assert not cfg.firehose.enabled and cfg.opensearch.auth == "sigv4"

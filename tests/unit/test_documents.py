@@ -58,19 +58,24 @@ def _required(cls: type) -> set[str]:
 def test_what_the_batch_path_writes_fits_the_document_types(make_pipeline):
     spec = ScenarioSpec(cameras=3, duration_s=90, seed=3, watchlist=1, watchlist_share=0.3)
     frames = frames_of(build_scenario(spec))
-    cameras = json.dumps([{"id": f.camera.camera_id, "stream_arn": f.camera.stream_arn, "site": "hq"}
-                          for f in {f.camera.stream_arn: f for f in frames}.values()])
+    cameras = json.dumps(
+        [
+            {"id": f.camera.camera_id, "stream_arn": f.camera.stream_arn, "site": "hq"}
+            for f in {f.camera.stream_arn: f for f in frames}.values()
+        ]
+    )
     pipeline = make_pipeline({"FACEWATCH_CAMERAS": cameras})
-    records = [RawRecord(encode_frame(f), str(10_000 + i), "pk", int(f.server_timestamp * 1000))
-               for i, f in enumerate(frames)]
+    records = [
+        RawRecord(encode_frame(f), str(10_000 + i), "pk", int(f.server_timestamp * 1000)) for i, f in enumerate(frames)
+    ]
     for start in range(0, len(records), 50):
-        pipeline.handler.handle(records[start:start + 50])
+        pipeline.handler.handle(records[start : start + 50])
         pipeline.handler.flush()
     pipeline.handler.heartbeat()
     pipeline.handler.flush()
     seen: dict[str, int] = {}
     for (index, _), doc in pipeline.opensearch.docs.items():
-        family = index[len("ut-"):].split("-", 1)[0]
+        family = index[len("ut-") :].split("-", 1)[0]
         cls = KIND_OF_STATE[doc["kind"]] if family == "cameras" else FAMILY_DOCUMENTS[family][0]
         hints = typing.get_type_hints(cls)
         assert set(doc) <= set(hints), f"{family}: {set(doc) - set(hints)} not declared"

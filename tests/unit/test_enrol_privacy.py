@@ -30,8 +30,11 @@ class FakeRekognition:
     def index_faces(self, CollectionId, Image, ExternalImageId, **kw):  # noqa: N803 - boto3's names
         self.calls.append(ExternalImageId)
         what = self.behaviour.get(ExternalImageId.removeprefix("wl_"), "one")
-        face = {"FaceId": f"face-id-of-{ExternalImageId}", "ExternalImageId": ExternalImageId,
-                "ImageId": f"image-id-of-{ExternalImageId}"}
+        face = {
+            "FaceId": f"face-id-of-{ExternalImageId}",
+            "ExternalImageId": ExternalImageId,
+            "ImageId": f"image-id-of-{ExternalImageId}",
+        }
         if what in ("bad_format", "denied"):
             code = "InvalidImageFormatException" if what == "bad_format" else "AccessDeniedException"
             # AWS messages may quote the request's values: they must not reach info level either.
@@ -67,8 +70,20 @@ def faces(tmp_path):
     (folder / "john.smith.png").write_bytes(PNG)  # image 5: no face indexed
     (folder / "notes-about-bob.txt").write_text("x")  # image 6: not an image
     client = FakeRekognition({"corrupt-mary": "bad_format", "group-photo-anna": "several", "john.smith": "none"})
-    secrets = ["bad name carol", "carol", "corrupt-mary", "group-photo-anna", "jane-doe", "4711", "john.smith",
-               "notes-about-bob", "faces-of-staff", "face-id", "image-id", str(tmp_path)]
+    secrets = [
+        "bad name carol",
+        "carol",
+        "corrupt-mary",
+        "group-photo-anna",
+        "jane-doe",
+        "4711",
+        "john.smith",
+        "notes-about-bob",
+        "faces-of-staff",
+        "face-id",
+        "image-id",
+        str(tmp_path),
+    ]
     return folder, client, secrets
 
 
@@ -102,11 +117,13 @@ def test_a_stopping_error_names_the_row_not_the_person(tmp_path, monkeypatch, ca
     (tmp_path / "img" / "peter-parker.jpg").write_bytes(JPEG)
     (tmp_path / "img" / "mary-jane.jpg").write_bytes(JPEG)
     people = tmp_path / "people.csv"
-    people.write_text("path,external_image_id\n"
-                      "img/peter-parker.jpg,emp-peter-parker\n"  # line 2: indexed
-                      "img/missing-gwen.jpg,emp-gwen-stacy\n"  # line 3: no such file
-                      ",emp-harry-osborn\n"  # line 4: empty path
-                      "img/mary-jane.jpg,emp-mary-jane\n")  # line 5: access denied: stop
+    people.write_text(
+        "path,external_image_id\n"
+        "img/peter-parker.jpg,emp-peter-parker\n"  # line 2: indexed
+        "img/missing-gwen.jpg,emp-gwen-stacy\n"  # line 3: no such file
+        ",emp-harry-osborn\n"  # line 4: empty path
+        "img/mary-jane.jpg,emp-mary-jane\n"
+    )  # line 5: access denied: stop
     client = FakeRekognition({"emp-mary-jane": "denied"})
     monkeypatch.setattr(aws, "rekognition", lambda cfg: client)
 
@@ -114,8 +131,18 @@ def test_a_stopping_error_names_the_row_not_the_person(tmp_path, monkeypatch, ca
     out, err = capfd.readouterr()
 
     assert code == 1
-    secrets = ["peter", "parker", "gwen", "stacy", "harry", "osborn", "mary-jane", "people.csv", "face-id",
-               str(tmp_path)]
+    secrets = [
+        "peter",
+        "parker",
+        "gwen",
+        "stacy",
+        "harry",
+        "osborn",
+        "mary-jane",
+        "people.csv",
+        "face-id",
+        str(tmp_path),
+    ]
     assert _leaks(out + err, secrets) == [], f"stdout:\n{out}\nstderr:\n{err}"
     assert "skipped line 3: no such file" in err and "skipped line 4: empty path or external_image_id" in err
     assert "IndexFaces failed at line 5 (2 of 2 to enrol; AccessDeniedException); 1 indexed before it" in err

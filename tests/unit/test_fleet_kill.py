@@ -53,7 +53,8 @@ def _start_task(tmp_path: Path, grandchild_mode: str = "same-group") -> tuple[su
     pids = tmp_path / "pids"
     proc = subprocess.Popen(
         [sys.executable, "-c", PARENT, str(pids), CHILD, GRANDCHILD, grandchild_mode],
-        stdin=subprocess.DEVNULL, start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 20
     while not (pids.exists() and pids.read_text().endswith("\n")):

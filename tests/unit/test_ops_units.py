@@ -60,7 +60,7 @@ def test_full_jitter_delays_stay_under_the_capped_exponential():
     backoff = retry.Backoff(0.5, 4.0, rng=random.Random(3))
     delays = [backoff.next_delay() for _ in range(200)]
     ceilings = [min(4.0, 0.5 * 2**n) for n in range(200)]
-    assert all(0.0 <= d <= c for d, c in zip(delays, ceilings))
+    assert all(0.0 <= d <= c for d, c in zip(delays, ceilings, strict=True))
     assert min(delays[10:]) < 1.0  # full jitter: short waits happen even at the cap, not only [cap/2, cap]
 
 
@@ -122,4 +122,6 @@ def test_a_csv_names_paths_relative_to_itself_and_a_bad_header_says_which_column
     assert any(":4: empty path" in p for p in plan.problems)
     bad = tmp_path / "bad.csv"
     bad.write_text("file,id\nfaces/a.jpg,emp-0101\n")
-    assert plan_from_csv(bad).problems == [f"{bad}: missing column(s) external_image_id, path; the header must name path and external_image_id"]
+    assert plan_from_csv(bad).problems == [
+        f"{bad}: missing column(s) external_image_id, path; the header must name path and external_image_id"
+    ]

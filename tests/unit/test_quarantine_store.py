@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 import orjson
@@ -21,7 +22,7 @@ from worker.sinks.quarantine import QuarantineConfigError, QuarantineEntry, Quar
 try:  # the shared types moved to worker.model; before that, they lived in the quarantine module
     from worker.model import RefusedItem
 except ImportError:  # pragma: no cover
-    from worker.sinks.quarantine import RefusedItem  # type: ignore[attr-defined,no-redef]
+    from worker.sinks.quarantine import RefusedItem  # type: ignore[attr-defined,no-redef]  # the older layout
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -56,19 +57,33 @@ class S3:
         self.stubber.add_response("put_object", {"ETag": '"e"'}, put(key))
 
     def expect_put_error(self, key: str, code: str, status: int) -> None:
-        self.stubber.add_client_error("put_object", service_error_code=code, service_message=code,
-                                      http_status_code=status, expected_params=put(key))
+        self.stubber.add_client_error(
+            "put_object",
+            service_error_code=code,
+            service_message=code,
+            http_status_code=status,
+            expected_params=put(key),
+        )
 
 
 def put(key: str) -> dict[str, Any]:
     return {"Bucket": BUCKET, "Key": key, "Body": ANY, "ContentType": "application/json"}
 
 
-def entry(seq: str = "49650000000000000000000000000000000000000000000000000001", reason: str = "bad_json",
-          **kw: Any) -> QuarantineEntry:
-    return QuarantineEntry(stage=kw.pop("stage", "parse"), reason=reason, detail="unexpected end of input",
-                           shard_id="shardId-000000000000", sequence_number=seq, partition_key="cam-1",
-                           arrival_ms=ARRIVAL_MS, payload=PAYLOAD, **kw)
+def entry(
+    seq: str = "49650000000000000000000000000000000000000000000000000001", reason: str = "bad_json", **kw: Any
+) -> QuarantineEntry:
+    return QuarantineEntry(
+        stage=kw.pop("stage", "parse"),
+        reason=reason,
+        detail="unexpected end of input",
+        shard_id="shardId-000000000000",
+        sequence_number=seq,
+        partition_key="cam-1",
+        arrival_ms=ARRIVAL_MS,
+        payload=PAYLOAD,
+        **kw,
+    )
 
 
 def key_of(e: QuarantineEntry) -> str:
@@ -90,8 +105,13 @@ def make_store(s3, no_sleep_retry) -> Callable[[], QuarantineStore]:
 
 def test_put_stores_each_entry_under_its_day_and_reason_with_the_original_bytes(s3, make_store, no_sleep_retry):
     parse = entry()
-    refused = entry(seq="2", reason="sink_rejected", stage="sink", document=b'{"n": 1}',
-                    items=(RefusedItem("d1", "ut-detections-2024.05.06", 400, "mapper_parsing_exception"),))
+    refused = entry(
+        seq="2",
+        reason="sink_rejected",
+        stage="sink",
+        document=b'{"n": 1}',
+        items=(RefusedItem("d1", "ut-detections-2024.05.06", 400, "mapper_parsing_exception"),),
+    )
     s3.expect_put(key_of(parse))
     s3.expect_put(key_of(refused))
     make_store().put([parse, refused], "w-test")
@@ -99,8 +119,9 @@ def test_put_stores_each_entry_under_its_day_and_reason_with_the_original_bytes(
     assert base64.b64decode(first["payload_b64"]) == PAYLOAD
     assert first["quarantine_id"] == parse.entry_id and first["worker_id"] == "w-test"
     assert first["shard_id"] == "shardId-000000000000" and first["reason"] == "bad_json"
-    assert second["refused"] == [{"doc_id": "d1", "index": "ut-detections-2024.05.06", "status": 400,
-                                  "error": "mapper_parsing_exception"}]
+    assert second["refused"] == [
+        {"doc_id": "d1", "index": "ut-detections-2024.05.06", "status": 400, "error": "mapper_parsing_exception"}
+    ]
     assert base64.b64decode(second["document_b64"]) == b'{"n": 1}'
     assert no_sleep_retry.waits == []
 
@@ -151,8 +172,11 @@ def test_no_such_bucket_raises_quarantine_config_error_without_retry(s3, make_st
 
 
 def listing(keys: list[str], token: str | None = None) -> dict[str, Any]:
-    page: dict[str, Any] = {"IsTruncated": token is not None, "KeyCount": len(keys),
-                            "Contents": [{"Key": k, "Size": 10} for k in keys]}
+    page: dict[str, Any] = {
+        "IsTruncated": token is not None,
+        "KeyCount": len(keys),
+        "Contents": [{"Key": k, "Size": 10} for k in keys],
+    }
     if token:
         page["NextContinuationToken"] = token
     return page
@@ -164,8 +188,9 @@ def test_keys_lists_every_page_and_filters_by_reason(s3, make_store):
     k3 = f"{PREFIX}2024/05/07/bad_json/c.json"
     for _ in range(2):
         s3.stubber.add_response("list_objects_v2", listing([k1, k2], token="t1"), {"Bucket": BUCKET, "Prefix": PREFIX})
-        s3.stubber.add_response("list_objects_v2", listing([k3]),
-                                {"Bucket": BUCKET, "Prefix": PREFIX, "ContinuationToken": "t1"})
+        s3.stubber.add_response(
+            "list_objects_v2", listing([k3]), {"Bucket": BUCKET, "Prefix": PREFIX, "ContinuationToken": "t1"}
+        )
     store = make_store()
     assert list(store.keys()) == [k1, k2, k3]
     assert list(store.keys(reason="bad_json")) == [k1, k3]
@@ -174,8 +199,9 @@ def test_keys_lists_every_page_and_filters_by_reason(s3, make_store):
 def test_keys_of_one_day_list_under_that_day_only(s3, make_store):
     k1 = f"{PREFIX}2024/05/06/bad_json/a.json"
     s3.stubber.add_response("list_objects_v2", listing([k1]), {"Bucket": BUCKET, "Prefix": f"{PREFIX}2024/05/06/"})
-    s3.stubber.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": 0},
-                            {"Bucket": BUCKET, "Prefix": "redriven/2024/05/07/"})
+    s3.stubber.add_response(
+        "list_objects_v2", {"IsTruncated": False, "KeyCount": 0}, {"Bucket": BUCKET, "Prefix": "redriven/2024/05/07/"}
+    )
     store = make_store()
     assert list(store.keys(day="2024-05-06")) == [k1]
     assert list(store.keys(day="2024-05-07", prefix="redriven/")) == []
@@ -184,8 +210,9 @@ def test_keys_of_one_day_list_under_that_day_only(s3, make_store):
 def test_read_returns_the_stored_entry(s3, make_store):
     key = f"{PREFIX}2024/05/06/bad_json/a.json"
     body = orjson.dumps({"quarantine_id": "a", "reason": "bad_json", "payload_b64": base64.b64encode(PAYLOAD).decode()})
-    s3.stubber.add_response("get_object", {"Body": StreamingBody(io.BytesIO(body), len(body))},
-                            {"Bucket": BUCKET, "Key": key})
+    s3.stubber.add_response(
+        "get_object", {"Body": StreamingBody(io.BytesIO(body), len(body))}, {"Bucket": BUCKET, "Key": key}
+    )
     stored = make_store().read(key)
     assert stored["quarantine_id"] == "a"
     assert base64.b64decode(stored["payload_b64"]) == PAYLOAD
@@ -194,7 +221,10 @@ def test_read_returns_the_stored_entry(s3, make_store):
 def test_move_copies_under_the_new_prefix_then_deletes_the_old_key(s3, make_store):
     old = f"{PREFIX}2024/05/06/bad_json/a.json"
     new = "redriven/2024/05/06/bad_json/a.json"
-    s3.stubber.add_response("copy_object", {"CopyObjectResult": {"ETag": '"e"'}},
-                            {"Bucket": BUCKET, "Key": new, "CopySource": {"Bucket": BUCKET, "Key": old}})
+    s3.stubber.add_response(
+        "copy_object",
+        {"CopyObjectResult": {"ETag": '"e"'}},
+        {"Bucket": BUCKET, "Key": new, "CopySource": {"Bucket": BUCKET, "Key": old}},
+    )
     s3.stubber.add_response("delete_object", {}, {"Bucket": BUCKET, "Key": old})
     assert make_store().move(old, "redriven/") == new

@@ -143,6 +143,4 @@ def test_detection_documents_of_the_example():
     assert det.source["camera_id"] == "stream-name"
     assert det.source["frame_time"] == 1510552595193
     assert det.source["fragment_number"] == "91343852333289682796718532614445757584843717598"
-    assert det.doc_id == det.source["detection_id"] == detection_id(
-        frame.stream_arn, frame.fragment_number, 2.0, 0
-    )
+    assert det.doc_id == det.source["detection_id"] == detection_id(frame.stream_arn, frame.fragment_number, 2.0, 0)

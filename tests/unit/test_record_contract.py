@@ -11,32 +11,50 @@ import pytest
 from opensearchpy.exceptions import TransportError
 
 from worker.core.record import MAX_FACES_PER_FRAME, RecordError, parse_frame_record
-from worker.sinks.dispatch import Delivery, LaneResult, Recorder
 from worker.model import RawRecord
+from worker.sinks.dispatch import Delivery, LaneResult, Recorder
 
 T0 = 1_767_225_600.0
 ARN = "arn:aws:kinesisvideo:eu-west-1:123456789012:stream/door-0/1700000000000"
 
 
 def frame(faces: int = 1, **video: object) -> bytes:
-    face = {"DetectedFace": {"BoundingBox": {"Width": 0.05, "Height": 0.06, "Left": 0.3, "Top": 0.3},
-                             "Confidence": 99.0},
-            "MatchedFaces": [{"Similarity": 95.0, "Face": {"FaceId": "face-0001-uuid", "ExternalImageId": "emp-0001"}}]}
-    doc = {"InputInformation": {"KinesisVideo": {"StreamArn": ARN, "FragmentNumber": "1" * 47,
-                                                 "ProducerTimestamp": T0, "ServerTimestamp": T0 + 0.2,
-                                                 "FrameOffsetInSeconds": 1.0, **video}},
-           "FaceSearchResponse": [dict(face, DetectedFace=dict(face["DetectedFace"],
-                                                              BoundingBox={**face["DetectedFace"]["BoundingBox"],
-                                                                           "Left": 0.008 * i}))
-                                  for i in range(faces)]}
+    face = {
+        "DetectedFace": {"BoundingBox": {"Width": 0.05, "Height": 0.06, "Left": 0.3, "Top": 0.3}, "Confidence": 99.0},
+        "MatchedFaces": [{"Similarity": 95.0, "Face": {"FaceId": "face-0001-uuid", "ExternalImageId": "emp-0001"}}],
+    }
+    doc = {
+        "InputInformation": {
+            "KinesisVideo": {
+                "StreamArn": ARN,
+                "FragmentNumber": "1" * 47,
+                "ProducerTimestamp": T0,
+                "ServerTimestamp": T0 + 0.2,
+                "FrameOffsetInSeconds": 1.0,
+                **video,
+            }
+        },
+        "FaceSearchResponse": [
+            dict(
+                face,
+                DetectedFace=dict(
+                    face["DetectedFace"], BoundingBox={**face["DetectedFace"]["BoundingBox"], "Left": 0.008 * i}
+                ),
+            )
+            for i in range(faces)
+        ],
+    }
     return json.dumps(doc).encode()
 
 
-@pytest.mark.parametrize("value, reason, field", [
-    (T0 * 1000, "timestamp_in_ms", "InputInformation.KinesisVideo.ProducerTimestamp"),
-    (T0 * 1_000_000, "invalid_value", "InputInformation.KinesisVideo.ProducerTimestamp"),
-    (253402300800.0, "invalid_value", "InputInformation.KinesisVideo.ProducerTimestamp"),  # year 10000
-])
+@pytest.mark.parametrize(
+    "value, reason, field",
+    [
+        (T0 * 1000, "timestamp_in_ms", "InputInformation.KinesisVideo.ProducerTimestamp"),
+        (T0 * 1_000_000, "invalid_value", "InputInformation.KinesisVideo.ProducerTimestamp"),
+        (253402300800.0, "invalid_value", "InputInformation.KinesisVideo.ProducerTimestamp"),  # year 10000
+    ],
+)
 def test_timestamps_outside_the_plausible_span(value, reason, field):
     with pytest.raises(RecordError) as err:
         parse_frame_record(frame(ProducerTimestamp=value, ServerTimestamp=value))
@@ -70,7 +88,9 @@ def test_a_30_digit_integer_is_a_value_error_not_a_crash():
 
 def test_one_dead_letter_per_record_however_many_of_its_documents_a_sink_refuses(make_pipeline):
     pipeline = make_pipeline(refuse=lambda op: "mapper_parsing_exception" if "-detections-" in op.index else None)
-    records = [RawRecord(frame(40, FrameOffsetInSeconds=float(i)), str(1000 + i), "pk", int(T0 * 1000)) for i in range(2)]
+    records = [
+        RawRecord(frame(40, FrameOffsetInSeconds=float(i)), str(1000 + i), "pk", int(T0 * 1000)) for i in range(2)
+    ]
     pipeline.handler.handle(records)
     result = pipeline.handler.flush()
     assert result.quarantined == 2 and result.reasons == {"opensearch_400": 2}
@@ -89,8 +109,9 @@ def test_a_long_batch_beats_the_heartbeat_while_it_works(make_pipeline):
     pipeline = make_pipeline()
     beats = []
     pipeline.handler.on_progress = lambda: beats.append(1)
-    pipeline.handler.handle([RawRecord(frame(0, FrameOffsetInSeconds=i / 100), str(i + 1), "pk", int(T0 * 1000))
-                             for i in range(1000)])
+    pipeline.handler.handle(
+        [RawRecord(frame(0, FrameOffsetInSeconds=i / 100), str(i + 1), "pk", int(T0 * 1000)) for i in range(1000)]
+    )
     assert len(beats) == 5
 
 
@@ -101,7 +122,7 @@ class RefusingIndex:
 
 def test_an_alert_document_the_index_refuses_does_not_stop_the_worker():
     results: queue.Queue[LaneResult] = queue.Queue()
-    recorder = Recorder(RefusingIndex(), results)  # type: ignore[arg-type]
+    recorder = Recorder(RefusingIndex(), results)  # type: ignore[arg-type]  # a duck-typed fake
     recorder.put("sns", Delivery("ut-alerts-2026.01.01", "a1", {"alert_id": "a1"}, check=False, outcome="sent"))
     result = results.get(timeout=5)
     recorder.close()

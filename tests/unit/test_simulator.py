@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -53,7 +54,7 @@ def test_about_one_frame_per_second_per_camera():
     for f in frames:
         per_camera.setdefault(f.camera.camera_id, []).append(f.frame_time)
     for times in per_camera.values():
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert all(abs(g - 1.0) < 1e-6 for g in gaps)
 
 
@@ -66,7 +67,7 @@ def test_every_simulated_frame_round_trips_through_the_parser(seed, cameras):
         assert parsed.fragment_number == frame.fragment_number
         assert parsed.frame_time == pytest.approx(frame.frame_time, abs=1e-6)
         assert len(parsed.faces) == len(frame.faces)
-        for got, want in zip(parsed.faces, frame.faces):
+        for got, want in zip(parsed.faces, frame.faces, strict=True):
             assert got.box.width == pytest.approx(want.box[0])
             people = {m.external_image_id for m in want.matches}
             assert {m.external_image_id for m in got.matches} == people
@@ -74,8 +75,17 @@ def test_every_simulated_frame_round_trips_through_the_parser(seed, cameras):
 
 def test_a_day_in_windows_has_frames_only_inside_them_and_every_kind_of_person():
     windows = ((0.0, 60.0, 8.0), (3600.0, 60.0, 8.0))
-    spec = ScenarioSpec(cameras=3, seed=4, windows=windows, watchlist=2, watchlist_share=0.2, glance_share=0.3,
-                        poor_frame_share=0.1, restricted={"cam-01": ("emp-0001",)}, intruder_share=0.5)
+    spec = ScenarioSpec(
+        cameras=3,
+        seed=4,
+        windows=windows,
+        watchlist=2,
+        watchlist_share=0.2,
+        glance_share=0.3,
+        poor_frame_share=0.1,
+        restricted={"cam-01": ("emp-0001",)},
+        intruder_share=0.5,
+    )
     scenario = build_scenario(spec)
     frames = frames_of(scenario)
     assert all(any(spec.start + s <= f.frame_time < spec.start + s + n + 1 for s, n, _ in windows) for f in frames)
@@ -90,4 +100,3 @@ def test_a_day_in_windows_has_frames_only_inside_them_and_every_kind_of_person()
     assert good and all(abs(face.pose[2]) <= 35 and face.sharpness >= 30 for face in good)
     lab = [v for v in scenario.visits if v.camera.camera_id == "cam-01" and v.person.kind == "employee"]
     assert {v.person.person_id == "emp-0001" for v in lab} == {True, False}  # staff and intruders
-

@@ -5,7 +5,8 @@ batches keep within Firehose's limits. No network, no real sleep (the `no_sleep_
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 import pytest
@@ -23,8 +24,9 @@ class Firehose:
     """A real client with its Stubber, and a way to make the next calls fail before they reach it."""
 
     def __init__(self) -> None:
-        self.client = boto3.client("firehose", region_name="us-east-1", aws_access_key_id="x",
-                                   aws_secret_access_key="x")
+        self.client = boto3.client(
+            "firehose", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
         self.stubber = Stubber(self.client)
         self.unreachable = 0  # the next this many calls fail with EndpointConnectionError
         # On the Stubber's own event name, so that it runs before the Stubber answers.
@@ -40,8 +42,13 @@ class Firehose:
         self.stubber.add_response("put_record_batch", response or accepted(len(lines)), records(lines))
 
     def expect_error(self, lines: list[bytes], code: str, status: int) -> None:
-        self.stubber.add_client_error("put_record_batch", service_error_code=code, service_message=code,
-                                      http_status_code=status, expected_params=records(lines))
+        self.stubber.add_client_error(
+            "put_record_batch",
+            service_error_code=code,
+            service_message=code,
+            http_status_code=status,
+            expected_params=records(lines),
+        )
 
 
 def records(lines: list[bytes]) -> dict[str, Any]:
@@ -55,9 +62,12 @@ def accepted(n: int) -> dict[str, Any]:
 def partial(*errors: str | None) -> dict[str, Any]:
     """One entry per record: None accepted, else the entry's ErrorCode."""
     return {
-        "FailedPutCount": sum(e is not None for e in errors), "Encrypted": False,
-        "RequestResponses": [{"RecordId": f"r{i}"} if e is None else {"ErrorCode": e, "ErrorMessage": f"scripted {e}"}
-                             for i, e in enumerate(errors)],
+        "FailedPutCount": sum(e is not None for e in errors),
+        "Encrypted": False,
+        "RequestResponses": [
+            {"RecordId": f"r{i}"} if e is None else {"ErrorCode": e, "ErrorMessage": f"scripted {e}"}
+            for i, e in enumerate(errors)
+        ],
     }
 
 
@@ -99,16 +109,22 @@ def test_failed_entries_only_are_resent_until_none_fail(firehose, make_sink, no_
 
 def test_a_response_whose_entries_do_not_match_the_records_resends_the_whole_batch(firehose, make_sink):
     batch = lines(3)
-    firehose.expect(batch, {"FailedPutCount": 1, "RequestResponses": [{"ErrorCode": "InternalFailure",
-                                                                        "ErrorMessage": "?"}]})
+    firehose.expect(
+        batch, {"FailedPutCount": 1, "RequestResponses": [{"ErrorCode": "InternalFailure", "ErrorMessage": "?"}]}
+    )
     firehose.expect(batch)
     assert make_sink().put(STREAM, batch) == 2
 
 
-@pytest.mark.parametrize("code,status", [
-    ("ServiceUnavailableException", 503), ("ThrottlingException", 400), ("LimitExceededException", 400),
-    ("InternalFailure", 500),
-])
+@pytest.mark.parametrize(
+    "code,status",
+    [
+        ("ServiceUnavailableException", 503),
+        ("ThrottlingException", 400),
+        ("LimitExceededException", 400),
+        ("InternalFailure", 500),
+    ],
+)
 def test_throttling_and_unavailable_client_errors_retry_the_call(firehose, make_sink, no_sleep_retry, code, status):
     batch = lines(2)
     firehose.expect_error(batch, code, status)

@@ -4,16 +4,19 @@ configured bulk limits. Nothing sleeps: the sink's retry policy comes from the `
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 import pytest
 from opensearchpy.exceptions import (
     AuthenticationException,
     AuthorizationException,
-    ConnectionError as OSConnectionError,
     RequestError,
     TransportError,
+)
+from opensearchpy.exceptions import (
+    ConnectionError as OSConnectionError,
 )
 
 from worker.config import load_config
@@ -26,11 +29,16 @@ INDEX = "ut-detections-2024.05.06"
 
 # An item's answer: a status, or (status, error type). A request's answer: one per item it carries, an
 # exception the client raises for the whole request, or a function of what was sent giving either.
-Item = Union[int, tuple[int, str]]
-Answer = Union[list[Item], BaseException, Callable[[list["Sent"]], Any], None]
+Item = int | tuple[int, str]
+Answer = list[Item] | BaseException | Callable[[list["Sent"]], Any] | None
 
-DEFAULT_ERROR = {400: "mapper_parsing_exception", 404: "not_found", 409: "version_conflict_engine_exception",
-                 429: "es_rejected_execution_exception", 503: "unavailable_shards_exception"}
+DEFAULT_ERROR = {
+    400: "mapper_parsing_exception",
+    404: "not_found",
+    409: "version_conflict_engine_exception",
+    429: "es_rejected_execution_exception",
+    503: "unavailable_shards_exception",
+}
 
 
 class Sent:
@@ -47,7 +55,7 @@ def parse_bulk(body: bytes) -> list[Sent]:
     lines = [orjson.loads(line) for line in body.split(b"\n") if line]
     sent, i = [], 0
     while i < len(lines):
-        (action, meta), = lines[i].items()
+        ((action, meta),) = lines[i].items()
         source = None if action == "delete" else lines[i + 1]
         sent.append(Sent(action, meta, source))
         i += 1 if action == "delete" else 2
@@ -82,13 +90,17 @@ class FakeClient:
         statuses: list[Item] = answer if answer is not None else [200 if s.action == "delete" else 201 for s in sent]
         assert len(statuses) == len(sent), "a scripted answer has one status per item sent"
         items = []
-        for s, item in zip(sent, statuses):
+        for s, item in zip(sent, statuses, strict=True):
             status, error = item if isinstance(item, tuple) else (item, DEFAULT_ERROR.get(item, "error"))
             result: dict[str, Any] = {"_index": s.index, "_id": s.doc_id, "status": status}
             if status >= 300 and not (s.action == "delete" and status == 404):
                 result["error"] = {"type": error, "reason": f"scripted {status}"}
             items.append({s.action: result})
-        return {"took": 1, "errors": any(i[s.action]["status"] >= 300 for i, s in zip(items, sent)), "items": items}
+        return {
+            "took": 1,
+            "errors": any(i[s.action]["status"] >= 300 for i, s in zip(items, sent, strict=True)),
+            "items": items,
+        }
 
 
 def section(**values: str) -> OpenSearchSection:
@@ -99,7 +111,8 @@ def section(**values: str) -> OpenSearchSection:
 @pytest.fixture
 def make_sink(no_sleep_retry) -> Callable[..., OpenSearchSink]:
     def make(client: FakeClient, cfg: OpenSearchSection | None = None) -> OpenSearchSink:
-        return OpenSearchSink(client, cfg or section(), **no_sleep_retry.kwargs(OpenSearchSink))  # type: ignore[arg-type]
+        sink = OpenSearchSink(client, cfg or section(), **no_sleep_retry.kwargs(OpenSearchSink))  # type: ignore[arg-type]  # a fake
+        return sink
 
     return make
 
@@ -166,8 +179,10 @@ def test_create_answered_409_counts_as_done(make_sink, no_sleep_retry):
 def test_404_and_409_on_a_plain_index_are_rejected(make_sink):
     client = FakeClient([404, 409])
     batch = ops(2)
-    assert make_sink(client).index(batch) == [Rejected(batch[0], 404, "not_found"),
-                                             Rejected(batch[1], 409, "version_conflict_engine_exception")]
+    assert make_sink(client).index(batch) == [
+        Rejected(batch[0], 404, "not_found"),
+        Rejected(batch[1], 409, "version_conflict_engine_exception"),
+    ]
     assert len(client.bodies) == 1
 
 
@@ -187,8 +202,7 @@ def test_request_413_splits_until_the_too_large_doc_is_alone_then_rejects_it_413
     client = FakeClient(*[too_large] * 10)
     batch = ops(5)
     assert make_sink(client).index(batch) == [Rejected(batch[2], 413, "request too large")]
-    indexed = {s.doc_id for request in client.requests if not any(s.doc_id == "d2" for s in request)
-               for s in request}
+    indexed = {s.doc_id for request in client.requests if not any(s.doc_id == "d2" for s in request) for s in request}
     assert indexed == {"d0", "d1", "d3", "d4"}
     assert ["d2"] in [client.ids(n) for n in range(len(client.bodies))]
 
@@ -200,12 +214,16 @@ def test_single_doc_413_is_rejected_413_without_retry(make_sink, no_sleep_retry)
     assert len(client.bodies) == 1 and no_sleep_retry.waits == []
 
 
-@pytest.mark.parametrize("error", [
-    TransportError(429, "too_many_requests", {}),
-    TransportError(503, "unavailable", {}),
-    AuthenticationException(401, "unauthorized", {}),
-    AuthorizationException(403, "forbidden", {}),
-], ids=["429", "503", "401", "403"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransportError(429, "too_many_requests", {}),
+        TransportError(503, "unavailable", {}),
+        AuthenticationException(401, "unauthorized", {}),
+        AuthorizationException(403, "forbidden", {}),
+    ],
+    ids=["429", "503", "401", "403"],
+)
 def test_whole_request_429_503_401_403_is_retried_with_the_same_body(make_sink, no_sleep_retry, error):
     client = FakeClient(error, error, None)
     assert make_sink(client).index(ops(3)) == []

@@ -4,6 +4,7 @@ AlertRejected, and what goes out (message, subject, attributes, FIFO group and d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import boto3
@@ -41,16 +42,22 @@ class Sns:
             self.unreachable -= 1
             raise EndpointConnectionError(endpoint_url="https://sns.us-east-1.amazonaws.com")
 
-    def answer(self, successful: list[int], failed: list[tuple[int, str, bool]] = ()) -> None:  # type: ignore[assignment]
+    def answer(self, successful: list[int], failed: Sequence[tuple[int, str, bool]] = ()) -> None:
         """Successful entry ids, and failed ones as (id, code, sender fault)."""
-        self.stubber.add_response("publish_batch", {
-            "Successful": [{"Id": str(i), "MessageId": f"m{i}"} for i in successful],
-            "Failed": [{"Id": str(i), "Code": code, "Message": code, "SenderFault": fault} for i, code, fault in failed],
-        })
+        self.stubber.add_response(
+            "publish_batch",
+            {
+                "Successful": [{"Id": str(i), "MessageId": f"m{i}"} for i in successful],
+                "Failed": [
+                    {"Id": str(i), "Code": code, "Message": code, "SenderFault": fault} for i, code, fault in failed
+                ],
+            },
+        )
 
     def fail(self, code: str, status: int) -> None:
-        self.stubber.add_client_error("publish_batch", service_error_code=code, service_message=f"scripted {code}",
-                                      http_status_code=status)
+        self.stubber.add_client_error(
+            "publish_batch", service_error_code=code, service_message=f"scripted {code}", http_status_code=status
+        )
 
 
 @pytest.fixture
@@ -62,8 +69,17 @@ def sns():
 
 
 def alert(n: int = 1, **extra: Any) -> dict[str, Any]:
-    return {"alert_id": f"alert-{n:04d}", "rule": "watchlist", "severity": "critical", "camera_id": "cam-1",
-            "site": "hq", "zone": "lobby", "category": "watchlist", "identity": "emp-0042", **extra}
+    return {
+        "alert_id": f"alert-{n:04d}",
+        "rule": "watchlist",
+        "severity": "critical",
+        "camera_id": "cam-1",
+        "site": "hq",
+        "zone": "lobby",
+        "category": "watchlist",
+        "identity": "emp-0042",
+        **extra,
+    }
 
 
 def test_all_successful_entries_are_sent(sns):
@@ -94,8 +110,9 @@ def test_an_entry_the_response_does_not_mention_is_retry(sns):
     assert SnsAlertSink(sns.client, TOPIC).send_batch([alert(1), alert(2)]) == ["sent", "retry"]
 
 
-@pytest.mark.parametrize("code,status", [("Throttling", 400), ("ThrottledException", 400),
-                                         ("InternalError", 500), ("SomethingNew", 502)])
+@pytest.mark.parametrize(
+    "code,status", [("Throttling", 400), ("ThrottledException", 400), ("InternalError", 500), ("SomethingNew", 502)]
+)
 def test_a_throttling_or_5xx_client_error_raises_alert_retryable(sns, code, status):
     sns.fail(code, status)
     with pytest.raises(AlertRetryable, match=code):

@@ -45,13 +45,23 @@ def load_dir(path: Path) -> dict[str, list]:
 
 
 def resources(parsed: dict, kind: str) -> dict[str, dict]:
-    return {name: body for block in parsed.get("resource", []) for k, named in block.items() if k == kind
-            for name, body in named.items()}
+    return {
+        name: body
+        for block in parsed.get("resource", [])
+        for k, named in block.items()
+        if k == kind
+        for name, body in named.items()
+    }
 
 
 def data_sources(parsed: dict, kind: str) -> dict[str, dict]:
-    return {name: body for block in parsed.get("data", []) for k, named in block.items() if k == kind
-            for name, body in named.items()}
+    return {
+        name: body
+        for block in parsed.get("data", [])
+        for k, named in block.items()
+        if k == kind
+        for name, body in named.items()
+    }
 
 
 def modules_called(parsed: dict) -> dict[str, dict]:
@@ -122,13 +132,20 @@ def test_the_shard_count_function_publishes_the_metric_target_tracking_reads():
 
 
 # Actions AWS offers no resource-level permission for: "*" is the only valid resource.
-NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "xray:PutTraceSegments",
-                     "xray:PutTelemetryRecords"}
+NO_RESOURCE_LEVEL = {
+    "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
 
 
 def _policy_documents() -> list[tuple[str, str, dict]]:
-    docs = [(f"modules/{m}", name, body) for m, parsed in ALL_MODULES.items()
-            for name, body in data_sources(parsed, "aws_iam_policy_document").items()]
+    docs = [
+        (f"modules/{m}", name, body)
+        for m, parsed in ALL_MODULES.items()
+        for name, body in data_sources(parsed, "aws_iam_policy_document").items()
+    ]
     docs += [("envs/prod", name, body) for name, body in data_sources(ROOT, "aws_iam_policy_document").items()]
     return docs
 
@@ -174,7 +191,7 @@ def test_every_stream_bucket_topic_domain_and_log_group_is_encrypted():
             assert stream["server_side_encryption"][0]["enabled"] is True, f"{module} firehose {name}"
         for name, processor in resources(parsed, "aws_rekognition_stream_processor").items():
             assert processor["kms_key_id"], f"{module} stream processor {name}"
-        for name, repo in resources(parsed, "aws_ecr_repository").items():
+        for _name, repo in resources(parsed, "aws_ecr_repository").items():
             assert repo["encryption_configuration"][0]["encryption_type"] == "KMS"
         # Buckets are made only by the bucket module, which always encrypts.
         if module != "bucket":
@@ -185,8 +202,12 @@ def test_every_stream_bucket_topic_domain_and_log_group_is_encrypted():
     assert rule["sse_algorithm"] == '${var.kms_key_arn == null ? "AES256" : "aws:kms"}'
     assert resources(bucket, "aws_s3_bucket_public_access_block")["this"]["block_public_acls"] is True
     # Only the access-log bucket (S3 logging cannot deliver to SSE-KMS) goes without the key.
-    callers = [(name, body) for parsed in [ROOT, *ALL_MODULES.values()]
-               for name, body in modules_called(parsed).items() if body["source"].endswith("/bucket")]
+    callers = [
+        (name, body)
+        for parsed in [ROOT, *ALL_MODULES.values()]
+        for name, body in modules_called(parsed).items()
+        if body["source"].endswith("/bucket")
+    ]
     assert len(callers) == 3
     assert [name for name, body in callers if "kms_key_arn" not in body] == ["access_logs"]
     domain = resources(ALL_MODULES["opensearch"], "aws_opensearch_domain")["this"]
@@ -209,14 +230,23 @@ def test_the_task_environment_is_a_configuration_the_worker_accepts():
     """Every FACEWATCH_* variable the task definition sets must be a key load_config knows: a misspelt
     one would stop every task at start."""
     env_expr = local_values(ALL_MODULES["workers"])["environment"]
-    samples = {"var.stream_name": "facewatch-prod-detections", "var.application_name": "facewatch-prod-workers",
-               "var.log_level": "info", "var.region": "eu-west-1", "tostring(local.grace_ms)": "105000",
-               "var.opensearch_endpoint": "https://vpc-facewatch.eu-west-1.es.amazonaws.com",
-               "var.raw_stream_name": "facewatch-prod-raw", "var.tracks_stream_name": "facewatch-prod-tracks",
-               "var.quarantine_bucket": "facewatch-prod-quarantine-123456789012",
-               "var.alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:facewatch-prod-alerts",
-               "var.cameras_json": '[{"id": "hq-lobby-1", "stream_arn": "arn:aws:kinesisvideo:eu-west-1:1:stream/hq-lobby-1/1", "site": "hq"}]',
-               "var.webhook_url": "", "var.zones_json": '[{"zone": "hq-lab", "allowed": ["emp-0001"]}]'}
+    samples = {
+        "var.stream_name": "facewatch-prod-detections",
+        "var.application_name": "facewatch-prod-workers",
+        "var.log_level": "info",
+        "var.region": "eu-west-1",
+        "tostring(local.grace_ms)": "105000",
+        "var.opensearch_endpoint": "https://vpc-facewatch.eu-west-1.es.amazonaws.com",
+        "var.raw_stream_name": "facewatch-prod-raw",
+        "var.tracks_stream_name": "facewatch-prod-tracks",
+        "var.quarantine_bucket": "facewatch-prod-quarantine-123456789012",
+        "var.alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:facewatch-prod-alerts",
+        "var.cameras_json": (
+            '[{"id": "hq-lobby-1", "stream_arn": "arn:aws:kinesisvideo:eu-west-1:1:stream/hq-lobby-1/1", "site": "hq"}]'
+        ),
+        "var.webhook_url": "",
+        "var.zones_json": '[{"zone": "hq-lab", "allowed": ["emp-0001"]}]',
+    }
     env = {}
     for key, value in env_expr.items():
         expression = value.removeprefix("${").removesuffix("}") if value.startswith("${") else None
@@ -259,8 +289,12 @@ def test_stop_timeout_leaves_the_daemon_time_to_drain():
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed on this machine")
 def test_terraform_fmt_is_clean():
-    result = subprocess.run(["terraform", "fmt", "-recursive", "-check", str(TF)], capture_output=True, text=True,
-                            env={**os.environ, "TF_CLI_CONFIG_FILE": "/dev/null"})
+    result = subprocess.run(
+        ["terraform", "fmt", "-recursive", "-check", str(TF)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CLI_CONFIG_FILE": "/dev/null"},
+    )
     assert result.returncode == 0, f"terraform fmt would change: {result.stdout}"
 
 

@@ -14,11 +14,20 @@ CAM_B = "arn:aws:kinesisvideo:us-east-1:1:stream/cam-b/1"
 T0 = 1_767_225_600.0
 
 
-def face(i: int, cx: float, cy: float = 0.4, w: float = 0.1, who: str | None = None, sim: float = 95.0,
-         sharp: float = 80.0, yaw: float = 0.0) -> DetectedFace:
+def face(
+    i: int,
+    cx: float,
+    cy: float = 0.4,
+    w: float = 0.1,
+    who: str | None = None,
+    sim: float = 95.0,
+    sharp: float = 80.0,
+    yaw: float = 0.0,
+) -> DetectedFace:
     matches = (FaceMatch(who, f"fid-{who}", sim),) if who else ()
-    return DetectedFace(i, BoundingBox(w, w * 1.2, cx - w / 2, cy - w * 0.6), 99.0, Pose(0.0, 0.0, yaw),
-                        60.0, sharp, matches)
+    return DetectedFace(
+        i, BoundingBox(w, w * 1.2, cx - w / 2, cy - w * 0.6), 99.0, Pose(0.0, 0.0, yaw), 60.0, sharp, matches
+    )
 
 
 def frame(t: float, *faces: DetectedFace, cam: str = CAM) -> FrameRecord:
@@ -130,7 +139,7 @@ def test_two_short_glimpses_of_one_person_either_side_of_a_gap_make_one_confirme
 
 def test_a_restored_tracker_continues_the_persisted_track_and_skips_what_it_already_holds():
     frames = [frame(T0 + s, face(0, 0.2 + 0.05 * s)) for s in range(8)]
-    whole, tracks = run(frames)
+    _whole, tracks = run(frames)
     (want,) = tracks.values()
     first, _ = run(frames[:4])
     (half,) = first.open_tracks()
@@ -226,8 +235,14 @@ def camera_frames(draw):
             t += draw(st.sampled_from([0.5, 1.0, 1.0, 2.0, 7.0]))
             n = draw(st.integers(0, 5))
             faces = [
-                face(i, draw(st.floats(0.05, 0.95)), draw(st.floats(0.1, 0.9)), draw(st.floats(0.04, 0.2)),
-                     who=draw(st.sampled_from([None, "emp-1", "emp-2"])), sim=draw(st.floats(80, 99.9)))
+                face(
+                    i,
+                    draw(st.floats(0.05, 0.95)),
+                    draw(st.floats(0.1, 0.9)),
+                    draw(st.floats(0.04, 0.2)),
+                    who=draw(st.sampled_from([None, "emp-1", "emp-2"])),
+                    sim=draw(st.floats(80, 99.9)),
+                )
                 for i in range(n)
             ]
             frames.append(frame(t, *faces, cam=cam))
@@ -239,7 +254,7 @@ def camera_frames(draw):
 @settings(max_examples=150, deadline=None)
 @given(frames=camera_frames())
 def test_every_detection_belongs_to_exactly_one_track(frames):
-    tracker, tracks = run(frames)
+    _tracker, tracks = run(frames)
     expected = {
         detection_id(f.stream_arn, f.fragment_number, f.frame_offset_s, fc.index) for f in frames for fc in f.faces
     }

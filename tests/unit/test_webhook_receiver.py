@@ -27,16 +27,21 @@ def post(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
     try:
-        conn.request(method, parts.path, body=body if method == "POST" else None,
-                     headers={"Content-Type": "application/json", **headers})
+        conn.request(
+            method,
+            parts.path,
+            body=body if method == "POST" else None,
+            headers={"Content-Type": "application/json", **headers},
+        )
         response = conn.getresponse()
         return response.status, response.read(), dict(response.getheaders())
     finally:
         conn.close()
 
 
-def signed(alert_id: str = "alert-0001", secret: str = SECRET, at: float | None = None,
-           **doc) -> tuple[bytes, dict[str, str]]:
+def signed(
+    alert_id: str = "alert-0001", secret: str = SECRET, at: float | None = None, **doc
+) -> tuple[bytes, dict[str, str]]:
     body = orjson.dumps({"alert_id": alert_id, "rule": "watchlist", "identity": "emp-0042", **doc})
     return body, sign_headers(secret, alert_id, body, int(time.time() if at is None else at))
 
@@ -69,7 +74,7 @@ def test_a_stale_or_future_timestamp_is_401_even_with_a_good_signature(receiver)
 def test_missing_headers_and_a_body_that_is_not_the_named_alert_are_400(receiver):
     body, headers = signed()
     assert post(receiver.url, body, {k: v for k, v in headers.items() if k != "webhook-id"})[0] == 400
-    other, other_headers = signed("alert-0002")
+    other, _other_headers = signed("alert-0002")
     wrong = sign_headers(SECRET, "alert-0003", other, int(time.time()))  # signed, but the body is another alert
     assert post(receiver.url, other, wrong)[0] == 400
     not_json = sign_headers(SECRET, "alert-0004", b"not json", int(time.time()))

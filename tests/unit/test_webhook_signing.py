@@ -7,13 +7,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from worker.webhooks import (
-    BadSignatureError, MissingHeaderError, ReplayGuard, TimestampError, WebhookVerificationError, new_secret,
-    parse_secrets, sign, sign_headers, verify,
+    BadSignatureError,
+    MissingHeaderError,
+    ReplayGuard,
+    TimestampError,
+    WebhookVerificationError,
+    new_secret,
+    parse_secrets,
+    sign,
+    sign_headers,
+    verify,
 )
 
 NOW = 1_772_582_400
@@ -56,12 +64,15 @@ def test_secrets_come_as_one_space_separated_string_or_a_sequence():
     assert parse_secrets(new.rstrip("=")) == [key_of(new)]  # unpadded base64, as some tools print it
 
 
-@pytest.mark.parametrize("bad, why", [
-    ("", "no webhook secret"),
-    ("hunter2-plain-text-secret-of-old", "does not start with 'whsec_'"),
-    ("whsec_not*base64!", "not base64"),
-    ("whsec_" + base64.b64encode(b"short").decode(), "24 to 64"),
-])
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ("", "no webhook secret"),
+        ("hunter2-plain-text-secret-of-old", "does not start with 'whsec_'"),
+        ("whsec_not*base64!", "not base64"),
+        ("whsec_" + base64.b64encode(b"short").decode(), "24 to 64"),
+    ],
+)
 def test_a_malformed_secret_is_refused_without_quoting_it(bad, why):
     with pytest.raises(ValueError, match=why) as info:
         parse_secrets(bad)
@@ -96,8 +107,11 @@ def test_header_names_are_case_insensitive_and_unknown_or_garbled_signatures_are
     secret = new_secret()
     headers = sign_headers(secret, "a-1", BODY, NOW)
     good = headers["webhook-signature"]
-    shouted = {"Webhook-Id": "a-1", "WEBHOOK-TIMESTAMP": str(NOW),
-               "Webhook-Signature": f"v1a,AAAA v1,%%%notbase64 v2,{good[3:]} {good}"}
+    shouted = {
+        "Webhook-Id": "a-1",
+        "WEBHOOK-TIMESTAMP": str(NOW),
+        "Webhook-Signature": f"v1a,AAAA v1,%%%notbase64 v2,{good[3:]} {good}",
+    }
     assert verify(secret, shouted, BODY.decode(), NOW) == "a-1"
     assert verify(secret, list(shouted.items()), BODY, NOW) == "a-1"  # WSGI-style pairs
     with pytest.raises(BadSignatureError):  # the right MAC under another version label is not a v1
@@ -151,10 +165,10 @@ def test_the_replay_guard_remembers_ids_for_twice_the_tolerance_and_stays_bounde
 def test_the_reference_library_accepts_what_we_sign_and_we_accept_what_it_signs():
     standardwebhooks = pytest.importorskip("standardwebhooks")
     secret = new_secret()
-    now = int(datetime.now(timezone.utc).timestamp())  # the library checks against its own clock
+    now = int(datetime.now(UTC).timestamp())  # the library checks against its own clock
     ours = sign_headers(secret, "a-1", BODY, now)
     assert standardwebhooks.Webhook(secret).verify(BODY, ours) == {"alert_id": "a-1", "rule": "watchlist"}
-    theirs = standardwebhooks.Webhook(secret).sign("msg_2", datetime.fromtimestamp(now, timezone.utc), BODY.decode())
+    theirs = standardwebhooks.Webhook(secret).sign("msg_2", datetime.fromtimestamp(now, UTC), BODY.decode())
     assert theirs == sign(secret, "msg_2", now, BODY)
     headers = {"webhook-id": "msg_2", "webhook-timestamp": str(now), "webhook-signature": theirs}
     assert verify(secret, headers, BODY, now) == "msg_2"

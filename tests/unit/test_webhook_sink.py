@@ -26,8 +26,14 @@ IDENTITY = "emp-0042-jane-doe"  # must never reach a log line
 
 
 def alert(n: int = 1, **extra) -> dict:
-    return {"alert_id": f"alert-{n:04d}", "rule": "watchlist", "severity": "critical", "camera_id": "cam-1",
-            "identity": IDENTITY, **extra}
+    return {
+        "alert_id": f"alert-{n:04d}",
+        "rule": "watchlist",
+        "severity": "critical",
+        "camera_id": "cam-1",
+        "identity": IDENTITY,
+        **extra,
+    }
 
 
 @dataclass
@@ -57,8 +63,9 @@ class Capture:
 
             def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                capture.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body,
-                                         self.client_address[1]))
+                capture.seen.append(
+                    Seen(self.command, self.path, dict(self.headers.items()), body, self.client_address[1])
+                )
                 time.sleep(capture.delay_s)
                 self.send_response(capture.status)
                 for name, value in capture.headers.items():
@@ -67,7 +74,7 @@ class Capture:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            do_POST = do_GET = _any  # noqa: N815
+            do_POST = do_GET = _any  # noqa: N815 - http.server's handler names
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -163,9 +170,17 @@ def test_a_redirect_is_refused_and_its_target_never_hears_from_us(status, receiv
             assert f"127.0.0.1:{target.server.server_address[1]}" in message and "token" not in message
     assert moved.redirected == 2 and not moved.received
     assert sum(target.requests.values()) == 0 and target.connections == 0  # no GET, no POST: nothing at all
-    assert logs == [{"event": "webhook_redirect_refused", "log_level": "warning", "sink": "webhook",
-                     "alert_id": "alert-0001", "rule": "watchlist", "status": status,
-                     "location_host": f"127.0.0.1:{target.server.server_address[1]}"}]  # once, no identity
+    assert logs == [
+        {
+            "event": "webhook_redirect_refused",
+            "log_level": "warning",
+            "sink": "webhook",
+            "alert_id": "alert-0001",
+            "rule": "watchlist",
+            "status": status,
+            "location_host": f"127.0.0.1:{target.server.server_address[1]}",
+        }
+    ]  # once, no identity
     assert IDENTITY not in str(logs)
 
 
@@ -201,17 +216,23 @@ def tls_files(tmp_path) -> tuple[str, str, str]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     def make(subject: str, issuer_name, issuer_key, key, ca: bool):
-        builder = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-                   .issuer_name(issuer_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
         if not ca:
             builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            )
         return builder.sign(issuer_key, hashes.SHA256())
 
     ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
@@ -221,8 +242,11 @@ def tls_files(tmp_path) -> tuple[str, str, str]:
     paths = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
     paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                serialization.NoEncryption()))
+    paths[2].write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return tuple(map(str, paths))
 
 

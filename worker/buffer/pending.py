@@ -11,6 +11,7 @@ blocks, the callback does not return, and the daemon stops fetching for that sha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from worker.model import IndexOp, QuarantineEntry, RawRecord
 
 
@@ -40,8 +41,13 @@ class WriteBuffer:
         if self.pending.started_at is None:
             self.pending.started_at = now
 
-    def add_ops(self, ops: list[IndexOp], now: float, origin: RawRecord | None = None,
-                origins: dict[str, RawRecord] | None = None) -> None:
+    def add_ops(
+        self,
+        ops: list[IndexOp],
+        now: float,
+        origin: RawRecord | None = None,
+        origins: dict[str, RawRecord] | None = None,
+    ) -> None:
         """Buffer writes; `origin` (all of them) or `origins` (by doc id) name the record each came from,
         so a document a sink refuses is quarantined with its own record."""
         if not ops:

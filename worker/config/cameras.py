@@ -10,8 +10,16 @@ from datetime import time
 from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
-from pydantic import model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from worker.config.errors import ConfigError, problem
 from worker.config.kinds import Text
@@ -35,18 +43,18 @@ def _clock(value: Any) -> time:
     try:
         return time(int(hours), int(minutes))
     except ValueError:
-        raise problem(f"{value!r} is not a time of day; write it as HH:MM, e.g. \"08:00\"") from None
+        raise problem(f'{value!r} is not a time of day; write it as HH:MM, e.g. "08:00"') from None
 
 
 def _days(value: Any) -> tuple[str, ...]:
     if isinstance(value, str) and "-" in value:  # "mon-fri"
         first, _, last = value.lower().partition("-")
         if first in DAYS and last in DAYS and DAYS.index(first) <= DAYS.index(last):
-            return DAYS[DAYS.index(first): DAYS.index(last) + 1]
+            return DAYS[DAYS.index(first) : DAYS.index(last) + 1]
     items = [value] if isinstance(value, str) else value
     if isinstance(items, list) and items and all(isinstance(d, str) and d.lower() in DAYS for d in items):
         return tuple(d.lower() for d in items)
-    raise problem(f"{value!r}; give days as a range like \"mon-fri\" or a list of {', '.join(DAYS)}")
+    raise problem(f'{value!r}; give days as a range like "mon-fri" or a list of {", ".join(DAYS)}')
 
 
 def _time_zone(name: str) -> str:
@@ -95,23 +103,34 @@ class BusinessHoursEntry(Entry):
 
 class CameraEntry(Entry):
     id: Annotated[Label, Field(min_length=1)] = Field(
-        description="give the camera a short unique name, e.g. hq-lobby-1")
-    stream_arn: Annotated[Text, Field(pattern=KVS_STREAM_ARN)] = Field(description=(
-        "expected a Kinesis Video stream ARN, arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation-time>"))
+        description="give the camera a short unique name, e.g. hq-lobby-1"
+    )
+    stream_arn: Annotated[Text, Field(pattern=KVS_STREAM_ARN)] = Field(
+        description=(
+            "expected a Kinesis Video stream ARN, arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation-time>"
+        )
+    )
     site: Label = ""
     floor: Label = ""
     zone: Label = ""
     timezone: Annotated[Text, BeforeValidator(lambda v: v or "UTC"), AfterValidator(_time_zone)] = "UTC"
     business_hours: Annotated[BusinessHoursEntry, BeforeValidator(lambda v: {} if v is None else v)] = Field(
-        default_factory=BusinessHoursEntry, description="a mapping with days, start and end")
-    alert_rules: Annotated[tuple[Text, ...] | None, AfterValidator(_known_rules)] = Field(None, description=(
-        "a list of rule names, e.g. [watchlist, restricted_zone]"))
+        default_factory=BusinessHoursEntry, description="a mapping with days, start and end"
+    )
+    alert_rules: Annotated[tuple[Text, ...] | None, AfterValidator(_known_rules)] = Field(
+        None, description=("a list of rule names, e.g. [watchlist, restricted_zone]")
+    )
 
     def to_camera(self) -> Camera:
         hours = self.business_hours
         return Camera(
-            camera_id=self.id, stream_arn=self.stream_arn, site=self.site, floor=self.floor, zone=self.zone,
-            timezone=self.timezone, business_hours=BusinessHours(hours.days, hours.start, hours.end),
+            camera_id=self.id,
+            stream_arn=self.stream_arn,
+            site=self.site,
+            floor=self.floor,
+            zone=self.zone,
+            timezone=self.timezone,
+            business_hours=BusinessHours(hours.days, hours.start, hours.end),
             alert_rules=frozenset(self.alert_rules) if self.alert_rules is not None else None,
         )
 
@@ -143,10 +162,14 @@ def _each_zone_once(entries: tuple[ZoneEntry, ...]) -> tuple[ZoneEntry, ...]:
     return entries
 
 
-CameraEntries = Annotated[tuple[CameraEntry, ...], BeforeValidator(lambda v: () if v is None else v),
-                          AfterValidator(_one_camera_per_id_and_stream)]
-ZoneEntries = Annotated[tuple[ZoneEntry, ...], BeforeValidator(lambda v: () if v is None else v),
-                        AfterValidator(_each_zone_once)]
+CameraEntries = Annotated[
+    tuple[CameraEntry, ...],
+    BeforeValidator(lambda v: () if v is None else v),
+    AfterValidator(_one_camera_per_id_and_stream),
+]
+ZoneEntries = Annotated[
+    tuple[ZoneEntry, ...], BeforeValidator(lambda v: () if v is None else v), AfterValidator(_each_zone_once)
+]
 CAMERA_ENTRIES: TypeAdapter[tuple[CameraEntry, ...]] = TypeAdapter(CameraEntries)
 ZONE_ENTRIES: TypeAdapter[tuple[ZoneEntry, ...]] = TypeAdapter(ZoneEntries)
 CAMERA_KEYS = tuple(CameraEntry.model_fields)

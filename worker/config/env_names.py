@@ -10,8 +10,8 @@ known name, since the environment is shared with other programs.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Collection, Iterable, Mapping
 
 from worker.config.errors import ConfigError
 
@@ -37,9 +37,16 @@ AWS_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
 STACK_PORT_NAMES = ("KINESALITE", "KINESIS", "DYNAMODB", "MOTO", "OPENSEARCH", "OPENSEARCH_TRANSPORT")
 # Read by the tools, the image, the deploy script and the tests, never by this configuration
 # (tests/unit/test_config_env_names.py finds every FACEWATCH_ name the project uses in this list).
-TOOL_VARIABLES = ("FACEWATCH_HOME", "FACEWATCH_ENV", "FACEWATCH_TF_STATE", "FACEWATCH_TF_LOCK_TABLE",
-                  "FACEWATCH_BASE_IMAGE", "FACEWATCH_CONTAINER_TEST", "FACEWATCH_DAEMON_HEAP",
-                  "FACEWATCH_FUZZ_EXAMPLES")
+TOOL_VARIABLES = (
+    "FACEWATCH_HOME",
+    "FACEWATCH_ENV",
+    "FACEWATCH_TF_STATE",
+    "FACEWATCH_TF_LOCK_TABLE",
+    "FACEWATCH_BASE_IMAGE",
+    "FACEWATCH_CONTAINER_TEST",
+    "FACEWATCH_DAEMON_HEAP",
+    "FACEWATCH_FUZZ_EXAMPLES",
+)
 
 OUR_PREFIX = "FACEWATCH"
 SHARED_PREFIXES = ("OPENSEARCH_", "KINESIS_", "DYNAMODB_")  # other programs use these too
@@ -59,9 +66,13 @@ class UnknownName:
 def known_names(sections: Mapping[str, Iterable[str]]) -> frozenset[str]:
     """Every name this project reads, including FACEWATCH__<SECTION>__<KEY> for each field."""
     settings = {f"{ENV_PREFIX}{section.upper()}__{key.upper()}" for section, keys in sections.items() for key in keys}
-    return frozenset(settings | set(ENV_ALIASES) | set(TOOL_VARIABLES)
-                     | {f"FACEWATCH_PORT_{name}" for name in STACK_PORT_NAMES}
-                     | {CONFIG_FILE_VARIABLE, CAMERAS_VARIABLE, CAMERAS_FILE_VARIABLE, ZONES_VARIABLE})
+    return frozenset(
+        settings
+        | set(ENV_ALIASES)
+        | set(TOOL_VARIABLES)
+        | {f"FACEWATCH_PORT_{name}" for name in STACK_PORT_NAMES}
+        | {CONFIG_FILE_VARIABLE, CAMERAS_VARIABLE, CAMERAS_FILE_VARIABLE, ZONES_VARIABLE}
+    )
 
 
 def check_setting_names(env: Iterable[str], sections: Mapping[str, Collection[str]]) -> None:
@@ -70,9 +81,11 @@ def check_setting_names(env: Iterable[str], sections: Mapping[str, Collection[st
     for name in env:
         if not name.upper().startswith(ENV_PREFIX):
             continue
-        parts = name[len(ENV_PREFIX):].lower().split("__")
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
         if len(parts) != 2 or not all(parts):
-            raise ConfigError(f"{name}: expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. {ENV_PREFIX}OPENSEARCH__BULK_MAX_DOCS")
+            raise ConfigError(
+                f"{name}: expected {ENV_PREFIX}<SECTION>__<KEY>, e.g. {ENV_PREFIX}OPENSEARCH__BULK_MAX_DOCS"
+            )
         if parts[0] not in sections:
             close = difflib.get_close_matches(parts[0], list(sections), n=1)
             guess = f" (did you mean {close[0]}?)" if close else ""

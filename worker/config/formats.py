@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, HttpUrl, TypeAdapter, ValidationError
 
+from worker import webhooks
 from worker.config.errors import problem
 from worker.config.kinds import Text
-from worker import webhooks
 
 WEBHOOK_SECRET_PREFIX = "whsec_"
 WEBHOOK_KEY_BYTES = (webhooks.MIN_KEY_BYTES, webhooks.MAX_KEY_BYTES)  # one definition, in worker/webhooks.py
@@ -54,13 +53,7 @@ def _endpoint(url: str) -> str:
     return url
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+is_loopback = webhooks.is_loopback
 
 
 def _webhook(url: str) -> str:
@@ -85,7 +78,7 @@ def _webhook_key_bytes(secret: str) -> int | None:
     """How many bytes the secret's key has, or None if it is not whsec_ + base64."""
     if not secret.startswith(WEBHOOK_SECRET_PREFIX):
         return None
-    encoded = secret[len(WEBHOOK_SECRET_PREFIX):]
+    encoded = secret[len(WEBHOOK_SECRET_PREFIX) :]
     try:
         return len(base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True))
     except (binascii.Error, ValueError):
@@ -112,4 +105,3 @@ RequiredUrl = Annotated[Text, Field(min_length=1), AfterValidator(_endpoint)]
 WebhookUrl = Annotated[Text, AfterValidator(_webhook)]
 WebhookSecret = Annotated[Text, AfterValidator(_webhook_secret)]
 IndexPrefix = Annotated[Text, Field(min_length=1, max_length=200, pattern=INDEX_PREFIX_PATTERN)]
-

@@ -7,14 +7,15 @@ is parsed the way pydantic's lax mode would ("2000", "0.2", "true", "off"). Ever
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from pydantic import AllowInfNan, BeforeValidator, Field, Strict, TypeAdapter, ValidationError
 
 
 def _parsed_from_text(kind: type) -> BeforeValidator:
     """Parse a string as `kind` (lax); leave any other value for the strict check to judge."""
-    lax = TypeAdapter(kind)
+    lax: TypeAdapter[Any] = TypeAdapter(kind)
 
     def parse(value: Any) -> Any:
         if not isinstance(value, str):

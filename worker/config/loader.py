@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 import structlog
@@ -62,7 +63,7 @@ def load_config(
         env_layer(Config, stack, str(stack_env_file)),
         env_layer(Config, env),
     ]
-    origins = {where: source for layer in layers for where, source in layer.origins.items()}
+    origins: dict[Loc, str] = {where: source for layer in layers for where, source in layer.origins.items()}
     aws_endpoint, aws_origin = _aws_endpoint(env, stack, stack_env_file)
     origins[("aws_endpoint_url",)] = aws_origin
     unknown = unknown_names([*stack, *env], sections)
@@ -71,13 +72,15 @@ def load_config(
     cameras = _validated(CAMERA_ENTRIES, CameraEntries, ("cameras",), *_cameras_given(env, data, file), lines)
     zones = _validated(ZONE_ENTRIES, ZoneEntries, ("zones",), *_zones_given(env, data, file), lines)
     try:
-        cfg = Config.model_validate({
-            **merged(layer.values for layer in layers),
-            "cameras": cameras_of(cameras or ()),
-            "zones": zones_of(zones or ()),
-            "aws_endpoint_url": aws_endpoint,
-            "warnings": tuple(str(name) for name in unknown),
-        })
+        cfg = Config.model_validate(
+            {
+                **merged(layer.values for layer in layers),
+                "cameras": cameras_of(cameras or ()),
+                "zones": zones_of(zones or ()),
+                "aws_endpoint_url": aws_endpoint,
+                "warnings": tuple(str(name) for name in unknown),
+            }
+        )
     except ValidationError as exc:
         lines += problem_lines(exc, Config, lambda loc: origins.get(_setting(loc)))
     if lines:
@@ -148,5 +151,7 @@ def _logger() -> Any:
     the processor."""
     if structlog.is_configured():
         return get_logger()
-    return structlog.wrap_logger(structlog.PrintLogger(sys.stderr), processors=[
-        structlog.processors.add_log_level, structlog.processors.JSONRenderer()])
+    return structlog.wrap_logger(
+        structlog.PrintLogger(sys.stderr),
+        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+    )

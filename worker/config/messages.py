@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import types
-from typing import Annotated, Any, Callable, Iterable, Literal, Union, get_args, get_origin
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -25,12 +26,20 @@ _NUMBER = "a valid float (a number)"
 _BOOL = "a valid bool (true or false)"
 _MAPPING = "a mapping of keys to values"
 _NOT_A: dict[str, str] = {
-    "int_type": _WHOLE, "int_parsing": _WHOLE, "int_from_float": _WHOLE,
-    "float_type": _NUMBER, "float_parsing": _NUMBER, "finite_number": "a finite number",
-    "bool_type": _BOOL, "bool_parsing": _BOOL,
+    "int_type": _WHOLE,
+    "int_parsing": _WHOLE,
+    "int_from_float": _WHOLE,
+    "float_type": _NUMBER,
+    "float_parsing": _NUMBER,
+    "finite_number": "a finite number",
+    "bool_type": _BOOL,
+    "bool_parsing": _BOOL,
     "string_type": "a string (quote it in YAML)",
-    "model_type": _MAPPING, "model_attributes_type": _MAPPING, "dict_type": _MAPPING,
-    "list_type": "a list", "tuple_type": "a list",
+    "model_type": _MAPPING,
+    "model_attributes_type": _MAPPING,
+    "dict_type": _MAPPING,
+    "list_type": "a list",
+    "tuple_type": "a list",
 }
 
 

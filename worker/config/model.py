@@ -36,8 +36,12 @@ class Config(BaseSettings):
     `Config(...)` itself takes only the values it is given (see settings_customise_sources)."""
 
     model_config = SettingsConfigDict(
-        frozen=True, extra="forbid", validate_default=True,
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False,
+        frozen=True,
+        extra="forbid",
+        validate_default=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
     )
 
     worker: WorkerSection = WorkerSection()
@@ -53,13 +57,18 @@ class Config(BaseSettings):
     alerts: AlertsSection = AlertsSection()
     cameras: tuple[Camera, ...] = ()
     zones: Zones = ()  # restricted zone -> employees allowed in it
-    aws_endpoint_url: EndpointUrl = Field("", description=(
-        "set AWS_ENDPOINT_URL to http://host:port (the local stack's moto), or unset it for AWS"))
+    aws_endpoint_url: EndpointUrl = Field(
+        "", description=("set AWS_ENDPOINT_URL to http://host:port (the local stack's moto), or unset it for AWS")
+    )
     warnings: tuple[str, ...] = Field((), repr=False)  # environment names that look like ours but set nothing
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, *_: Any, **__: Any,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        *_: Any,
+        **__: Any,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Only the values passed in: load_config() chooses the environment mapping and the files, so a
         test (or a second configuration in one process) never picks up os.environ behind its back."""
@@ -68,8 +77,11 @@ class Config(BaseSettings):
     @classmethod
     def sections(cls) -> dict[str, type[Section]]:
         """Section name -> its model, in declaration order."""
-        return {name: field.annotation for name, field in cls.model_fields.items()
-                if isinstance(field.annotation, type) and issubclass(field.annotation, Section)}
+        return {
+            name: field.annotation
+            for name, field in cls.model_fields.items()
+            if isinstance(field.annotation, type) and issubclass(field.annotation, Section)
+        }
 
     @classmethod
     def keys_by_section(cls) -> dict[str, tuple[str, ...]]:
@@ -81,21 +93,28 @@ class Config(BaseSettings):
 
     def tracker_params(self) -> TrackerParams:
         t = self.tracker
-        return TrackerParams(max_gap_s=t.max_gap_s, stitch_wait_s=t.stitch_wait_s, min_hits=t.min_hits,
-                             reorder_window_s=t.reorder_window_s, strong_similarity=t.strong_similarity)
+        return TrackerParams(
+            max_gap_s=t.max_gap_s,
+            stitch_wait_s=t.stitch_wait_s,
+            min_hits=t.min_hits,
+            reorder_window_s=t.reorder_window_s,
+            strong_similarity=t.strong_similarity,
+        )
 
     def alert_rules(self) -> AlertRules:
         a = self.alerts
         return AlertRules(
             watchlist=RuleSettings(a.watchlist_enabled, a.watchlist_severity, a.watchlist_cooldown_s),
             unknown_face=RuleSettings(a.unknown_face_enabled, a.unknown_face_severity, a.unknown_face_cooldown_s),
-            restricted_zone=RuleSettings(a.restricted_zone_enabled, a.restricted_zone_severity,
-                                         a.restricted_zone_cooldown_s),
+            restricted_zone=RuleSettings(
+                a.restricted_zone_enabled, a.restricted_zone_severity, a.restricted_zone_cooldown_s
+            ),
             after_hours=RuleSettings(a.after_hours_enabled, a.after_hours_severity, a.after_hours_cooldown_s),
             watchlist_min_similarity=a.watchlist_min_similarity,
             unknown_min_quality_frames=a.unknown_min_quality_frames,
-            gate=QualityGate(a.min_face_width, a.min_sharpness, a.min_brightness, a.max_yaw, a.max_pitch,
-                             a.min_face_confidence),
+            gate=QualityGate(
+                a.min_face_width, a.min_sharpness, a.min_brightness, a.max_yaw, a.max_pitch, a.min_face_confidence
+            ),
             allowed_zones=dict(self.zones),
         )
 

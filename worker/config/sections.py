@@ -23,13 +23,11 @@ from worker.config.formats import (
     webhook_secrets,
 )
 from worker.config.kinds import Bool, Cooldown, Float, Int, Name, OptionalFloat, Percent, Seconds, Text
-from worker.core.alerts import SEVERITIES
+from worker.core.alerts import Severity
 
 KIB = 1024
 MIB = 1024 * KIB
 MAX_BULK_BYTES = 10 * MIB
-
-Severity = Literal[SEVERITIES]
 
 
 def _lower(value: Any) -> Any:
@@ -57,9 +55,15 @@ class WorkerSection(Section):
     id: Text = ""  # empty: <hostname>-<pid>
     log_level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = "info"
     heartbeat_dir: Text = ""  # record processors keep one heartbeat file per shard here (`facewatch health`)
-    health_max_age_s: Float = Field(300.0, ge=10, le=3600, description=(
-        "between 10 and 3600 (longer than the slowest flush, shorter than you would wait for a stuck task"
-        " to be replaced)"))
+    health_max_age_s: Float = Field(
+        300.0,
+        ge=10,
+        le=3600,
+        description=(
+            "between 10 and 3600 (longer than the slowest flush, shorter than you would wait for a stuck task"
+            " to be replaced)"
+        ),
+    )
 
 
 class KinesisSection(Section):
@@ -68,15 +72,21 @@ class KinesisSection(Section):
     region: Name = Field("us-east-1", description="set AWS_REGION, e.g. eu-west-1")
     endpoint: EndpointUrl = Field("", description="set KINESIS_ENDPOINT to http://host:port, or leave it empty for AWS")
     dynamodb_endpoint: EndpointUrl = Field(
-        "", description="set DYNAMODB_ENDPOINT to http://host:port, or leave it empty for AWS")
+        "", description="set DYNAMODB_ENDPOINT to http://host:port, or leave it empty for AWS"
+    )
     initial_position: Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"] = "TRIM_HORIZON"
     initial_timestamp: OptionalFloat = Field(None, ge=0, description="epoch seconds, with AT_TIMESTAMP")
     retrieval_mode: Literal["POLLING", "FANOUT"] = "POLLING"
     max_records: Int = Field(1000, ge=1, le=10000, description="GetRecords takes 1..10000")
-    idle_time_between_reads_ms: Int = Field(200, ge=200, description=(
-        "KCL 3 raises anything below 200 to 200, set 200 or more"))
-    shutdown_grace_ms: Int = Field(90000, ge=0, le=115000, description=(
-        "keep it below the ECS stop timeout (at most 120 s on Fargate), e.g. 90000"))
+    idle_time_between_reads_ms: Int = Field(
+        200, ge=200, description=("KCL 3 raises anything below 200 to 200, set 200 or more")
+    )
+    shutdown_grace_ms: Int = Field(
+        90000,
+        ge=0,
+        le=115000,
+        description=("keep it below the ECS stop timeout (at most 120 s on Fargate), e.g. 90000"),
+    )
     fast_lease_timers: Bool = False
 
     @model_validator(mode="after")
@@ -87,17 +97,25 @@ class KinesisSection(Section):
 
 
 class OpenSearchSection(Section):
-    url: RequiredUrl = Field("http://127.0.0.1:9200", description=(
-        "set OPENSEARCH_URL to http(s)://host:port of the OpenSearch domain (a user and password go in"
-        " OPENSEARCH_USERNAME / OPENSEARCH_PASSWORD)"))
+    url: RequiredUrl = Field(
+        "http://127.0.0.1:9200",
+        description=(
+            "set OPENSEARCH_URL to http(s)://host:port of the OpenSearch domain (a user and password go in"
+            " OPENSEARCH_USERNAME / OPENSEARCH_PASSWORD)"
+        ),
+    )
     auth: Literal["none", "basic", "sigv4"] = "none"
     username: Text = ""
     password: Text = Field("", repr=False)
     verify_tls: Bool = True
     ca_certs: Annotated[Text, AfterValidator(_existing_file)] = ""
-    index_prefix: IndexPrefix = Field("facewatch", description=(
-        "OpenSearch index names are lower case, without spaces or any of \\ / * ? \" < > | , # : and do not"
-        " start with _ - + or . (e.g. facewatch or fw-prod)"))
+    index_prefix: IndexPrefix = Field(
+        "facewatch",
+        description=(
+            'OpenSearch index names are lower case, without spaces or any of \\ / * ? " < > | , # : and do not'
+            " start with _ - + or . (e.g. facewatch or fw-prod)"
+        ),
+    )
     replicas: Int = Field(1, ge=0, le=5, description="between 0 and 5 (0 on a one-node cluster)")
     bulk_max_bytes: Int = Field(5 * MIB, ge=KIB, le=MAX_BULK_BYTES, description="between 1 KiB and 10 MiB (10485760)")
     bulk_max_docs: Int = Field(2000, ge=1, le=50000, description="between 1 and 50000")
@@ -110,19 +128,28 @@ class OpenSearchSection(Section):
         if self.auth == "sigv4" and not self.url.startswith("https://"):
             raise problem("SigV4 needs the domain's https:// endpoint (Amazon OpenSearch Service)", key="url")
         if self.auth == "basic" and not (self.username and self.password):
-            raise problem("required with auth=basic; set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD",
-                          key="username/password")
+            raise problem(
+                "required with auth=basic; set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD", key="username/password"
+            )
         _check_retries(self.retry_base_s, self.retry_max_s)
         return self
 
 
 class ProcessorSection(Section):
     max_record_bytes: Int = Field(1 * MIB, ge=KIB, le=10 * MIB, description="between 1 KiB and 10 MiB")
-    flush_interval_s: Float = Field(1.0, ge=0, le=60, description=(
-        "between 0 (every batch) and 60 seconds; buffered writes older than this are flushed"))
+    flush_interval_s: Float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description=("between 0 (every batch) and 60 seconds; buffered writes older than this are flushed"),
+    )
     flush_max_records: Int = Field(5000, ge=1, le=100000, description="between 1 and 100000")
-    flush_max_bytes: Int = Field(8 * MIB, ge=64 * KIB, le=256 * MIB, description=(
-        "between 64 KiB and 256 MiB (it bounds memory while a sink is down)"))
+    flush_max_bytes: Int = Field(
+        8 * MIB,
+        ge=64 * KIB,
+        le=256 * MIB,
+        description=("between 64 KiB and 256 MiB (it bounds memory while a sink is down)"),
+    )
 
 
 class CheckpointSection(Section):
@@ -133,14 +160,19 @@ class CheckpointSection(Section):
 
 class FirehoseSection(Section):
     enabled: Bool = True
-    endpoint: EndpointUrl = Field("", description=(
-        "set FACEWATCH__FIREHOSE__ENDPOINT to http://host:port, or leave it empty for AWS_ENDPOINT_URL or AWS"))
+    endpoint: EndpointUrl = Field(
+        "",
+        description=(
+            "set FACEWATCH__FIREHOSE__ENDPOINT to http://host:port, or leave it empty for AWS_ENDPOINT_URL or AWS"
+        ),
+    )
     raw_stream: Text = "facewatch-raw"  # every parsed frame record, as newline-delimited JSON
     tracks_stream: Text = "facewatch-tracks"  # closed tracks
     skip_redelivered: Bool = True  # records a previous owner archived (shard progress) are not sent again
     max_batch_records: Int = Field(500, ge=1, le=500, description="PutRecordBatch takes 1..500")
-    max_batch_bytes: Int = Field(4 * MIB, ge=KIB, le=4 * MIB, description=(
-        "PutRecordBatch takes at most 4 MiB (4194304)"))
+    max_batch_bytes: Int = Field(
+        4 * MIB, ge=KIB, le=4 * MIB, description=("PutRecordBatch takes at most 4 MiB (4194304)")
+    )
     retry_base_s: Seconds = 0.2
     retry_max_s: Seconds = 10.0
 
@@ -156,8 +188,12 @@ class FirehoseSection(Section):
 class QuarantineSection(Section):
     bucket: Name = Field("facewatch-quarantine", description="name the S3 bucket for dead letters")
     prefix: Text = "quarantine/"
-    endpoint: EndpointUrl = Field("", description=(
-        "set FACEWATCH__QUARANTINE__ENDPOINT to http://host:port, or leave it empty for AWS_ENDPOINT_URL or AWS"))
+    endpoint: EndpointUrl = Field(
+        "",
+        description=(
+            "set FACEWATCH__QUARANTINE__ENDPOINT to http://host:port, or leave it empty for AWS_ENDPOINT_URL or AWS"
+        ),
+    )
 
 
 DaysKept = Annotated[Int, Field(ge=1, le=3650, description="between 1 and 3650 days")]
@@ -174,8 +210,11 @@ class TrackerSection(Section):
     max_gap_s: Float = Field(6.0, ge=1, le=60, description="between 1 and 60 seconds (frames come ~1 s apart)")
     stitch_wait_s: Float = Field(3.0, ge=0, le=30, description="between 0 and 30 seconds")
     min_hits: Int = Field(3, ge=1, le=20, description="between 1 and 20 frames")
-    reorder_window_s: Float = Field(5.0, ge=0, description=(
-        "between 0 and max_gap_s + stitch_wait_s (older frames could belong to tracks already closed)"))
+    reorder_window_s: Float = Field(
+        5.0,
+        ge=0,
+        description=("between 0 and max_gap_s + stitch_wait_s (older frames could belong to tracks already closed)"),
+    )
     strong_similarity: Float = Field(90.0, ge=80, le=100, description="between 80 and 100")
 
     @model_validator(mode="after")
@@ -183,14 +222,20 @@ class TrackerSection(Section):
         if self.reorder_window_s > self.max_gap_s + self.stitch_wait_s:
             raise problem(
                 f"{self.reorder_window_s} is more than max_gap_s + stitch_wait_s"
-                f" ({self.max_gap_s + self.stitch_wait_s})", key="reorder_window_s")
+                f" ({self.max_gap_s + self.stitch_wait_s})",
+                key="reorder_window_s",
+            )
         return self
 
 
 class IdentitiesSection(Section):
-    watchlist_prefix: Name = Field("wl_", description=(
-        "give the ExternalImageId prefix of watchlist faces, e.g. wl_ (empty, no face would be a watchlist"
-        " face: the watchlist rule would be off without a word)"))
+    watchlist_prefix: Name = Field(
+        "wl_",
+        description=(
+            "give the ExternalImageId prefix of watchlist faces, e.g. wl_ (empty, no face would be a watchlist"
+            " face: the watchlist rule would be off without a word)"
+        ),
+    )
 
 
 Degrees = Annotated[Float, Field(gt=0, le=180, description="degrees, more than 0 and at most 180")]
@@ -207,8 +252,9 @@ class AlertsSection(Section):
     unknown_face_enabled: Bool = True
     unknown_face_severity: Severity = "high"
     unknown_face_cooldown_s: Cooldown = 0.0
-    unknown_min_quality_frames: Int = Field(3, ge=1, description=(
-        "at least 1 (3 keeps one blurred frame from alerting)"))
+    unknown_min_quality_frames: Int = Field(
+        3, ge=1, description=("at least 1 (3 keeps one blurred frame from alerting)")
+    )
     restricted_zone_enabled: Bool = True
     restricted_zone_severity: Severity = "high"
     restricted_zone_cooldown_s: Cooldown = 0.0
@@ -221,12 +267,25 @@ class AlertsSection(Section):
     max_yaw: Degrees = 40.0
     max_pitch: Degrees = 30.0
     min_face_confidence: Percent = 90.0
-    sns_topic_arn: Text = Field("", pattern=r"^(arn:.*)?$", description=(
-        "expected an ARN, e.g. arn:aws:sns:eu-west-1:123456789012:facewatch-alerts (empty: no SNS delivery)"))
-    sns_endpoint: EndpointUrl = Field("", description=(
-        "set FACEWATCH__ALERTS__SNS_ENDPOINT to http://host:port, or leave it empty for AWS_ENDPOINT_URL or AWS"))
-    webhook_url: WebhookUrl = Field("", description=(
-        "set FACEWATCH__ALERTS__WEBHOOK_URL to the receiver's https:// URL, or leave it empty for no webhook"))
+    sns_topic_arn: Text = Field(
+        "",
+        pattern=r"^(arn:.*)?$",
+        description=(
+            "expected an ARN, e.g. arn:aws:sns:eu-west-1:123456789012:facewatch-alerts (empty: no SNS delivery)"
+        ),
+    )
+    sns_endpoint: EndpointUrl = Field(
+        "",
+        description=(
+            "set FACEWATCH__ALERTS__SNS_ENDPOINT to http://host:port, or leave it empty for AWS_ENDPOINT_URL or AWS"
+        ),
+    )
+    webhook_url: WebhookUrl = Field(
+        "",
+        description=(
+            "set FACEWATCH__ALERTS__WEBHOOK_URL to the receiver's https:// URL, or leave it empty for no webhook"
+        ),
+    )
     webhook_secret: WebhookSecret = Field("", repr=False)  # required with webhook_url; from a secret store
     webhook_timeout_s: Seconds = 5.0
     delivery_attempts: Int = Field(3, ge=1, description="at least 1")  # per sink and flush
@@ -245,6 +304,8 @@ class AlertsSection(Section):
         if self.webhook_url and not self.webhook_secret:
             raise problem(
                 "is empty; a webhook needs the secret its receiver checks: set FACEWATCH__ALERTS__WEBHOOK_SECRET"
-                f" (from a secret store) to a whsec_ secret, made with {MAKE_WEBHOOK_SECRET}", key="webhook_secret")
+                f" (from a secret store) to a whsec_ secret, made with {MAKE_WEBHOOK_SECRET}",
+                key="webhook_secret",
+            )
         _check_retries(self.retry_base_s, self.retry_max_s)
         return self

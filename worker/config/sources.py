@@ -9,9 +9,10 @@ message can say where to fix it. Defaults are not a layer: they live in the mode
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Iterable, Mapping
+from typing import Any
 
 import yaml
 from pydantic.fields import FieldInfo
@@ -55,8 +56,9 @@ def read_yaml_file(path: Path, sections: Collection[str], lists: Collection[str]
         if name not in sections:
             close = difflib.get_close_matches(str(name), list(sections), n=1)
             guess = f" (did you mean {close[0]}?)" if close else ""
-            raise ConfigError(f"{path}: unknown section '{name}'{guess}; expected one of"
-                              f" {', '.join([*sections, *lists])}")
+            raise ConfigError(
+                f"{path}: unknown section '{name}'{guess}; expected one of {', '.join([*sections, *lists])}"
+            )
         if values is not None and not isinstance(values, Mapping):
             raise ConfigError(f"{path}: section '{name}' must be a mapping of keys to values")
     return dict(data)
@@ -112,7 +114,8 @@ def env_layer(settings_cls: type[BaseSettings], env: Mapping[str, str], where: s
     aliases = AliasEnvSource(settings_cls, env)()
     explicit = FacewatchEnvSource(settings_cls, env)()
     origins: dict[tuple[str, ...], str] = {
-        tuple(dotted.split(".")): name + suffix for name, dotted in ENV_ALIASES.items() if env.get(name)}
+        tuple(dotted.split(".")): name + suffix for name, dotted in ENV_ALIASES.items() if env.get(name)
+    }
     origins |= {(s, k): f"{ENV_PREFIX}{s.upper()}__{k.upper()}{suffix}" for s, keys in explicit.items() for k in keys}
     return Layer(merged([aliases, explicit]), origins)
 

@@ -18,8 +18,9 @@ cooldown is per camera and identity, so a watchlisted person leaving and re-appe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Literal, get_args
 
 from worker.core.cameras import Camera, CameraRegistry
 from worker.core.detections import detection_id, stable_id
@@ -29,7 +30,8 @@ from worker.core.tracker import FrameResult, Track
 from worker.documents import AlertSource
 
 RULES = ("watchlist", "unknown_face", "restricted_zone", "after_hours")
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+Severity = Literal["info", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[str, ...] = get_args(Severity)
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ class AlertRules:
     allowed_zones: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def settings(self, rule: str) -> RuleSettings:
-        return getattr(self, rule)
+        settings: RuleSettings = getattr(self, rule)
+        return settings
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class Alert:
     def category(self) -> str:
         return "watchlist" if self.rule == "watchlist" else ("unknown" if self.identity is None else "employee")
 
-    def document(self) -> dict:
+    def document(self) -> AlertSource:
         """The alert as delivered (OpenSearch, SNS, webhook): what a guard needs, nothing more."""
         local = self.camera.local_time(self.at)
         return {
@@ -105,9 +108,9 @@ class Alert:
             "rule": self.rule,
             "severity": self.severity,
             "track_id": self.track_id,
-            **self.camera.location(),
+            **self.camera.location(),  # type: ignore[typeddict-item]  # extra_checks: the delivery keys come later
             "stream_arn": self.camera.stream_arn,
-            "time": int(round(self.at * 1000)),
+            "time": round(self.at * 1000),
             "local_time": local.isoformat(timespec="seconds"),
             "timezone": self.camera.timezone,
             "identity": self.identity or "unknown",
@@ -121,8 +124,13 @@ class Alert:
 def alert_source(alert: Alert, shard_id: str, received_ms: int | None) -> AlertSource:
     """The alert's document in the alerts index: the alert as delivered, where it came from, and an
     empty delivery record that each alert sink's lane fills in."""
-    return {**alert.document(), "shard_id": shard_id, "arrival_time": alert.arrival_ms,  # type: ignore[typeddict-item]
-            "received_time": received_ms, "delivered_to": []}
+    return {
+        **alert.document(),
+        "shard_id": shard_id,
+        "arrival_time": alert.arrival_ms,
+        "received_time": received_ms,
+        "delivered_to": [],
+    }
 
 
 def alert_id(track_id: str, rule: str) -> str:
@@ -156,8 +164,11 @@ class AlertEngine:
             face = result.faces.get(track.track_id)
             if face is not None and self.rules.gate.passes(face):
                 track.quality_frames += 1
-            raised_by = (detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
-                         if face is not None else "")
+            raised_by = (
+                detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
+                if face is not None
+                else ""
+            )
             for rule, identity, confidence in self._candidates(track, camera, frame.frame_time):
                 if camera.alert_rules is not None and rule not in camera.alert_rules:
                     continue  # e.g. a public lobby where strangers are expected: no unknown_face there
@@ -179,8 +190,11 @@ class AlertEngine:
         r = self.rules
         out: list[tuple[str, str | None, float | None]] = []
         watch = sorted(
-            ((sim, who) for who, sim in track.best_similarity.items()
-             if category_of(who, self.watchlist_prefix) == "watchlist" and sim >= r.watchlist_min_similarity),
+            (
+                (sim, who)
+                for who, sim in track.best_similarity.items()
+                if category_of(who, self.watchlist_prefix) == "watchlist" and sim >= r.watchlist_min_similarity
+            ),
             reverse=True,
         )
         if watch:
@@ -198,8 +212,17 @@ class AlertEngine:
                 out.append(("after_hours", identity, confidence))
         return out
 
-    def _raise(self, rule: str, track: Track, camera: Camera, t: float, identity: str | None,
-               confidence: float | None, arrival_ms: int | None, raised_by: str = "") -> Alert | None:
+    def _raise(
+        self,
+        rule: str,
+        track: Track,
+        camera: Camera,
+        t: float,
+        identity: str | None,
+        confidence: float | None,
+        arrival_ms: int | None,
+        raised_by: str = "",
+    ) -> Alert | None:
         settings = self.rules.settings(rule)
         if not settings.enabled or rule in track.alerted:
             return None
@@ -214,8 +237,16 @@ class AlertEngine:
         self.stats.raised += 1
         best = track.best_frame
         return Alert(
-            alert_id=alert_id(track.track_id, rule), rule=rule, severity=settings.severity, track_id=track.track_id, camera=camera, at=t,
-            identity=identity, confidence=confidence,
-            fragment_number=best.fragment_number if best else "", frame_offset_s=best.frame_offset_s if best else 0.0,
-            arrival_ms=arrival_ms, detection_id=raised_by,
+            alert_id=alert_id(track.track_id, rule),
+            rule=rule,
+            severity=settings.severity,
+            track_id=track.track_id,
+            camera=camera,
+            at=t,
+            identity=identity,
+            confidence=confidence,
+            fragment_number=best.fragment_number if best else "",
+            frame_offset_s=best.frame_offset_s if best else 0.0,
+            arrival_ms=arrival_ms,
+            detection_id=raised_by,
         )

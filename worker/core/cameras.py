@@ -13,6 +13,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from worker.core.record import camera_id_from_arn
+from worker.documents import LocationSource
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -48,7 +49,7 @@ class Camera:
         """Record time, in the camera's own time zone: a replay decides as the live run did."""
         return self.business_hours.contains(self.local_time(epoch_s))
 
-    def location(self) -> dict[str, object]:
+    def location(self) -> LocationSource:
         return {
             "camera_id": self.camera_id,
             "registered": self.registered,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
 from worker.core.record import FrameRecord, camera_id_from_arn
 from worker.documents import DetectionSource
 from worker.model import RawRecord, stable_id
@@ -26,7 +27,7 @@ def frame_id(stream_arn: str, fragment_number: str, frame_offset_s: float) -> st
 
 
 def day_of(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).strftime("%Y.%m.%d")
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y.%m.%d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ def detections_of(frame: FrameRecord, shard_id: str = "", record: RawRecord | No
     """Turn one frame record into its detection documents (none for a frame without faces), with where
     the record came from (`shard_id`, `record`: its sequence number and arrival time)."""
     camera = camera_id_from_arn(frame.stream_arn)
-    frame_ms = int(round(frame.frame_time * 1000))
+    frame_ms = round(frame.frame_time * 1000)
     day = day_of(frame.frame_time)
     out: list[Detection] = []
     for face in frame.faces:
@@ -55,7 +56,7 @@ def detections_of(frame: FrameRecord, shard_id: str = "", record: RawRecord | No
             "fragment_number": frame.fragment_number,
             "frame_offset_s": frame.frame_offset_s,
             "frame_time": frame_ms,
-            "producer_timestamp": int(round(frame.producer_timestamp * 1000)),
+            "producer_timestamp": round(frame.producer_timestamp * 1000),
             "upstream_lag_s": round(frame.upstream_lag_s, 3),
             "face_index": face.index,
             "faces_in_frame": len(frame.faces),

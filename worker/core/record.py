@@ -38,6 +38,8 @@ from typing import Any
 
 import orjson
 
+from worker.documents import BoxSource
+
 EPOCH_MIN_S = 1262304000.0  # 2010-01-01T00:00:00Z
 EPOCH_MAX_S = 4102444800.0  # 2100-01-01T00:00:00Z
 MAX_AHEAD_OF_ARRIVAL_S = 86400.0
@@ -76,7 +78,7 @@ class BoundingBox:
     def area(self) -> float:
         return self.width * self.height
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> BoxSource:
         return {"width": self.width, "height": self.height, "left": self.left, "top": self.top}
 
     @property
@@ -181,8 +183,11 @@ def _epoch(value: Any, where: str) -> float:
     number = _num(value, where)
     if not EPOCH_MIN_S <= number < EPOCH_MAX_S:
         if EPOCH_MIN_S <= number / 1000.0 < EPOCH_MAX_S:
-            raise RecordError("timestamp_in_ms", f"{where} is {number:.0f}: epoch milliseconds, not seconds;"
-                              " the producer must write seconds", where)
+            raise RecordError(
+                "timestamp_in_ms",
+                f"{where} is {number:.0f}: epoch milliseconds, not seconds; the producer must write seconds",
+                where,
+            )
         raise RecordError("invalid_value", f"{where} must be epoch seconds between 2010 and 2100", where)
     return number
 
@@ -205,8 +210,11 @@ def _matches(value: Any, where: str) -> tuple[FaceMatch, ...]:
     if not isinstance(value, list):
         raise RecordError("wrong_type", f"{where} must be a list", where)
     if len(value) > MAX_MATCHES_PER_FACE:
-        raise RecordError("too_many_matches", f"{where} holds {len(value)} matches; at most"
-                          f" {MAX_MATCHES_PER_FACE} (SearchFaces' MaxFaces)", where)
+        raise RecordError(
+            "too_many_matches",
+            f"{where} holds {len(value)} matches; at most {MAX_MATCHES_PER_FACE} (SearchFaces' MaxFaces)",
+            where,
+        )
     best: dict[str, FaceMatch] = {}
     for i, raw in enumerate(value):
         item_where = f"{where}[{i}]"
@@ -272,29 +280,44 @@ def parse_frame_record(data: bytes, max_bytes: int = 1024 * 1024, arrival_ms: in
     stream_arn = _str(_get(video, "StreamArn", vwhere), f"{vwhere}.StreamArn", MAX_ARN_CHARS)
     fragment = _get(video, "FragmentNumber", vwhere)
     if not isinstance(fragment, str) or not _FRAGMENT.fullmatch(fragment):
-        raise RecordError("wrong_type", f"{vwhere}.FragmentNumber must be a string of 1 to 64 ASCII digits",
-                          f"{vwhere}.FragmentNumber")
+        raise RecordError(
+            "wrong_type",
+            f"{vwhere}.FragmentNumber must be a string of 1 to 64 ASCII digits",
+            f"{vwhere}.FragmentNumber",
+        )
     producer_ts = _epoch(_get(video, "ProducerTimestamp", vwhere), f"{vwhere}.ProducerTimestamp")
     server_ts = _epoch(video.get("ServerTimestamp", producer_ts), f"{vwhere}.ServerTimestamp")
     if abs(server_ts - producer_ts) > MAX_UPSTREAM_LAG_S:
-        raise RecordError("invalid_value", f"{vwhere}.ServerTimestamp is more than a day from ProducerTimestamp",
-                          f"{vwhere}.ServerTimestamp")
-    offset = _num(_get(video, "FrameOffsetInSeconds", vwhere), f"{vwhere}.FrameOffsetInSeconds",
-                  0.0, MAX_FRAME_OFFSET_S)
+        raise RecordError(
+            "invalid_value",
+            f"{vwhere}.ServerTimestamp is more than a day from ProducerTimestamp",
+            f"{vwhere}.ServerTimestamp",
+        )
+    offset = _num(
+        _get(video, "FrameOffsetInSeconds", vwhere), f"{vwhere}.FrameOffsetInSeconds", 0.0, MAX_FRAME_OFFSET_S
+    )
     if arrival_ms:
         arrival_s = arrival_ms / 1000.0
         frame_time = producer_ts + offset
         if not arrival_s - MAX_BEHIND_ARRIVAL_S <= frame_time <= arrival_s + MAX_AHEAD_OF_ARRIVAL_S:
-            raise RecordError("invalid_value", f"{vwhere}.ProducerTimestamp is more than a day after or ten years"
-                              " before the record's arrival in the stream", f"{vwhere}.ProducerTimestamp")
+            raise RecordError(
+                "invalid_value",
+                f"{vwhere}.ProducerTimestamp is more than a day after or ten years"
+                " before the record's arrival in the stream",
+                f"{vwhere}.ProducerTimestamp",
+            )
     faces_raw = doc.get("FaceSearchResponse")
     if faces_raw is None:
         faces_raw = []
     if not isinstance(faces_raw, list):
         raise RecordError("wrong_type", "FaceSearchResponse must be a list", "FaceSearchResponse")
     if len(faces_raw) > MAX_FACES_PER_FRAME:
-        raise RecordError("too_many_faces", f"FaceSearchResponse holds {len(faces_raw)} faces; at most"
-                          f" {MAX_FACES_PER_FRAME} per frame (Rekognition's limit)", "FaceSearchResponse")
+        raise RecordError(
+            "too_many_faces",
+            f"FaceSearchResponse holds {len(faces_raw)} faces; at most"
+            f" {MAX_FACES_PER_FRAME} per frame (Rekognition's limit)",
+            "FaceSearchResponse",
+        )
     faces = tuple(_face(i, raw, f"FaceSearchResponse[{i}]") for i, raw in enumerate(faces_raw))
     return FrameRecord(stream_arn, fragment, producer_ts, server_ts, offset, faces)
 

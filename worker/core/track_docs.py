@@ -7,8 +7,9 @@ the track's first frame, so writing a track again replaces it instead of adding 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from worker.core.cameras import Camera
 from worker.core.detections import day_of
@@ -26,7 +27,7 @@ def category_of(identity: str | None, watchlist_prefix: str) -> str:
 
 
 def _ms(epoch_s: float) -> int:
-    return int(round(epoch_s * 1000))
+    return round(epoch_s * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +118,9 @@ def track_from_document(source: dict[str, Any]) -> Track:
     return track
 
 
-def camera_state(camera: CameraTracker, camera_id: str, shard_id: str, index_of: Callable[[Track], str],
-                 alert_clocks: dict[str, Any]) -> CameraStateSource:
+def camera_state(
+    camera: CameraTracker, camera_id: str, shard_id: str, index_of: Callable[[Track], str], alert_clocks: dict[str, Any]
+) -> CameraStateSource:
     """What a next owner of the camera needs: which tracks are open (and where their documents are), up to
     which frame time they hold the camera's frames, and the alert cooldown clocks."""
     return {

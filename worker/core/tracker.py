@@ -150,8 +150,9 @@ class CameraTracker:
         p = self.params
         return p.max_distance + dt * (p.distance_per_s + p.distance_per_speed * track.speed())
 
-    def _place_cost(self, track: Track, centre: tuple[float, float], width: float, t: float,
-                    gate_scale: float = 1.0) -> float | None:
+    def _place_cost(
+        self, track: Track, centre: tuple[float, float], width: float, t: float, gate_scale: float = 1.0
+    ) -> float | None:
         """Cost of the face at `centre` being `track` at time t, or None when it cannot be."""
         ratio = max(width, track.width) / max(min(width, track.width), 1e-6)
         if ratio > self.params.max_size_ratio:
@@ -175,7 +176,9 @@ class CameraTracker:
             if mine is not None and mine != best.external_image_id:
                 return None
         # Recognised as the track's own person: evidence enough to follow a fast walker a little further.
-        same_person = best is not None and best.similarity >= MATCH_THRESHOLD and track.identity()[0] == best.external_image_id
+        same_person = (
+            best is not None and best.similarity >= MATCH_THRESHOLD and track.identity()[0] == best.external_image_id
+        )
         return self._place_cost(track, face.box.centre, face.box.width, t, p.same_identity_gate if same_person else 1.0)
 
     def _identities_agree(self, lost: Track, new: Track) -> bool:

@@ -23,8 +23,16 @@ from typing import Any
 
 import orjson
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "te",
-              "trailer", "upgrade"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+}
 
 
 @dataclass
@@ -47,7 +55,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, proxy: "FaultProxy") -> None:
+    def __init__(self, proxy: FaultProxy) -> None:
         self.proxy = proxy
         super().__init__(("127.0.0.1", proxy.listen_port), _Handler)
 
@@ -59,10 +67,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence the stdlib access log
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+    def do_GET(self) -> None:  # the stdlib's naming
         self._handle()
 
-    do_POST = do_PUT = do_DELETE = do_HEAD = do_GET  # noqa: N815
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_GET  # noqa: N815 - http.server's handler names
 
     def _drop(self) -> None:
         self.server.proxy._count("dropped_connections")
@@ -123,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
             header = orjson.loads(lines[i])
             action = next(iter(header))
             n = 1 if action == "delete" else 2
-            items.append((action, header[action], lines[i: i + n]))
+            items.append((action, header[action], lines[i : i + n]))
             i += n
         proxy = self.server.proxy
         refused = {k for k in range(len(items)) if proxy._chance(share)}
@@ -139,13 +147,29 @@ class _Handler(BaseHTTPRequestHandler):
         merged, it = [], iter(upstream_items)
         for k, (action, meta, _) in enumerate(items):
             if k in refused:
-                merged.append({action: {"_index": meta.get("_index"), "_id": meta.get("_id"), "status": 429,
-                                         "error": {"type": "es_rejected_execution_exception",
-                                                   "reason": "rejected by the fault proxy"}}})
+                merged.append(
+                    {
+                        action: {
+                            "_index": meta.get("_index"),
+                            "_id": meta.get("_id"),
+                            "status": 429,
+                            "error": {
+                                "type": "es_rejected_execution_exception",
+                                "reason": "rejected by the fault proxy",
+                            },
+                        }
+                    }
+                )
             else:
                 merged.append(next(it))
-        answer = orjson.dumps({"took": 1, "errors": bool(refused) or any(
-            (next(iter(x.values())).get("status", 200) >= 300) for x in upstream_items), "items": merged})
+        answer = orjson.dumps(
+            {
+                "took": 1,
+                "errors": bool(refused)
+                or any((next(iter(x.values())).get("status", 200) >= 300) for x in upstream_items),
+                "items": merged,
+            }
+        )
         self._relay(200, [("Content-Type", "application/json; charset=UTF-8")], answer)
 
     def _firehose_partial(self, body: bytes, share: float) -> None:
@@ -166,12 +190,17 @@ class _Handler(BaseHTTPRequestHandler):
         merged, it = [], iter(upstream)
         for k in range(len(records)):
             if k in failed:
-                merged.append({"ErrorCode": "ServiceUnavailableException",
-                               "ErrorMessage": "Slow down (injected by the fault proxy)"})
+                merged.append(
+                    {
+                        "ErrorCode": "ServiceUnavailableException",
+                        "ErrorMessage": "Slow down (injected by the fault proxy)",
+                    }
+                )
             else:
                 merged.append(next(it))
-        answer = orjson.dumps({"FailedPutCount": len(failed) + upstream_failed, "Encrypted": False,
-                               "RequestResponses": merged})
+        answer = orjson.dumps(
+            {"FailedPutCount": len(failed) + upstream_failed, "Encrypted": False, "RequestResponses": merged}
+        )
         self._relay(200, [("Content-Type", "application/x-amz-json-1.1")], answer)
 
 
@@ -193,7 +222,7 @@ class FaultProxy:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         self._server = _Server(self)
         threading.Thread(target=self._server.serve_forever, daemon=True, name="fault-proxy").start()
         return self
@@ -203,7 +232,7 @@ class FaultProxy:
             self._server.shutdown()
             self._server.server_close()
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

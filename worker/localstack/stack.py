@@ -24,9 +24,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(os.environ.get("FACEWATCH_HOME", Path.cwd()))
 RUN = ROOT / ".run"
@@ -189,11 +189,16 @@ def services() -> list[Service]:
             "kinesis-h2c",
             [port("kinesis")],
             [
-                nghttpx, "--conf=/dev/null",
+                nghttpx,
+                "--conf=/dev/null",
                 f"--frontend=127.0.0.1,{port('kinesis')};no-tls",
                 f"--backend=127.0.0.1,{port('kinesalite')}",
-                "--workers=1", "--no-via", "--no-ocsp", "--backend-read-timeout=5m",
-                "--frontend-read-timeout=5m", "--backend-keep-alive-timeout=5m",
+                "--workers=1",
+                "--no-via",
+                "--no-ocsp",
+                "--backend-read-timeout=5m",
+                "--frontend-read-timeout=5m",
+                "--backend-keep-alive-timeout=5m",
             ],
             health=lambda: _aws_json_ok(
                 endpoints()["KINESIS_ENDPOINT"], "Kinesis_20131202.ListStreams", "application/x-amz-json-1.1"
@@ -203,8 +208,13 @@ def services() -> list[Service]:
             "dynamodb",
             [port("dynamodb")],
             [
-                java, "-Xmx384m", f"-Dsqlite4java.library.path={ddb_jars}",
-                "-cp", f"{classes}:{ddb_jars}/*", "DynamoDbLocalLauncher", str(port("dynamodb")),
+                java,
+                "-Xmx384m",
+                f"-Dsqlite4java.library.path={ddb_jars}",
+                "-cp",
+                f"{classes}:{ddb_jars}/*",
+                "DynamoDbLocalLauncher",
+                str(port("dynamodb")),
             ],
             health=lambda: _aws_json_ok(
                 endpoints()["DYNAMODB_ENDPOINT"], "DynamoDB_20120810.ListTables", "application/x-amz-json-1.0"
@@ -214,9 +224,16 @@ def services() -> list[Service]:
             "opensearch",
             [port("opensearch"), port("opensearch_transport")],
             [
-                java, "-Xms512m", "-Xmx512m", "-XX:+UseG1GC",
-                "-cp", f"{classes}:{os_jars}/*", "OpenSearchLauncher",
-                str(port("opensearch")), str(port("opensearch_transport")), str(data),
+                java,
+                "-Xms512m",
+                "-Xmx512m",
+                "-XX:+UseG1GC",
+                "-cp",
+                f"{classes}:{os_jars}/*",
+                "OpenSearchLauncher",
+                str(port("opensearch")),
+                str(port("opensearch_transport")),
+                str(data),
             ],
             health=_opensearch_ok,
             start_timeout_s=180.0,
@@ -344,14 +361,21 @@ def _in_use_message(data: Path, in_use: list[tuple[Path, list[int]]]) -> str:
     pids = sorted({pid for _, holders in in_use for pid in holders})
     who = ", ".join(f"pid {pid} ({_cmdline(pid)})" for pid in pids) or "a process that /proc/locks does not name"
     stop = f"`kill {' '.join(map(str, pids))}`" if pids else "stop it"
-    return (f"OpenSearch's data folder {data} is in use by {who}: another OpenSearch node on this folder,"
-            f" not the stack's own (a stack started with other FACEWATCH_PORT_* values, or its .run/pids"
-            f" file was removed); {stop}, then start the stack again. Nothing was deleted")
+    return (
+        f"OpenSearch's data folder {data} is in use by {who}: another OpenSearch node on this folder,"
+        f" not the stack's own (a stack started with other FACEWATCH_PORT_* values, or its .run/pids"
+        f" file was removed); {stop}, then start the stack again. Nothing was deleted"
+    )
 
 
 _OPENSEARCH_DATA_ERRORS = (
-    "cannot downgrade a node", "IndexFormatTooNewException", "IndexFormatTooOldException",
-    "CorruptIndexException", "CorruptStateException", "TranslogCorruptedException", "failed to read [id:",
+    "cannot downgrade a node",
+    "IndexFormatTooNewException",
+    "IndexFormatTooOldException",
+    "CorruptIndexException",
+    "CorruptStateException",
+    "TranslogCorruptedException",
+    "failed to read [id:",
 )
 
 
@@ -366,8 +390,10 @@ def _start_failure_hint(service: Service) -> str:
     if "failed to obtain node locks" in text:
         return f" (another OpenSearch node holds {data}: `ss -ltnp` and `ps` show it; stop it)"
     if any(marker in text for marker in _OPENSEARCH_DATA_ERRORS):
-        return (f" (this OpenSearch cannot read the data in {data}; if you do not need it,"
-                f" `python -m worker stack reset` deletes it, then start the stack again)")
+        return (
+            f" (this OpenSearch cannot read the data in {data}; if you do not need it,"
+            f" `python -m worker stack reset` deletes it, then start the stack again)"
+        )
     return ""
 
 
@@ -426,19 +452,21 @@ def up(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict
         log(f"stack: starting {service.name} (pid {proc.pid}, port {service.ports[0]})")
     for service in all_services:
         deadline = time.monotonic() + service.start_timeout_s
-        proc = next((p for s, p in started if s is service), None)
+        child = next((p for s, p in started if s is service), None)
         while not service.health():
-            if proc is not None and proc.poll() is not None:
+            if child is not None and child.poll() is not None:
                 raise StackError(
-                    f"{service.name} exited with code {proc.returncode} during start-up{_start_failure_hint(service)};"
+                    f"{service.name} exited with code {child.returncode} during start-up{_start_failure_hint(service)};"
                     f" its log {service.log_path} ends: {_tail(service.log_path)}"
                 )
             if time.monotonic() > deadline:
                 red = ""
                 if service.name == "opensearch" and _opensearch_status() == "red":
-                    red = (f" (the cluster is red: an index in {opensearch_data_dir()} did not recover;"
-                           f" `curl '{endpoints()['OPENSEARCH_URL']}/_cat/indices?health=red'` names it:"
-                           f" delete that index, or `python -m worker stack reset` after `stack down`)")
+                    red = (
+                        f" (the cluster is red: an index in {opensearch_data_dir()} did not recover;"
+                        f" `curl '{endpoints()['OPENSEARCH_URL']}/_cat/indices?health=red'` names it:"
+                        f" delete that index, or `python -m worker stack reset` after `stack down`)"
+                    )
                 raise StackError(
                     f"{service.name} not healthy after {service.start_timeout_s:.0f} s{red};"
                     f" see {service.log_path}: {_tail(service.log_path)}"
@@ -467,7 +495,7 @@ def down(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> No
         except ValueError:
             pass
         pid_file.unlink(missing_ok=True)
-    for name, pid in pids.items():
+    for _name, pid in pids.items():
         try:
             os.killpg(pid, signal.SIGTERM)
         except OSError:
@@ -498,15 +526,19 @@ def reset(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> l
     running = _running()
     if running:
         names = ", ".join(f"{name} (pid {pid})" for name, pid in running.items())
-        raise StackError(f"stack reset refused: the stack is running ({names}); stop it first with"
-                         f" `python -m worker stack down` (or `make stack-down`), then reset. Nothing was deleted")
+        raise StackError(
+            f"stack reset refused: the stack is running ({names}); stop it first with"
+            f" `python -m worker stack down` (or `make stack-down`), then reset. Nothing was deleted"
+        )
     in_use = _data_in_use(data)
     if in_use:
         raise StackError(f"stack reset refused: {_in_use_message(data, in_use)}")
     deleted: list[Path] = []
     if data.exists() or data.is_symlink():
-        log(f"stack reset: deleting {data} (OpenSearch: every index and document, the index templates,"
-            f" aliases and the cluster state)")
+        log(
+            f"stack reset: deleting {data} (OpenSearch: every index and document, the index templates,"
+            f" aliases and the cluster state)"
+        )
         if data.is_symlink() or not data.is_dir():
             data.unlink()
         else:
@@ -515,8 +547,10 @@ def reset(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> l
     else:
         log(f"stack reset: {data} does not exist: no OpenSearch data to delete")
     memory = "; ".join(f"{name} ({what})" for name, what in IN_MEMORY.items())
-    log(f"stack reset: nothing else is on disk to delete: {memory} keep their state in memory only, and it"
-        f" is gone whenever they stop. Kept: {LOGS} and the rest of {RUN}")
+    log(
+        f"stack reset: nothing else is on disk to delete: {memory} keep their state in memory only, and it"
+        f" is gone whenever they stop. Kept: {LOGS} and the rest of {RUN}"
+    )
     return deleted
 
 

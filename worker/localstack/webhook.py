@@ -24,28 +24,41 @@ import sys
 import threading
 import time
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import orjson
 
 from worker.webhooks import (
-    TOLERANCE_S, MissingHeaderError, ReplayGuard, Secrets, TimestampError, WebhookVerificationError, verify,
+    TOLERANCE_S,
+    MissingHeaderError,
+    ReplayGuard,
+    Secrets,
+    TimestampError,
+    WebhookVerificationError,
+    verify,
 )
 
 
 class LocalHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return  # a sender that gave up before the answer (its timeout): nothing to report
         super().handle_error(request, client_address)
 
 
 class WebhookReceiver:
-    def __init__(self, secrets: Secrets, port: int = 0, tolerance_s: float = TOLERANCE_S,
-                 idle_timeout_s: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        secrets: Secrets,
+        port: int = 0,
+        tolerance_s: float = TOLERANCE_S,
+        idle_timeout_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.secrets = secrets  # "whsec_... whsec_..." or a list; may be replaced while running (rotation)
         self.tolerance_s = tolerance_s
         self.clock = clock  # the receiver's wall clock, epoch seconds
@@ -84,7 +97,7 @@ class WebhookReceiver:
                     receiver._open.discard(self.connection)
                 super().finish()
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:  # http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver._count("POST")
                 receiver._handle(self, body)
@@ -93,14 +106,15 @@ class WebhookReceiver:
                 receiver._count(self.command)
                 receiver._answer(self, 405, b"POST only")
 
-            do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = _other  # noqa: N815
+            do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = _other  # noqa: N815 - http.server's handler names
 
             def log_message(self, *args: object) -> None:
                 pass
 
         self.server = LocalHTTPServer(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.1,), name="webhook-receiver",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.1,), name="webhook-receiver", daemon=True
+        )
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
 
@@ -153,8 +167,9 @@ class WebhookReceiver:
         self._answer(request, 200, b"")
 
     @staticmethod
-    def _answer(request: BaseHTTPRequestHandler, status: int, body: bytes,
-                headers: dict[str, str] | None = None) -> None:
+    def _answer(
+        request: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         request.send_response(status)
         for name, value in (headers or {}).items():
             request.send_header(name, value)

@@ -61,22 +61,37 @@ def main(args: argparse.Namespace) -> int:
     topic, queue = ensure_alert_topic(cfg, stream)
     webhook_secret = new_secret()  # whsec_<base64 of 32 random bytes>, this run only
     receiver = WebhookReceiver(webhook_secret)
-    say(f"demo: alerts go to SNS topic {topic.rsplit(':', 1)[1]} (an SQS queue subscribed) and to a signed webhook"
-        f" at {receiver.url}")
-    env = {**os.environ, "FACEWATCH_STREAM": stream, "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic,
-           "FACEWATCH__ALERTS__WEBHOOK_URL": receiver.url, "FACEWATCH__ALERTS__WEBHOOK_SECRET": webhook_secret}
+    say(
+        f"demo: alerts go to SNS topic {topic.rsplit(':', 1)[1]} (an SQS queue subscribed) and to a signed webhook"
+        f" at {receiver.url}"
+    )
+    env = {
+        **os.environ,
+        "FACEWATCH_STREAM": stream,
+        "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic,
+        "FACEWATCH__ALERTS__WEBHOOK_URL": receiver.url,
+        "FACEWATCH__ALERTS__WEBHOOK_SECRET": webhook_secret,
+    }
     workers = {f"demo-worker-{i + 1}": start_worker(stream, f"demo-worker-{i + 1}", env) for i in range(args.workers)}
     say(f"demo: started {len(workers)} workers (KCL MultiLangDaemon + Python processors); logs in .run/logs/")
 
-    spec = ScenarioSpec(cameras=args.cameras, duration_s=args.duration, start=round(time.time(), 3), seed=11,
-                        watchlist=2, watchlist_share=0.03)
+    spec = ScenarioSpec(
+        cameras=args.cameras,
+        duration_s=args.duration,
+        start=round(time.time(), 3),
+        seed=11,
+        watchlist=2,
+        watchlist_share=0.03,
+    )
     scenario = build_scenario(spec)
     frames = frames_of(scenario)
     write_truth(scenario, Path(".run/demo-truth.jsonl"))
     want = expected_faces(frames)
     producer = KinesisProducer(kinesis, stream)
-    say(f"demo: simulating {args.cameras} cameras for {args.duration:.0f} s in real time:"
-        f" {len(frames)} records, {want} faces, {len(scenario.visits)} visits")
+    say(
+        f"demo: simulating {args.cameras} cameras for {args.duration:.0f} s in real time:"
+        f" {len(frames)} records, {want} faces, {len(scenario.visits)} visits"
+    )
     producing = threading.Thread(target=produce, args=(frames, producer, True), daemon=True)
     producing.start()
     poison = [b"not json at all", b'{"InputInformation": 42}']  # bad records: quarantined, nothing stops
@@ -95,8 +110,10 @@ def main(args: argparse.Namespace) -> int:
             first_indexed_at = time.monotonic()
         owners = {lease.shard_id[-4:]: lease.owner or "-" for lease in _leases(cfg, stream)}
         dead = [w for w, p in workers.items() if p.poll() is not None]
-        say(f"  t+{time.monotonic() - t0:5.0f}s  records put {producer.result.records:5d}/{len(frames)}"
-            f"  faces indexed {indexed:5d}/{want}  leases {owners}" + (f"  EXITED: {dead}" if dead else ""))
+        say(
+            f"  t+{time.monotonic() - t0:5.0f}s  records put {producer.result.records:5d}/{len(frames)}"
+            f"  faces indexed {indexed:5d}/{want}  leases {owners}" + (f"  EXITED: {dead}" if dead else "")
+        )
         if dead:
             say(f"demo: worker(s) {dead} exited; see .run/logs/{dead[0]}.log")
             break
@@ -107,8 +124,10 @@ def main(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + cfg.checkpoint.every_s + 5
     while True:
         leases = _leases(cfg, stream)
-        caught_up = all(checkpoint_lag(lease, producer.result.last_sequence.get(lease.shard_id)).startswith("0 ")
-                        for lease in leases)
+        caught_up = all(
+            checkpoint_lag(lease, producer.result.last_sequence.get(lease.shard_id)).startswith("0 ")
+            for lease in leases
+        )
         if caught_up or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -118,8 +137,10 @@ def main(args: argparse.Namespace) -> int:
     say("demo: stopping the workers (SIGTERM: they checkpoint and exit)")
     codes = {w: stop_worker(p) for w, p in workers.items()}
     receiver.close()
-    say(f"demo: worker exit codes {codes}; the stack is still up for your own queries"
-        f" (source .run/stack.env; `make stack-down` stops it). Took {time.monotonic() - t0:.0f} s.")
+    say(
+        f"demo: worker exit codes {codes}; the stack is still up for your own queries"
+        f" (source .run/stack.env; `make stack-down` stops it). Took {time.monotonic() - t0:.0f} s."
+    )
     return 0 if indexed == want else 1
 
 
@@ -141,7 +162,10 @@ def _alert_summary(cfg: Any, client: Any, queue: str, receiver: WebhookReceiver,
         except Exception:  # noqa: BLE001 - no alerts index when nothing was raised
             hits = []
         ours = [h["_source"] for h in hits]
-        if all(d["alert_id"] in sns and d["alert_id"] in receiver.received for d in ours) or time.monotonic() > deadline:
+        if (
+            all(d["alert_id"] in sns and d["alert_id"] in receiver.received for d in ours)
+            or time.monotonic() > deadline
+        ):
             break
         time.sleep(0.5)
     by_rule: dict[str, int] = {}
@@ -152,10 +176,12 @@ def _alert_summary(cfg: Any, client: Any, queue: str, receiver: WebhookReceiver,
             latencies.append(d["delivered_at"]["sns"] - d["arrival_time"])
     latencies.sort()
     median = f"{latencies[len(latencies) // 2] / 1000:.2f} s" if latencies else "-"
-    say(f"alerts           : {len(ours)} raised {by_rule or ''}; SNS delivered {sum(sns.values())} messages for"
+    say(
+        f"alerts           : {len(ours)} raised {by_rule or ''}; SNS delivered {sum(sns.values())} messages for"
         f" {len(sns)} alerts, webhook {sum(receiver.received.values())} (signatures checked, {receiver.bad_signatures}"
         f" bad); record arrival -> SNS median {median} (the workers started with the cameras; `make bench-alerts`"
-        " measures a running fleet)")
+        " measures a running fleet)"
+    )
     say(f"  POST {alias}/_search  (identities are in the index, never in the logs)")
 
 
@@ -173,17 +199,24 @@ def _s3_summary(cfg: Any, start_ms: int, end_ms: int) -> None:
     import orjson
 
     raw = [d for d in map(orjson.loads, lines(f"{cfg.firehose.raw_stream}/")) if start_ms <= d["frame_time"] <= end_ms]
-    tracks = [d for d in map(orjson.loads, lines(f"{cfg.firehose.tracks_stream}/"))
-              if start_ms <= d["first_seen"] <= end_ms]
-    say(f"archive (S3)     : {len(raw)} raw records, {len(tracks)} closed tracks in s3://{ARCHIVE_BUCKET}/"
-        f" ({cfg.firehose.raw_stream}/, {cfg.firehose.tracks_stream}/), via Firehose PutRecordBatch")
+    tracks = [
+        d for d in map(orjson.loads, lines(f"{cfg.firehose.tracks_stream}/")) if start_ms <= d["first_seen"] <= end_ms
+    ]
+    say(
+        f"archive (S3)     : {len(raw)} raw records, {len(tracks)} closed tracks in s3://{ARCHIVE_BUCKET}/"
+        f" ({cfg.firehose.raw_stream}/, {cfg.firehose.tracks_stream}/), via Firehose PutRecordBatch"
+    )
     reasons: dict[str, int] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=cfg.quarantine.bucket, Prefix=cfg.quarantine.prefix):
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=cfg.quarantine.bucket, Prefix=cfg.quarantine.prefix
+    ):
         for obj in page.get("Contents", []):
             reason = obj["Key"].split("/")[-2]
             reasons[reason] = reasons.get(reason, 0) + 1
-    say(f"dead letters (S3): {sum(reasons.values())} in s3://{cfg.quarantine.bucket}/{cfg.quarantine.prefix} {reasons}"
-        "  (`python -m worker quarantine list`)")
+    say(
+        f"dead letters (S3): {sum(reasons.values())} in s3://{cfg.quarantine.bucket}/{cfg.quarantine.prefix} {reasons}"
+        "  (`python -m worker quarantine list`)"
+    )
 
 
 def _leases(cfg: Any, stream: str) -> list:
@@ -195,26 +228,40 @@ def _leases(cfg: Any, stream: str) -> list:
 
 def _summary(cfg, client, alias, leases, producer, want, indexed, start_ms, end_ms, scenario) -> None:
     say("\n=== summary ===")
-    say(f"records produced : {producer.result.records} ({producer.result.bytes / 1024:.0f} KiB) over"
-        f" {len(producer.result.per_shard)} shards {dict(sorted(producer.result.per_shard.items()))}")
+    say(
+        f"records produced : {producer.result.records} ({producer.result.bytes / 1024:.0f} KiB) over"
+        f" {len(producer.result.per_shard)} shards {dict(sorted(producer.result.per_shard.items()))}"
+    )
     say(f"faces expected   : {want}")
     say(f"faces indexed    : {indexed}  ({'none lost, none doubled' if indexed == want else 'MISMATCH'})")
     tracks_alias = alias.removesuffix("-detections") + "-tracks"
     try:
         client.indices.refresh(index=tracks_alias)
-        tracks = client.search(index=tracks_alias, body={
-            "size": 0,
-            "query": {"bool": {"filter": [{"term": {"confirmed": True}},
-                                          {"range": {"first_seen": {"gte": start_ms, "lte": end_ms}}}]}},
-            "aggs": {"category": {"terms": {"field": "category"}}, "state": {"terms": {"field": "state"}}},
-        })
+        tracks = client.search(
+            index=tracks_alias,
+            body={
+                "size": 0,
+                "query": {
+                    "bool": {
+                        "filter": [
+                            {"term": {"confirmed": True}},
+                            {"range": {"first_seen": {"gte": start_ms, "lte": end_ms}}},
+                        ]
+                    }
+                },
+                "aggs": {"category": {"terms": {"field": "category"}}, "state": {"terms": {"field": "state"}}},
+            },
+        )
         n_tracks = tracks["hits"]["total"]["value"]
         by = {b["key"]: b["doc_count"] for b in tracks["aggregations"]["category"]["buckets"]}
         states = {b["key"]: b["doc_count"] for b in tracks["aggregations"]["state"]["buckets"]}
     except Exception:  # noqa: BLE001 - no track index when nobody was seen
         n_tracks, by, states = 0, {}, {}
-    say(f"tracks           : {n_tracks} sightings for {len(scenario.visits)} true visits"
-        f" ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))}; {', '.join(f'{k} {v}' for k, v in sorted(states.items()))})")
+    say(
+        f"tracks           : {n_tracks} sightings for {len(scenario.visits)} true visits"
+        f" ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))};"
+        f" {', '.join(f'{k} {v}' for k, v in sorted(states.items()))})"
+    )
     for lease in leases:
         lag = checkpoint_lag(lease, producer.result.last_sequence.get(lease.shard_id))
         say(f"shard {lease.shard_id}: held by {lease.owner}, checkpoint lag: {lag}")
@@ -229,18 +276,25 @@ def _summary(cfg, client, alias, leases, producer, want, indexed, start_ms, end_
     say(f"  POST {alias}/_search  {{query: status=unknown, aggs: terms camera_id}}")
     for bucket in result["aggregations"]["cams"]["buckets"]:
         say(f"  {bucket['key']}: {bucket['doc_count']}")
-    top = client.search(index=alias, body={
-        "size": 0, "query": {"bool": {"filter": [rng]}},
-        "aggs": {"who": {"terms": {"field": "identity", "size": 1}}},
-    })["aggregations"]["who"]["buckets"]
+    top = client.search(
+        index=alias,
+        body={
+            "size": 0,
+            "query": {"bool": {"filter": [rng]}},
+            "aggs": {"who": {"terms": {"field": "identity", "size": 1}}},
+        },
+    )["aggregations"]["who"]["buckets"]
     if top:
         person = top[0]["key"]
         body = {
             "size": 0,
             "query": {"bool": {"filter": [rng, {"term": {"identity": person}}]}},
-            "aggs": {"cams": {"terms": {"field": "camera_id", "size": 50, "order": {"_key": "asc"}},
-                              "aggs": {"first": {"min": {"field": "frame_time"}},
-                                       "last": {"max": {"field": "frame_time"}}}}},
+            "aggs": {
+                "cams": {
+                    "terms": {"field": "camera_id", "size": 50, "order": {"_key": "asc"}},
+                    "aggs": {"first": {"min": {"field": "frame_time"}}, "last": {"max": {"field": "frame_time"}}},
+                }
+            },
         }
         result = client.search(index=alias, body=body)
         say(f"\nquery 2: sightings of employee {person} (simulated), per camera")

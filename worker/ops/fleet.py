@@ -8,16 +8,23 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
-def start_worker(stream: str, worker_id: str, env: dict[str, str], log_dir: Path = Path(".run/logs")) -> subprocess.Popen:
+def start_worker(
+    stream: str, worker_id: str, env: dict[str, str], log_dir: Path = Path(".run/logs")
+) -> subprocess.Popen:
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / f"{worker_id}.log").open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "worker", "run", "--stream", stream, "--worker-id", worker_id],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
         )
 
 
@@ -121,8 +128,10 @@ def kill_task(proc: subprocess.Popen, timeout_s: float = 10.0) -> list[int]:
     except ProcessLookupError:
         group = None
     if group is not None and group != root:
-        raise RuntimeError(f"pid {root} is not a process group leader (pgid {group}): start it with"
-                           " start_new_session=True; killing its group would kill others")
+        raise RuntimeError(
+            f"pid {root} is not a process group leader (pgid {group}): start it with"
+            " start_new_session=True; killing its group would kill others"
+        )
     outside = []
     for pid in tree:
         try:

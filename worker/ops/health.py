@@ -60,8 +60,7 @@ def check(directory: str, max_age_s: float, now: float | None = None) -> Health:
         except FileNotFoundError:
             continue  # given up between the listing and the stat
         if age > max_age_s:
-            stale.append(f"{beat.name[:-len(SUFFIX)]} ({age:.0f} s)")
+            stale.append(f"{beat.name[: -len(SUFFIX)]} ({age:.0f} s)")
     if stale:
         return Health(False, f"record processor stuck: no heartbeat for {', '.join(stale)} (limit {max_age_s:.0f} s)")
     return Health(True, f"ok: {len(beats)} shard(s) beating")
-

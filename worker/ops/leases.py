@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 
 @dataclass(frozen=True)
@@ -14,7 +17,7 @@ class Lease:
     counter: int
 
 
-def read_leases(dynamodb: Any, application_name: str) -> list[Lease]:
+def read_leases(dynamodb: DynamoDBClient, application_name: str) -> list[Lease]:
     leases: list[Lease] = []
     paginator = dynamodb.get_paginator("scan")
     for page in paginator.paginate(TableName=application_name, ConsistentRead=True):

@@ -6,11 +6,15 @@ Used by `quarantine redrive` (runtime) and by the simulator, the demo, the bench
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from worker.logs import get_logger
 from worker.retry import Backoff
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency
+    from mypy_boto3_kinesis.client import KinesisClient
 
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
@@ -28,7 +32,7 @@ class PutResult:
 class KinesisProducer:
     def __init__(
         self,
-        client: Any,
+        client: KinesisClient,
         stream_name: str,
         sleep: Callable[[float], None] = time.sleep,
         on_accepted: Callable[[str, bytes, str, str], None] | None = None,
@@ -63,8 +67,8 @@ class KinesisProducer:
                 Records=[{"PartitionKey": k, "Data": d} for k, d in pending],
             )
             retry: list[tuple[str, bytes]] = []
-            for (key, data), entry in zip(pending, response["Records"]):
-                if "ErrorCode" in entry and entry["ErrorCode"]:
+            for (key, data), entry in zip(pending, response["Records"], strict=False):
+                if entry.get("ErrorCode"):
                     retry.append((key, data))
                     continue
                 shard, seq = entry["ShardId"], entry["SequenceNumber"]

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency
+    from mypy_boto3_rekognition.client import RekognitionClient
 
 # Rekognition: ExternalImageId pattern and length; image bytes at most 5 MB, JPEG or PNG.
 EXTERNAL_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,255}$")
@@ -27,11 +31,11 @@ def transitions(statuses: dict[str, str], action: str) -> tuple[list[str], dict[
     return act, skip
 
 
-def processor_statuses(client: Any, prefix: str) -> dict[str, str]:
+def processor_statuses(client: RekognitionClient, prefix: str) -> dict[str, str]:
     names: list[str] = []
     token: str | None = None
     while True:
-        page = client.list_stream_processors(**({"NextToken": token} if token else {}))
+        page = client.list_stream_processors(NextToken=token) if token else client.list_stream_processors()
         names += [p["Name"] for p in page.get("StreamProcessors", []) if p["Name"].startswith(prefix)]
         token = page.get("NextToken")
         if not token:
@@ -39,7 +43,7 @@ def processor_statuses(client: Any, prefix: str) -> dict[str, str]:
     return {name: client.describe_stream_processor(Name=name)["Status"] for name in names}
 
 
-def apply(client: Any, action: str, names: Iterable[str]) -> None:
+def apply(client: RekognitionClient, action: str, names: Iterable[str]) -> None:
     call = client.start_stream_processor if action == "start" else client.stop_stream_processor
     for name in names:
         call(Name=name)
@@ -115,8 +119,7 @@ def plan_from_csv(file: Path, id_prefix: str = "") -> EnrolPlan:
         reader = csv.DictReader(handle)
         missing = {"path", "external_image_id"} - set(reader.fieldnames or [])
         if missing:
-            reason = (f"missing column(s) {', '.join(sorted(missing))};"
-                      f" the header must name path and external_image_id")
+            reason = f"missing column(s) {', '.join(sorted(missing))}; the header must name path and external_image_id"
             plan.rejected.append(Problem("the CSV header", reason, f"{file}: {reason}"))
             return plan
         for line, row in enumerate(reader, 2):
@@ -124,8 +127,12 @@ def plan_from_csv(file: Path, id_prefix: str = "") -> EnrolPlan:
                 reason = "empty path or external_image_id"
                 plan.rejected.append(Problem(f"line {line}", reason, f"{file}:{line}: {reason}"))
                 continue
-            _check((file.parent / row["path"]).resolve(), id_prefix + row["external_image_id"].strip(), plan,
-                   f"line {line}")
+            _check(
+                (file.parent / row["path"]).resolve(),
+                id_prefix + row["external_image_id"].strip(),
+                plan,
+                f"line {line}",
+            )
     return plan
 
 
@@ -162,7 +169,7 @@ def _error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def enrol(client: Any, collection_id: str, plan: EnrolPlan, log: Any = None) -> EnrolResult:
+def enrol(client: RekognitionClient, collection_id: str, plan: EnrolPlan, log: Any = None) -> EnrolResult:
     """IndexFaces for every planned image: the largest face only (MaxFaces=1), Rekognition's quality filter.
 
     Paths, external ids and face ids are logged at debug only; everything else names an image by its
@@ -178,41 +185,70 @@ def enrol(client: Any, collection_id: str, plan: EnrolPlan, log: Any = None) -> 
         try:
             image = item.path.read_bytes()
         except OSError as exc:
-            result.refused.append(Problem(item.where, f"cannot read the file ({exc.strerror or type(exc).__name__})",
-                                          f"{item.path}: {exc}"))
+            result.refused.append(
+                Problem(
+                    item.where, f"cannot read the file ({exc.strerror or type(exc).__name__})", f"{item.path}: {exc}"
+                )
+            )
             log.debug("enrol_unreadable", where=item.where, path=str(item.path), error=str(exc))
             continue
         try:
             response = client.index_faces(
-                CollectionId=collection_id, Image={"Bytes": image},
-                ExternalImageId=item.external_image_id, MaxFaces=1, QualityFilter="AUTO", DetectionAttributes=[],
+                CollectionId=collection_id,
+                Image={"Bytes": image},
+                ExternalImageId=item.external_image_id,
+                MaxFaces=1,
+                QualityFilter="AUTO",
+                DetectionAttributes=[],
             )
         except ClientError as exc:
             code = _error_code(exc)
-            log.debug("enrol_index_faces_failed", where=item.where, path=str(item.path),
-                      external_image_id=item.external_image_id, code=code, error=str(exc))
+            log.debug(
+                "enrol_index_faces_failed",
+                where=item.where,
+                path=str(item.path),
+                external_image_id=item.external_image_id,
+                code=code,
+                error=str(exc),
+            )
             if code in IMAGE_ERRORS:
                 result.refused.append(Problem(item.where, f"{code}: {IMAGE_ERRORS[code]}", f"{item.path}: {exc}"))
                 continue
-            raise EnrolStopped(f"IndexFaces failed at {item.where} ({number} of {total} to enrol; {code});"
-                               f" {result.indexed} indexed before it; the error's message is logged at debug"
-                               f" (FACEWATCH_LOG_LEVEL=debug)", result) from None
+            raise EnrolStopped(
+                f"IndexFaces failed at {item.where} ({number} of {total} to enrol; {code});"
+                f" {result.indexed} indexed before it; the error's message is logged at debug"
+                f" (FACEWATCH_LOG_LEVEL=debug)",
+                result,
+            ) from None
         except BotoCoreError as exc:
             log.debug("enrol_index_faces_failed", where=item.where, path=str(item.path), error=str(exc))
             # Only the class at info: a parameter validation message may quote a value (an id).
-            raise EnrolStopped(f"IndexFaces failed at {item.where} ({number} of {total} to enrol;"
-                               f" {type(exc).__name__}); {result.indexed} indexed before it; the error's message is logged at debug"
-                               f" (FACEWATCH_LOG_LEVEL=debug)", result) from None
+            raise EnrolStopped(
+                f"IndexFaces failed at {item.where} ({number} of {total} to enrol;"
+                f" {type(exc).__name__}); {result.indexed} indexed before it; the error's message is logged at debug"
+                f" (FACEWATCH_LOG_LEVEL=debug)",
+                result,
+            ) from None
         records = response.get("FaceRecords") or []
         unindexed = response.get("UnindexedFaces") or []
         if records:
             result.indexed += 1
             face = records[0].get("Face", {})
-            log.debug("enrol_indexed", where=item.where, path=str(item.path),
-                      external_image_id=item.external_image_id, face_id=face.get("FaceId"))
+            log.debug(
+                "enrol_indexed",
+                where=item.where,
+                path=str(item.path),
+                external_image_id=item.external_image_id,
+                face_id=face.get("FaceId"),
+            )
             if unindexed:
-                result.several_faces.append(Problem(item.where, f"{len(unindexed) + 1} faces, the largest indexed",
-                                                    f"{item.path}: {len(unindexed) + 1} faces"))
+                result.several_faces.append(
+                    Problem(
+                        item.where,
+                        f"{len(unindexed) + 1} faces, the largest indexed",
+                        f"{item.path}: {len(unindexed) + 1} faces",
+                    )
+                )
         else:
             reasons = sorted({r for face in unindexed for r in face.get("Reasons", [])})
             why = f" (Rekognition: {', '.join(reasons)})" if reasons else ""

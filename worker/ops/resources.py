@@ -6,22 +6,27 @@ PutRecordBatch into it as an object, which is how tests and the fault suite see 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.config import Config
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency
+    from mypy_boto3_firehose.client import FirehoseClient
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sqs.client import SQSClient
 
 ARCHIVE_BUCKET = "facewatch-archive"
 LOCAL_ROLE = "arn:aws:iam::123456789012:role/facewatch-firehose"
 
 
-def ensure_bucket(s3: Any, name: str) -> None:
+def ensure_bucket(s3: S3Client, name: str) -> None:
     try:
         s3.create_bucket(Bucket=name)
     except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         pass
 
 
-def ensure_delivery_stream(firehose: Any, name: str, bucket: str) -> None:
+def ensure_delivery_stream(firehose: FirehoseClient, name: str, bucket: str) -> None:
     existing = firehose.list_delivery_streams(Limit=10000)["DeliveryStreamNames"]
     if name in existing:
         return
@@ -83,23 +88,26 @@ def ensure_alert_topic(cfg: Config, name: str) -> tuple[str, str]:
     return topic, queue
 
 
-def drain_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+def drain_queue(sqs: SQSClient, queue_url: str) -> list[dict[str, Any]]:
     """Receive and delete every message waiting in an SQS queue; each body as the SNS envelope (a dict),
     with the time SQS received it (`SentTimestamp`, epoch ms) under `_sent_ms`."""
     import orjson
 
     out: list[dict[str, Any]] = []
     while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                    AttributeNames=["SentTimestamp"]).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["SentTimestamp"]
+        ).get("Messages", [])
         if not batch:
             return out
         for message in batch:
             body = orjson.loads(message["Body"])
             body["_sent_ms"] = int(message.get("Attributes", {}).get("SentTimestamp", 0))
             out.append(body)
-        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                                                              for i, m in enumerate(batch)])
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
 
 
 def delete_alert_topic(cfg: Config, topic_arn: str, queue_url: str) -> None:

@@ -9,8 +9,9 @@ task on AWS does so only where ISM is missing).
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from opensearchpy.exceptions import NotFoundError, TransportError
 
@@ -34,7 +35,7 @@ def expired(index_names: Iterable[str], prefix: str, days: dict[str, int], today
             if not name.startswith(head):
                 continue
             try:
-                day = datetime.strptime(name[len(head):], "%Y.%m.%d").date()
+                day = datetime.strptime(name[len(head) :], "%Y.%m.%d").date()
             except ValueError:
                 continue  # not a daily index of ours
             if day < today - timedelta(days=keep):
@@ -78,7 +79,7 @@ def main(sink: OpenSearchSink, cfg: Config, dry_run: bool = False, today: date |
         else:
             say(f"ISM policies applied: {', '.join(apply_ism(client, prefix, days))}")
         return 0
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     names = list(client.indices.get(index=f"{prefix}-*", expand_wildcards="open", ignore_unavailable=True))
     old = expired(names, prefix, days, today)
     for name in old:

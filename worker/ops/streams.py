@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency
+    from mypy_boto3_kinesis.client import KinesisClient
 
 
-def create_stream(kinesis: Any, name: str, shards: int, timeout_s: float = 60.0) -> None:
+def create_stream(kinesis: KinesisClient, name: str, shards: int, timeout_s: float = 60.0) -> None:
     try:
         kinesis.create_stream(StreamName=name, ShardCount=shards)
     except kinesis.exceptions.ResourceInUseException:
@@ -21,14 +24,14 @@ def create_stream(kinesis: Any, name: str, shards: int, timeout_s: float = 60.0)
         time.sleep(0.2)
 
 
-def delete_stream(kinesis: Any, name: str) -> None:
+def delete_stream(kinesis: KinesisClient, name: str) -> None:
     try:
         kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
     except kinesis.exceptions.ResourceNotFoundException:
         pass
 
 
-def split_shard_in_half(kinesis: Any, stream: str, shard_id: str, timeout_s: float = 30.0) -> list[str]:
+def split_shard_in_half(kinesis: KinesisClient, stream: str, shard_id: str, timeout_s: float = 30.0) -> list[str]:
     """Split a shard at the middle of its hash range (as an operator resharding would); return the
     two children once the stream lists them."""
     shard = next(s for s in kinesis.list_shards(StreamName=stream)["Shards"] if s["ShardId"] == shard_id)

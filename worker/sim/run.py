@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
 from worker.sim.encode import encode_frame
 from worker.sim.producer import KinesisProducer, PutResult
-from worker.sim.scenario import ScenarioSpec, Scenario, SimFrame, build_scenario, frames_of
+from worker.sim.scenario import Scenario, ScenarioSpec, SimFrame, build_scenario, frames_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

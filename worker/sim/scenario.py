@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -172,14 +174,22 @@ def _collides(visit: Visit, others: list[Visit]) -> bool:
         t = lo
         while t <= hi:
             (ax, ay), (bx, by) = centre_at(visit, t), centre_at(other, t)
-            if abs(ax - bx) < (visit.box_size + other.box_size) and abs(ay - by) < 0.9 * (visit.box_size + other.box_size):
+            if abs(ax - bx) < (visit.box_size + other.box_size) and abs(ay - by) < 0.9 * (
+                visit.box_size + other.box_size
+            ):
                 return True
             t += 1.0
     return False
 
 
-def _person(rng: random.Random, spec: ScenarioSpec, employees: list[Person], counter: list[int],
-            watchlist: list[Person] = (), camera_id: str = "") -> Person:
+def _person(
+    rng: random.Random,
+    spec: ScenarioSpec,
+    employees: list[Person],
+    counter: list[int],
+    watchlist: Sequence[Person] = (),
+    camera_id: str = "",
+) -> Person:
     if watchlist and rng.random() < spec.watchlist_share:
         return rng.choice(watchlist)
     if rng.random() < spec.visitor_share:
@@ -215,8 +225,18 @@ def build_scenario(spec: ScenarioSpec) -> Scenario:
     visitors = [0]
     for camera in cameras:
         for window_start, window_s, arrivals in windows_of(spec):
-            _populate(rng, spec, scenario, camera, employees, watchlist, visitors,
-                      spec.start + window_start, spec.start + window_start + window_s, arrivals)
+            _populate(
+                rng,
+                spec,
+                scenario,
+                camera,
+                employees,
+                watchlist,
+                visitors,
+                spec.start + window_start,
+                spec.start + window_start + window_s,
+                arrivals,
+            )
     return scenario
 
 
@@ -224,20 +244,38 @@ def windows_of(spec: ScenarioSpec) -> tuple[tuple[float, float, float], ...]:
     return spec.windows or ((0.0, spec.duration_s, spec.arrivals_per_min),)
 
 
-def _populate(rng: random.Random, spec: ScenarioSpec, scenario: Scenario, camera: Camera, employees: list[Person],
-              watchlist: list[Person], visitors: list[int], start: float, stop: float, arrivals_per_min: float) -> None:
+def _populate(
+    rng: random.Random,
+    spec: ScenarioSpec,
+    scenario: Scenario,
+    camera: Camera,
+    employees: list[Person],
+    watchlist: list[Person],
+    visitors: list[int],
+    start: float,
+    stop: float,
+    arrivals_per_min: float,
+) -> None:
     t = start + rng.uniform(0, 5)
     active: list[Visit] = []
 
-    def new_visit(style: str, t: float, path_of, size: float | None = None, crosses: Visit | None = None) -> Visit | None:
+    def new_visit(
+        style: str, t: float, path_of, size: float | None = None, crosses: Visit | None = None
+    ) -> Visit | None:
         length = rng.uniform(20, 60) if style == "linger" else rng.uniform(4, 10)
         end = min(t + length, stop)
         for _ in range(20):  # a free place, or nobody comes
             box = size if size is not None else rng.uniform(0.06, 0.14)
             visit = Visit(
                 f"{camera.camera_id}-v{len(scenario.visits) + 1:05d}",
-                _person(rng, spec, employees, visitors, watchlist, camera.camera_id), camera, style, t, end,
-                _hidden(rng, spec, t, end), box, path_of(box),
+                _person(rng, spec, employees, visitors, watchlist, camera.camera_id),
+                camera,
+                style,
+                t,
+                end,
+                _hidden(rng, spec, t, end),
+                box,
+                path_of(box),
             )
             if spec.glance_share:
                 visit.glancing = rng.random() < spec.glance_share
@@ -269,7 +307,13 @@ def _populate(rng: random.Random, spec: ScenarioSpec, scenario: Scenario, camera
                     lane = first.path[1] + rng.choice((-1, 1)) * rng.uniform(0.3, 1.0) * first.box_size
                     other_way = first.path[0] < first.path[2]
                     size = first.box_size * rng.uniform(0.85, 1.15)
-                    new_visit("walk", t, lambda box: walk_path(box, lane, other_way), size, crosses=first)
+                    new_visit(
+                        "walk",
+                        t,
+                        partial(walk_path, y=lane, leftwards=other_way),
+                        size,
+                        crosses=first,
+                    )
         t += rng.expovariate(arrivals_per_min / 60.0)
 
 
@@ -331,7 +375,8 @@ def _unoccluded(visits: list[Visit], t: float) -> list[Visit]:
     for v in seen:
         vx, vy = centre_at(v, t)
         hidden = any(
-            o is not v and o.box_size > v.box_size
+            o is not v
+            and o.box_size > v.box_size
             and abs(centre_at(o, t)[0] - vx) < 0.6 * (o.box_size + v.box_size)
             and abs(centre_at(o, t)[1] - vy) < 0.6 * (o.box_size + v.box_size)
             for o in seen
@@ -357,8 +402,17 @@ def frames_of(scenario: Scenario) -> list[SimFrame]:
     return frames
 
 
-def _camera_frames(rng: random.Random, spec: ScenarioSpec, scenario: Scenario, index: int, camera: Camera,
-                   visits: list[Visit], start: float, length_s: float, frames: list[SimFrame]) -> None:
+def _camera_frames(
+    rng: random.Random,
+    spec: ScenarioSpec,
+    scenario: Scenario,
+    index: int,
+    camera: Camera,
+    visits: list[Visit],
+    start: float,
+    length_s: float,
+    frames: list[SimFrame],
+) -> None:
     t = start + (index % 10) * 0.1
     while t < start + length_s:
         # Fragments are cut on absolute time, so runs that start at different times never share one.

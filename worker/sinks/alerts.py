@@ -7,10 +7,10 @@ decides when to try again and what holds the checkpoint."""
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -19,6 +19,9 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from worker import webhooks
 from worker.logs import get_logger
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency
+    from mypy_boto3_sns.client import SNSClient
 
 RETRYABLE_HTTP = {408, 425, 429}  # and every 5xx
 SNS_RETRYABLE = {"Throttling", "ThrottledException", "InternalError", "ServiceUnavailable", "KMSThrottlingException"}
@@ -37,7 +40,7 @@ class AlertRejected(Exception):
 class SnsAlertSink:
     name = "sns"
 
-    def __init__(self, client: Any, topic_arn: str) -> None:
+    def __init__(self, client: SNSClient, topic_arn: str) -> None:
         self.client = client
         self.topic_arn = topic_arn
         self.fifo = topic_arn.endswith(".fifo")
@@ -49,8 +52,9 @@ class SnsAlertSink:
             for key in ("severity", "rule", "camera_id", "site", "zone", "category")
         }
         subject = f"[{doc['severity']}] {doc['rule']} at {doc.get('camera_id')} ({doc.get('site') or 'no site'})"
-        entry: dict[str, Any] = dict(Message=orjson.dumps(doc).decode(), Subject=subject[:100],
-                                     MessageAttributes=attributes)
+        entry: dict[str, Any] = dict(
+            Message=orjson.dumps(doc).decode(), Subject=subject[:100], MessageAttributes=attributes
+        )
         if self.fifo:  # SNS FIFO drops a second publish of the same alert id within 5 minutes
             entry.update(MessageGroupId=str(doc.get("camera_id") or "-"), MessageDeduplicationId=doc["alert_id"])
         return entry
@@ -65,7 +69,8 @@ class SnsAlertSink:
     def send_batch(self, docs: list[dict[str, Any]]) -> list[str]:
         """Up to 10 alerts in one PublishBatch (alerts raised together go in one request): per alert
         "sent", "rejected" (SNS said no for good) or "retry"; raises when the whole call failed."""
-        entries = [{"Id": str(i), **self._entry(doc)} for i, doc in enumerate(docs)]
+        # Plain dicts (_entry builds them by keyword): the stubs' TypedDict cannot follow, botocore validates them.
+        entries: list[Any] = [{"Id": str(i), **self._entry(doc)} for i, doc in enumerate(docs)]
         try:
             response = self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
         except ClientError as exc:
@@ -100,14 +105,23 @@ class WebhookAlertSink:
 
     name = "webhook"
 
-    def __init__(self, url: str, secrets: webhooks.Secrets, timeout_s: float = 5.0,
-                 wall_clock: Callable[[], float] = time.time, maxsize: int = 4, ca_certs: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        secrets: webhooks.Secrets,
+        timeout_s: float = 5.0,
+        wall_clock: Callable[[], float] = time.time,
+        maxsize: int = 4,
+        ca_certs: str | None = None,
+    ) -> None:
         parts = urllib3.util.parse_url(url)
         if parts.scheme not in ("http", "https") or not parts.host:
             raise ValueError("alerts.webhook_url: not an http(s) URL")
-        if parts.scheme == "http" and not _loopback(parts.host):
-            raise ValueError(f"alerts.webhook_url: http:// to {parts.host}; use https:// (http only reaches a"
-                             " receiver on this machine, the local stack)")
+        if parts.scheme == "http" and not webhooks.is_loopback(parts.host):
+            raise ValueError(
+                f"alerts.webhook_url: http:// to {parts.host}; use https:// (http only reaches a"
+                " receiver on this machine, the local stack)"
+            )
         self.keys = webhooks.parse_secrets(secrets)  # ValueError now, not at the first alert
         self.url = url
         self.host = parts.host
@@ -116,9 +130,13 @@ class WebhookAlertSink:
         self.wall_clock = wall_clock
         tls = {"ca_certs": ca_certs} if parts.scheme == "https" and ca_certs else {}  # default: the system's CAs
         self.pool = urllib3.connection_from_url(
-            url, maxsize=maxsize, block=True, retries=False,
+            url,
+            maxsize=maxsize,
+            block=True,
+            retries=False,
             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
-            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"}, **tls,
+            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"},
+            **tls,
         )
         self._redirects_logged: set[tuple[int, str]] = set()
         self._lock = threading.Lock()
@@ -127,9 +145,17 @@ class WebhookAlertSink:
         body = orjson.dumps(doc)
         headers = webhooks.sign_headers(self.keys, doc["alert_id"], body, int(self.wall_clock()))
         try:
-            response = self.pool.urlopen("POST", self.path, body=body, headers={**self.pool.headers, **headers},
-                                         retries=False, redirect=False, preload_content=False,
-                                         release_conn=False, pool_timeout=self.timeout_s)
+            response = self.pool.urlopen(
+                "POST",
+                self.path,
+                body=body,
+                headers={**self.pool.headers, **headers},
+                retries=False,
+                redirect=False,
+                preload_content=False,
+                release_conn=False,
+                pool_timeout=self.timeout_s,  # type: ignore[arg-type]  # stub says int; a float works (queue.get)
+            )
         except (urllib3.exceptions.HTTPError, OSError) as exc:  # no connection, timeouts, TLS, pool full
             raise AlertRetryable(f"webhook {type(exc).__name__}") from None
         status = response.status
@@ -146,8 +172,10 @@ class WebhookAlertSink:
         if 300 <= status < 400:
             host = _location_host(location, self.host)
             self._log_redirect(doc, status, host)
-            raise AlertRejected(f"webhook {status}: refused a redirect to {host} (redirects are never followed;"
-                                " set alerts.webhook_url to the final https URL)")
+            raise AlertRejected(
+                f"webhook {status}: refused a redirect to {host} (redirects are never followed;"
+                " set alerts.webhook_url to the final https URL)"
+            )
         if status in RETRYABLE_HTTP or 500 <= status < 600:
             raise AlertRetryable(f"webhook {status}")
         if 400 <= status < 500:
@@ -164,17 +192,14 @@ class WebhookAlertSink:
             if (status, host) in self._redirects_logged or len(self._redirects_logged) >= 32:
                 return  # bounded: a receiver that redirects everywhere does not grow this for ever
             self._redirects_logged.add((status, host))
-        get_logger().warning("webhook_redirect_refused", sink=self.name, alert_id=doc.get("alert_id"),
-                             rule=doc.get("rule"), status=status, location_host=host)
-
-
-def _loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+        get_logger().warning(
+            "webhook_redirect_refused",
+            sink=self.name,
+            alert_id=doc.get("alert_id"),
+            rule=doc.get("rule"),
+            status=status,
+            location_host=host,
+        )
 
 
 def _location_host(location: str, own_host: str) -> str:

@@ -24,8 +24,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from opensearchpy.exceptions import TransportError
 
@@ -75,7 +76,7 @@ class Recorder:
     while the last one is recorded. Reports to the dispatcher only once the record is written, so a held
     checkpoint is released only when the index says the alert was delivered."""
 
-    def __init__(self, opensearch: OpenSearchSink, results: "queue.Queue[LaneResult]") -> None:
+    def __init__(self, opensearch: OpenSearchSink, results: queue.Queue[LaneResult]) -> None:
         self.opensearch = opensearch
         self.results = results
         self.inbox: queue.Queue[tuple[str, Delivery] | None] = queue.Queue()
@@ -96,8 +97,9 @@ class Recorder:
                 return
             sink, d = item
             try:
-                self.opensearch.mark_delivered(d.index, d.alert_id, sink, d.sent_ms, d.at_ms,
-                                               d.outcome == "rejected", d.doc)
+                self.opensearch.mark_delivered(
+                    d.index, d.alert_id, sink, d.sent_ms, d.at_ms, d.outcome == "rejected", d.doc
+                )
                 self.results.put(LaneResult(sink, d.alert_id, d.outcome, d.at_ms))
             except TransportError as exc:
                 if not isinstance(exc.status_code, int) or not 400 <= exc.status_code < 500:
@@ -106,8 +108,13 @@ class Recorder:
                 # The index refuses this alert's document for good: the alert was delivered, so it is done
                 # (holding the checkpoint for ever, or exiting to send it again, would be worse); only the
                 # record of its delivery is missing, and a next owner may send it once more.
-                self.log.error("alert_delivery_unrecorded", sink=sink, alert_id=d.alert_id,
-                               status=exc.status_code, error=str(exc.error)[:200])
+                self.log.error(
+                    "alert_delivery_unrecorded",
+                    sink=sink,
+                    alert_id=d.alert_id,
+                    status=exc.status_code,
+                    error=str(exc.error)[:200],
+                )
                 self.results.put(LaneResult(sink, d.alert_id, d.outcome, d.at_ms))
             except BaseException as exc:  # noqa: BLE001 - handed to the dispatcher's thread, which raises it
                 self.results.put(LaneResult(sink, d.alert_id, "error", error=exc))
@@ -121,19 +128,21 @@ class SinkLane:
     opensearch: OpenSearchSink
     attempts: int
     backoff: Callable[[], Backoff]
-    results: "queue.Queue[LaneResult]"
+    results: queue.Queue[LaneResult]
     recorder: Recorder
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)
     in_flight: set[str] = field(default_factory=set)  # touched by the dispatcher's thread only
     retry_at: float = 0.0  # monotonic: no new attempt before this, after the sink failed
     failing: threading.Event = field(default_factory=threading.Event)
-    inbox: "queue.Queue[Delivery | None]" = field(default_factory=queue.Queue)
+    inbox: queue.Queue[Delivery | None] = field(default_factory=queue.Queue)
     senders: int = 4  # alerts raised together (a group walking in) go out together, not one after another
 
     def __post_init__(self) -> None:
         self.log = get_logger().bind(sink=self.sink.name)
-        self.threads = [threading.Thread(target=self._run, name=f"alerts-{self.sink.name}-{i}", daemon=True)
-                        for i in range(self.senders)]
+        self.threads = [
+            threading.Thread(target=self._run, name=f"alerts-{self.sink.name}-{i}", daemon=True)
+            for i in range(self.senders)
+        ]
         for thread in self.threads:
             thread.start()
 
@@ -186,7 +195,7 @@ class SinkLane:
         sent_ms = self.clock_ms()
         outcomes = self._send([d.doc for d in todo])
         at_ms = self.clock_ms()
-        for d, outcome in zip(todo, outcomes):
+        for d, outcome in zip(todo, outcomes, strict=True):  # _send answers every doc
             d.sent_ms, d.at_ms, d.outcome = sent_ms, at_ms, outcome
             if outcome == "retry":
                 self.results.put(LaneResult(self.sink.name, d.alert_id, "retry", at_ms))
@@ -206,7 +215,8 @@ class SinkLane:
                         self.sink.send(docs[i])
                         outcomes[i] = "sent"
                 else:
-                    for i, outcome in zip(todo, self.sink.send_batch([docs[i] for i in todo])):
+                    # A short answer leaves the unmentioned alerts at "retry".
+                    for i, outcome in zip(todo, self.sink.send_batch([docs[i] for i in todo]), strict=False):
                         outcomes[i] = outcome
             except AlertRejected as exc:
                 # Never retried: the receiver said no to this alert. Logged (without the identity) and
@@ -214,8 +224,9 @@ class SinkLane:
                 for i in todo:
                     if outcomes[i] == "retry":
                         outcomes[i] = "rejected"
-                        self.log.error("alert_rejected", alert_id=docs[i]["alert_id"], rule=docs[i]["rule"],
-                                       error=str(exc))
+                        self.log.error(
+                            "alert_rejected", alert_id=docs[i]["alert_id"], rule=docs[i]["rule"], error=str(exc)
+                        )
             except AlertRetryable as exc:
                 error = str(exc)
             todo = [i for i in todo if outcomes[i] == "retry"]
@@ -229,9 +240,16 @@ class SinkLane:
 
 
 class AlertDispatcher:
-    def __init__(self, sinks: list[AlertSink], opensearch: OpenSearchSink, attempts: int,
-                 backoff: Callable[[], Backoff], retry_every_s: float = 2.0, fresh_after_ms: int = 0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        sinks: list[AlertSink],
+        opensearch: OpenSearchSink,
+        attempts: int,
+        backoff: Callable[[], Backoff],
+        retry_every_s: float = 2.0,
+        fresh_after_ms: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.opensearch = opensearch
         self.retry_every_s = retry_every_s
         # Records that reached the stream after this is (less a margin) cannot have been processed by an
@@ -240,8 +258,9 @@ class AlertDispatcher:
         self.clock = clock
         self.results: queue.Queue[LaneResult] = queue.Queue()
         self.recorder = Recorder(opensearch, self.results)
-        self.lanes = {sink.name: SinkLane(sink, opensearch, attempts, backoff, self.results, self.recorder)
-                      for sink in sinks}
+        self.lanes = {
+            sink.name: SinkLane(sink, opensearch, attempts, backoff, self.results, self.recorder) for sink in sinks
+        }
         self.pending: dict[str, tuple[str, dict[str, Any]]] = {}  # alert id -> (index, document)
         self.fresh: set[str] = set()  # pending alerts raised from records no earlier owner saw
         self.log = get_logger()
@@ -321,9 +340,15 @@ class AlertDispatcher:
             doc["rejected_by"] = sorted({*(doc.get("rejected_by") or []), result.sink})
         arrival = doc.get("arrival_time")
         if result.outcome != "already":
-            self.log.info("alert_delivered", sink=result.sink, alert_id=result.alert_id, rule=doc.get("rule"),
-                          severity=doc.get("severity"), outcome=result.outcome,
-                          latency_ms=result.at_ms - arrival if arrival else None)
+            self.log.info(
+                "alert_delivered",
+                sink=result.sink,
+                alert_id=result.alert_id,
+                rule=doc.get("rule"),
+                severity=doc.get("severity"),
+                outcome=result.outcome,
+                latency_ms=result.at_ms - arrival if arrival else None,
+            )
         if self.missing(doc):
             self.pending[result.alert_id] = (index, doc)
         else:

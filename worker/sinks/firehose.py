@@ -9,12 +9,17 @@ unavailable. A line too large for Firehose (1,000 KiB) must be caught before it 
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, ParamValidationError
 
 from worker.logs import get_logger
 from worker.retry import RetryPolicy
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency
+    from mypy_boto3_firehose.client import FirehoseClient
+    from mypy_boto3_firehose.type_defs import PutRecordBatchOutputTypeDef
 
 MAX_RECORD_BYTES = 1000 * 1024  # Firehose's limit per record, before base64
 MAX_BATCH_RECORDS = 500
@@ -22,9 +27,16 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024
 # Whole-call errors that mean "not now": anything else (a missing delivery stream, a validation error)
 # is a configuration problem and ends the processor with the error, rather than spinning silently.
 RETRYABLE_CODES = {
-    "ServiceUnavailableException", "ThrottlingException", "LimitExceededException", "InternalFailure",
-    "InternalServerError", "RequestTimeout", "RequestTimeoutException", "SlowDown",
-    "AccessDeniedException", "ExpiredTokenException",
+    "ServiceUnavailableException",
+    "ThrottlingException",
+    "LimitExceededException",
+    "InternalFailure",
+    "InternalServerError",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "SlowDown",
+    "AccessDeniedException",
+    "ExpiredTokenException",
 }
 
 
@@ -44,8 +56,9 @@ class FirehoseConfigError(RuntimeError):
     """The delivery stream cannot take records for a reason retrying will not fix."""
 
 
-def batches(lines: Sequence[bytes], max_records: int = MAX_BATCH_RECORDS,
-            max_bytes: int = MAX_BATCH_BYTES) -> Iterator[list[bytes]]:
+def batches(
+    lines: Sequence[bytes], max_records: int = MAX_BATCH_RECORDS, max_bytes: int = MAX_BATCH_BYTES
+) -> Iterator[list[bytes]]:
     """Split lines into PutRecordBatch calls within Firehose's count and byte limits, keeping order."""
     batch: list[bytes] = []
     size = 0
@@ -64,7 +77,7 @@ def batches(lines: Sequence[bytes], max_records: int = MAX_BATCH_RECORDS,
 class FirehoseSink:
     def __init__(
         self,
-        client: Any,
+        client: FirehoseClient,
         max_records: int = MAX_BATCH_RECORDS,
         max_bytes: int = MAX_BATCH_BYTES,
         retry: RetryPolicy | None = None,
@@ -88,7 +101,7 @@ class FirehoseSink:
         backoff = self.retry()  # between partial resends; whole-call errors retry inside retry.call
         calls = 0
 
-        def put() -> dict[str, Any]:
+        def put() -> PutRecordBatchOutputTypeDef:
             nonlocal calls
             calls += 1
             return self.client.put_record_batch(DeliveryStreamName=stream, Records=[{"Data": line} for line in pending])
@@ -106,11 +119,12 @@ class FirehoseSink:
                 # Cannot tell which entries failed: sending all again may duplicate, never lose.
                 failed, codes = pending, ["ResponseLengthMismatch"]
             else:
-                failed = [line for line, result in zip(pending, results) if result.get("ErrorCode")]
+                failed = [line for line, result in zip(pending, results, strict=True) if result.get("ErrorCode")]
                 codes = sorted({r["ErrorCode"] for r in results if r.get("ErrorCode")})
             delay = backoff.next_delay()
-            self.log.warning("firehose_entries_retried", stream=stream, count=len(failed), errors=codes,
-                             retry_in_s=round(delay, 2))
+            self.log.warning(
+                "firehose_entries_retried", stream=stream, count=len(failed), errors=codes, retry_in_s=round(delay, 2)
+            )
             backoff.sleep(delay)
             pending = failed
         return calls

@@ -9,19 +9,23 @@ checkpoint past data that is not acknowledged, so waiting (backpressure) is the 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from typing import Any
 
 import orjson
 from opensearchpy import OpenSearch, RequestsHttpConnection, Urllib3HttpConnection
 from opensearchpy.exceptions import (
     ConnectionError as OSConnectionError,
+)
+from opensearchpy.exceptions import (
     TransportError,
 )
 from opensearchpy.serializer import JSONSerializer
 
 from worker.config import OpenSearchSection
-from worker.model import IndexOp, Rejected
 from worker.logs import get_logger
+from worker.model import IndexOp, Rejected
 from worker.retry import RetryPolicy
 from worker.sinks.templates import FAMILIES, index_template
 
@@ -49,7 +53,7 @@ class OrjsonSerializer(JSONSerializer):
 
     def dumps(self, data: Any) -> str:
         if isinstance(data, (str, bytes)):
-            return data  # type: ignore[return-value]
+            return data  # type: ignore[return-value]  # a bulk body comes encoded: sent as is, bytes or str
         return orjson.dumps(data, default=self.default).decode()
 
 
@@ -102,7 +106,8 @@ def _chunks(ops: Sequence[IndexOp], max_bytes: int, max_docs: int) -> Iterator[l
 
 _MARK_DELIVERED = """
 def s = ctx._source;
-if (s.delivered_to == null) { s.delivered_to = []; } else if (!(s.delivered_to instanceof List)) { s.delivered_to = [s.delivered_to]; }
+if (s.delivered_to == null) { s.delivered_to = []; }
+else if (!(s.delivered_to instanceof List)) { s.delivered_to = [s.delivered_to]; }
 if (!s.delivered_to.contains(params.sink)) { s.delivered_to.add(params.sink); }
 if (s.delivered_at == null) { s.delivered_at = [:]; }
 if (!s.delivered_at.containsKey(params.sink)) { s.delivered_at[params.sink] = params.at; }
@@ -132,12 +137,14 @@ class OpenSearchSink:
         for family in FAMILIES:
             body = index_template(self.cfg.index_prefix, family, self.cfg.replicas)
             name = f"{self.cfg.index_prefix}-{family}"
-            self._call(lambda: self.client.indices.put_index_template(name=name, body=body), "template")
+            self._call(partial(self.client.indices.put_index_template, name=name, body=body), "template")
             # Indices made by an older version keep their mapping: add the new fields to them too (only
             # additions, which OpenSearch allows), or a strict mapping would refuse the new documents.
             mapping = {"properties": body["template"]["mappings"]["properties"]}
-            self._call(lambda: self.client.indices.put_mapping(index=f"{name}-*", body=mapping,
-                                                                params={"allow_no_indices": "true"}), "mapping")
+            put_mapping = partial(
+                self.client.indices.put_mapping, index=f"{name}-*", body=mapping, params={"allow_no_indices": "true"}
+            )
+            self._call(put_mapping, "mapping")
 
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
         return self.retry.call(fn, _request_retryable, self.log, op=what)
@@ -150,19 +157,27 @@ class OpenSearchSink:
         response = self._call(lambda: self.client.mget(body=body), "mget")
         return {d["_id"]: d["_source"] for d in response["docs"] if d.get("found")}
 
-    def mark_delivered(self, index: str, alert_id: str, sink: str, sent_ms: int, at_ms: int, rejected: bool,
-                       doc: dict[str, Any]) -> None:
+    def mark_delivered(
+        self, index: str, alert_id: str, sink: str, sent_ms: int, at_ms: int, rejected: bool, doc: dict[str, Any]
+    ) -> None:
         """Record on an alert document that `sink` took it: atomic, so two sinks' lanes never undo each
         other, and idempotent, so a second owner recording the same delivery changes nothing. Creates the
         document (from `doc`) when the flush that creates it has not happened yet."""
         upsert = {**doc, "delivered_to": [sink], "sent_at": {sink: sent_ms}, "delivered_at": {sink: at_ms}}
         if rejected:
             upsert["rejected_by"] = [sink]
-        body = {"script": {"lang": "painless", "source": _MARK_DELIVERED,
-                           "params": {"sink": sink, "sent": sent_ms, "at": at_ms, "rejected": rejected}},
-                "upsert": upsert}
-        self._call(lambda: self.client.update(index=index, id=alert_id, body=body,
-                                              params={"retry_on_conflict": "5"}), "mark_delivered")
+        body = {
+            "script": {
+                "lang": "painless",
+                "source": _MARK_DELIVERED,
+                "params": {"sink": sink, "sent": sent_ms, "at": at_ms, "rejected": rejected},
+            },
+            "upsert": upsert,
+        }
+        self._call(
+            lambda: self.client.update(index=index, id=alert_id, body=body, params={"retry_on_conflict": "5"}),
+            "mark_delivered",
+        )
 
     def index(self, ops: Iterable[IndexOp]) -> list[Rejected]:
         """Index every op. Returns the ops OpenSearch rejected for good; the rest are acknowledged."""
@@ -179,7 +194,7 @@ class OpenSearchSink:
         while pending:
             body = b"".join(line for _, line in pending)
             try:
-                response = self._call(lambda: self.client.bulk(body=body), "bulk")
+                response = self._call(partial(self.client.bulk, body=body), "bulk")
             except TransportError as exc:
                 if exc.status_code == 413 and len(pending) > 1:
                     half = len(pending) // 2
@@ -189,8 +204,8 @@ class OpenSearchSink:
                 raise
             items = response.get("items") or []
             # An answer with fewer items than ops cannot acknowledge the ops it does not mention: resend those.
-            retry: list[tuple[IndexOp, bytes]] = list(pending[len(items):])
-            for (op, line), item in zip(pending, items):
+            retry: list[tuple[IndexOp, bytes]] = list(pending[len(items) :])
+            for (op, line), item in zip(pending, items, strict=False):
                 result = item.get("index") or next(iter(item.values()))
                 status = int(result.get("status", 500))
                 if status < 300 or (op.delete and status == 404) or (op.create and status == 409):

@@ -12,18 +12,23 @@ record overwrites its own entry instead of adding a second one.
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from worker.core.detections import day_of
-from worker.logs import get_logger
-from worker.retry import RetryPolicy
 from worker.documents import QuarantineSource
+from worker.logs import get_logger
 from worker.model import IndexOp, QuarantineEntry
+from worker.retry import RetryPolicy
 from worker.sinks.templates import index_name
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency
+    from mypy_boto3_s3.client import S3Client
 
 MAX_ITEMS_INDEXED = 20  # the searchable copy lists this many refused documents; S3 keeps all
 NOT_RETRYABLE_S3 = {"NoSuchBucket", "InvalidBucketName", "AllAccessDisabled", "InvalidArgument"}
@@ -60,7 +65,7 @@ def searchable_op(entry: QuarantineEntry, prefix: str, worker_id: str) -> IndexO
 
 def s3_key(entry: QuarantineEntry, prefix: str) -> str:
     # By arrival day, then reason: `list --reason` and lifecycle rules work on prefixes.
-    day = datetime.fromtimestamp(entry.arrival_ms / 1000.0, tz=timezone.utc).strftime("%Y/%m/%d")
+    day = datetime.fromtimestamp(entry.arrival_ms / 1000.0, tz=UTC).strftime("%Y/%m/%d")
     return f"{prefix}{day}/{entry.reason}/{entry.entry_id}.json"
 
 
@@ -90,7 +95,7 @@ class QuarantineConfigError(RuntimeError):
 class QuarantineStore:
     """The S3 side of the quarantine: write entries (retrying until stored), list and read them back."""
 
-    def __init__(self, s3: Any, bucket: str, prefix: str, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, s3: S3Client, bucket: str, prefix: str, retry: RetryPolicy | None = None) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.prefix = prefix
@@ -101,9 +106,11 @@ class QuarantineStore:
         for entry in entries:
             key, body = s3_key(entry, self.prefix), s3_body(entry, worker_id)
             try:
-                self.retry.call(lambda: self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
-                                                           ContentType="application/json"),
-                                _s3_retryable, self.log)
+                self.retry.call(
+                    partial(self.s3.put_object, Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"),
+                    _s3_retryable,
+                    self.log,
+                )
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 raise QuarantineConfigError(f"quarantine bucket {self.bucket}: {code}") from exc
@@ -125,7 +132,7 @@ class QuarantineStore:
 
     def move(self, key: str, to_prefix: str) -> str:
         """Move an entry under another prefix (e.g. after a re-drive), keeping the rest of its key."""
-        new_key = to_prefix + key[len(self.prefix):]
+        new_key = to_prefix + key[len(self.prefix) :]
         self.s3.copy_object(Bucket=self.bucket, Key=new_key, CopySource={"Bucket": self.bucket, "Key": key})
         self.s3.delete_object(Bucket=self.bucket, Key=key)
         return new_key

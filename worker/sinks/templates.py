@@ -180,8 +180,11 @@ def retention_policy(prefix: str, family: str, days: int) -> dict[str, Any]:
             "description": f"facewatch: delete {prefix}-{family}-* indices after {days} days",
             "default_state": "hot",
             "states": [
-                {"name": "hot", "actions": [],
-                 "transitions": [{"state_name": "delete", "conditions": {"min_index_age": f"{days}d"}}]},
+                {
+                    "name": "hot",
+                    "actions": [],
+                    "transitions": [{"state_name": "delete", "conditions": {"min_index_age": f"{days}d"}}],
+                },
                 {"name": "delete", "actions": [{"delete": {}}], "transitions": []},
             ],
             "ism_template": [{"index_patterns": [f"{prefix}-{family}-*"], "priority": 100}],

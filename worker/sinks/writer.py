@@ -14,14 +14,15 @@ harmless, and the archive loses nothing); a crash after step 5 lets the successo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import orjson
 
 from worker.buffer.pending import PendingWrites
+from worker.model import IndexOp, QuarantineEntry, RawRecord, RefusedItem, Rejected
 from worker.sinks.firehose import FirehoseSink
-from worker.model import IndexOp, QuarantineEntry, RawRecord, Rejected, RefusedItem
 from worker.sinks.opensearch import OpenSearchSink
 from worker.sinks.quarantine import QuarantineStore, searchable_op
 
@@ -54,7 +55,7 @@ class SinkWriter:
         index_prefix: str,
         shard_id: str,
         worker_id: str,
-        alerts: "AlertDispatcher | None" = None,
+        alerts: AlertDispatcher | None = None,
     ) -> None:
         self.alerts = alerts
         self.opensearch = opensearch
@@ -81,7 +82,9 @@ class SinkWriter:
             self.quarantine.put(dead, self.worker_id)
             refused = self.opensearch.index(searchable_op(entry, self.prefix, self.worker_id) for entry in dead)
             if refused:
-                raise SinkRefused(f"quarantine index refused {len(refused)} entries: {refused[0].status} {refused[0].error}")
+                raise SinkRefused(
+                    f"quarantine index refused {len(refused)} entries: {refused[0].status} {refused[0].error}"
+                )
             result.quarantined = len(dead)
             for entry in dead:
                 result.reasons[entry.reason] = result.reasons.get(entry.reason, 0) + 1
@@ -103,13 +106,16 @@ class SinkWriter:
                 orphans.append(refused)
             else:
                 by_record.setdefault(record.sequence_number, (record, []))[1].append(refused)
-        entries = [self._entry(items, record.sequence_number, record.partition_key, record.arrival_ms, record.data, "")
-                   for record, items in by_record.values()]
+        entries = [
+            self._entry(items, record.sequence_number, record.partition_key, record.arrival_ms, record.data, "")
+            for record, items in by_record.values()
+        ]
         entries += [self._entry([r], pending.last_sequence or "", "", 0, b"", r.op.doc_id) for r in orphans]
         return entries
 
-    def _entry(self, items: list[Rejected], sequence: str, key: str, arrival_ms: int, payload: bytes,
-               sub_id: str) -> QuarantineEntry:
+    def _entry(
+        self, items: list[Rejected], sequence: str, key: str, arrival_ms: int, payload: bytes, sub_id: str
+    ) -> QuarantineEntry:
         errors = sorted({f"{r.status} {r.error}" for r in items})
         return QuarantineEntry(
             stage="sink",

@@ -8,8 +8,8 @@ buffers; `flush` writes the buffer to every sink and reports the position that i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import orjson
 
@@ -19,13 +19,12 @@ from worker.core.cameras import CameraRegistry
 from worker.core.detections import day_of, detections_of, frame_id
 from worker.core.record import FrameRecord, RecordError, camera_id_from_arn, parse_frame_record
 from worker.logs import get_logger
-from worker.sinks.firehose import MAX_RECORD_BYTES
 from worker.model import IndexOp, QuarantineEntry, RawRecord
+from worker.sinks.firehose import MAX_RECORD_BYTES
 from worker.sinks.templates import index_name
 from worker.sinks.writer import FlushResult, SinkWriter
 from worker.source.progress import progress_op
 from worker.source.tracking import TrackingOutput, TrackingStage
-
 
 PROGRESS_EVERY = 200  # records between two heartbeats inside one batch
 
@@ -44,9 +43,19 @@ class BatchStats:
     flushes: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
-    def add(self, other: "BatchStats") -> None:
-        for name in ("records", "faces", "quarantined", "late_frames", "unregistered_frames", "tracks_closed",
-                     "archived", "archive_skipped", "alerts", "flushes"):
+    def add(self, other: BatchStats) -> None:
+        for name in (
+            "records",
+            "faces",
+            "quarantined",
+            "late_frames",
+            "unregistered_frames",
+            "tracks_closed",
+            "archived",
+            "archive_skipped",
+            "alerts",
+            "flushes",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
@@ -55,16 +64,18 @@ class BatchStats:
 def archive_line(record: RawRecord, frame: FrameRecord, shard_id: str) -> bytes:
     """The raw record for the archive: one JSON line, the original record under `record`, with the keys
     the archive is partitioned and deduplicated by (`frame_id`, `camera_id`, `day`)."""
-    head = orjson.dumps({
-        "frame_id": frame_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s),
-        "camera_id": camera_id_from_arn(frame.stream_arn),
-        "stream_arn": frame.stream_arn,
-        "frame_time": int(round(frame.frame_time * 1000)),
-        "day": day_of(frame.frame_time).replace(".", "-"),
-        "shard_id": shard_id,
-        "sequence_number": record.sequence_number,
-        "arrival_time": record.arrival_ms,
-    })
+    head = orjson.dumps(
+        {
+            "frame_id": frame_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s),
+            "camera_id": camera_id_from_arn(frame.stream_arn),
+            "stream_arn": frame.stream_arn,
+            "frame_time": round(frame.frame_time * 1000),
+            "day": day_of(frame.frame_time).replace(".", "-"),
+            "shard_id": shard_id,
+            "sequence_number": record.sequence_number,
+            "arrival_time": record.arrival_ms,
+        }
+    )
     # A pretty-printed record would break newline-delimited lines. A raw CR or LF can only be whitespace
     # between JSON tokens (inside a string it must be escaped), so a space in its place keeps the record
     # the same JSON, byte for byte elsewhere, at any nesting depth (re-serialising stops at 255 levels).
@@ -105,8 +116,14 @@ class BatchHandler:
         p = cfg.processor
         self.buffer = WriteBuffer(p.flush_max_records, p.flush_max_bytes, p.flush_interval_s)
         self.tracking = TrackingStage(
-            self.sink, self.prefix, shard_id, CameraRegistry(cfg.cameras), cfg.tracker_params(),
-            cfg.identities.watchlist_prefix, cfg.alert_rules(), on_alerts=self._hand_off,
+            self.sink,
+            self.prefix,
+            shard_id,
+            CameraRegistry(cfg.cameras),
+            cfg.tracker_params(),
+            cfg.identities.watchlist_prefix,
+            cfg.alert_rules(),
+            on_alerts=self._hand_off,
         )
         self.archive_enabled = cfg.firehose.enabled
         self.log = get_logger().bind(shard_id=shard_id)
@@ -132,12 +149,14 @@ class BatchHandler:
                 continue
             try:
                 prepared.append(self._prepare(record, frame))
-            except Exception as exc:  # noqa: BLE001 - a record the contract let through but we cannot use
-                self.log.error("record_unusable", sequence_number=record.sequence_number, error=type(exc).__name__,
-                               exc_info=exc)
+            except Exception as exc:  # a record the contract let through but we cannot use
+                self.log.error(
+                    "record_unusable", sequence_number=record.sequence_number, error=type(exc).__name__, exc_info=exc
+                )
                 dead.append(self._entry(record, "process", "unusable", f"{type(exc).__name__}: {str(exc)[:200]}"))
-        tracking = self.tracking.process([p.frame for p in prepared], [p.record.arrival_ms for p in prepared],
-                                         received_ms)
+        tracking = self.tracking.process(
+            [p.frame for p in prepared], [p.record.arrival_ms for p in prepared], received_ms
+        )
         archive: list[bytes] = []
         for p in prepared:
             stats.faces += len(p.ops)
@@ -150,9 +169,15 @@ class BatchHandler:
                     continue
                 self.archived_through = None  # past what the previous owner archived: nothing more to skip
             if len(p.line) > MAX_RECORD_BYTES:
-                dead.append(self._entry(p.record, "sink", "firehose_record_too_large",
-                                        f"{len(p.line)} bytes; Firehose takes at most {MAX_RECORD_BYTES}",
-                                        sub_id="archive"))
+                dead.append(
+                    self._entry(
+                        p.record,
+                        "sink",
+                        "firehose_record_too_large",
+                        f"{len(p.line)} bytes; Firehose takes at most {MAX_RECORD_BYTES}",
+                        sub_id="archive",
+                    )
+                )
             else:
                 archive.append(p.line)
         origins = {doc_id: prepared[i].record for doc_id, i in tracking.origins.items()}
@@ -164,8 +189,10 @@ class BatchHandler:
         return stats
 
     def _prepare(self, record: RawRecord, frame: FrameRecord) -> Prepared:
-        ops = [IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, dict(det.source))
-               for det in detections_of(frame, self.shard_id, record)]
+        ops = [
+            IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, dict(det.source))
+            for det in detections_of(frame, self.shard_id, record)
+        ]
         line = archive_line(record, frame, self.shard_id) if self.archive_enabled else None
         return Prepared(record, frame, ops, line)
 
@@ -198,16 +225,20 @@ class BatchHandler:
         """Collect what the alert lanes delivered and retry what is due; True when none is pending."""
         return self.writer.alerts is None or self.writer.alerts.deliver(wait_s)
 
-    def _buffer_tracking(self, output: TrackingOutput, stats: BatchStats, now: float,
-                         origins: dict[str, RawRecord] | None = None) -> None:
+    def _buffer_tracking(
+        self, output: TrackingOutput, stats: BatchStats, now: float, origins: dict[str, RawRecord] | None = None
+    ) -> None:
         tracking = output.stats
         stats.late_frames += tracking.late_frames
         stats.unregistered_frames += tracking.unregistered_frames
         stats.tracks_closed += tracking.closed_tracks
         stats.alerts += tracking.alerts
         for camera_id in tracking.new_unregistered:
-            self.log.warning("camera_unregistered", camera_id=camera_id,
-                             fix="add it to the cameras registry (config cameras / FACEWATCH_CAMERAS)")
+            self.log.warning(
+                "camera_unregistered",
+                camera_id=camera_id,
+                fix="add it to the cameras registry (config cameras / FACEWATCH_CAMERAS)",
+            )
         self.buffer.add_ops(output.ops, now, origins=origins)
         if self.archive_enabled:
             self.buffer.add_archive(self.cfg.firehose.tracks_stream, output.archive, now)
@@ -218,8 +249,9 @@ class BatchHandler:
             self.writer.alerts.raised(alerts)
             time.sleep(0)  # let the lanes take the GIL and start sending before this batch goes on
 
-    def _entry(self, record: RawRecord, stage: str, reason: str, detail: str, field: str = "",
-               sub_id: str = "") -> QuarantineEntry:
+    def _entry(
+        self, record: RawRecord, stage: str, reason: str, detail: str, field: str = "", sub_id: str = ""
+    ) -> QuarantineEntry:
         return QuarantineEntry(
             stage=stage,
             reason=reason,

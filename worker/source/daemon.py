@@ -22,9 +22,7 @@ def jars_dir() -> Path:
 
     path = Path(amazon_kclpy.__file__).parent / "jars"
     if not any(path.glob("amazon-kinesis-client-multilang-*.jar")):
-        raise ConfigError(
-            f"KCL jars: none in {path}; reinstall with `make deps` (it fetches them with Maven)"
-        )
+        raise ConfigError(f"KCL jars: none in {path}; reinstall with `make deps` (it fetches them with Maven)")
     return path
 
 

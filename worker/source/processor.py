@@ -12,7 +12,8 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from amazon_kclpy import kcl
 from amazon_kclpy.checkpoint_error import CheckpointError
@@ -20,8 +21,8 @@ from amazon_kclpy.v3 import processor
 
 from worker.config import Config
 from worker.logs import get_logger
-from worker.ops.health import Heartbeat
 from worker.model import RawRecord
+from worker.ops.health import Heartbeat
 from worker.retry import RetriesExhausted, RetryPolicy
 from worker.source.batch import BatchHandler, BatchStats
 from worker.source.checkpointing import CheckpointTracker
@@ -65,9 +66,12 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             self.heartbeat = Heartbeat(self.cfg.worker.heartbeat_dir, self.shard_id)
             self.heartbeat.beat()
             self.handler = self.make_handler(self.shard_id, self.heartbeat)
-            self.log.info("shard_initialized", from_sequence=initialize_input.sequence_number,
-                          archived_through=str(self.handler.archived_through or ""))
-        except BaseException as exc:  # noqa: BLE001 - see module docstring
+            self.log.info(
+                "shard_initialized",
+                from_sequence=initialize_input.sequence_number,
+                archived_through=str(self.handler.archived_through or ""),
+            )
+        except BaseException as exc:  # noqa: BLE001 - kclpy swallows exceptions: catch all, then exit
             _fatal(self.log, "initialize_failed", exc)
 
     def process_records(self, process_records_input: Any) -> None:
@@ -95,7 +99,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             if position is not None:
                 self._checkpoint(process_records_input.checkpointer, position)
             self._maybe_summary(process_records_input.millis_behind_latest)
-        except BaseException as exc:  # noqa: BLE001 - see module docstring
+        except BaseException as exc:  # noqa: BLE001 - kclpy swallows exceptions: catch all, then exit
             _fatal(self.log, "process_records_failed", exc)
 
     def lease_lost(self, lease_lost_input: Any) -> None:
@@ -117,7 +121,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             self._checkpoint(shard_ended_input.checkpointer, None)
             self.heartbeat.clear()
             self.log.info("shard_ended", **self._totals())
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - kclpy swallows exceptions: catch all, then exit
             _fatal(self.log, "shard_ended_failed", exc)
 
     def shutdown_requested(self, shutdown_requested_input: Any) -> None:
@@ -132,7 +136,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
                 self._checkpoint(shutdown_requested_input.checkpointer, position)
             self.heartbeat.clear()
             self.log.info("shutdown_requested", **self._totals())
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - kclpy swallows exceptions: catch all, then exit
             _fatal(self.log, "shutdown_requested_failed", exc)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -181,10 +185,19 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
 
     def _totals(self) -> dict[str, Any]:
         t = self.totals
-        return {"records": t.records, "faces": t.faces, "quarantined": t.quarantined,
-                "late_frames": t.late_frames, "unregistered_frames": t.unregistered_frames,
-                "tracks_closed": t.tracks_closed, "alerts": t.alerts, "archived": t.archived, "archive_skipped": t.archive_skipped,
-                "flushes": t.flushes, "checkpointed": self.checkpoints.checkpointed}
+        return {
+            "records": t.records,
+            "faces": t.faces,
+            "quarantined": t.quarantined,
+            "late_frames": t.late_frames,
+            "unregistered_frames": t.unregistered_frames,
+            "tracks_closed": t.tracks_closed,
+            "alerts": t.alerts,
+            "archived": t.archived,
+            "archive_skipped": t.archive_skipped,
+            "flushes": t.flushes,
+            "checkpointed": self.checkpoints.checkpointed,
+        }
 
     def _maybe_summary(self, millis_behind: Any) -> None:
         now = self.clock()

@@ -20,8 +20,12 @@ def progress_id(application: str, shard_id: str) -> str:
 
 
 def progress_op(prefix: str, application: str, shard_id: str, sequence_number: str) -> IndexOp:
-    source: ShardProgressSource = {"kind": "shard_progress", "application": application, "shard_id": shard_id,
-                                   "flushed_through": sequence_number}
+    source: ShardProgressSource = {
+        "kind": "shard_progress",
+        "application": application,
+        "shard_id": shard_id,
+        "flushed_through": sequence_number,
+    }
     return IndexOp(camera_state_index(prefix), progress_id(application, shard_id), dict(source))
 
 

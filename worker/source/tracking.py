@@ -10,8 +10,8 @@ in the middle of a visit therefore continues the same track instead of starting 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import orjson
 
@@ -99,8 +99,9 @@ class TrackingStage:
         if stats.restored_tracks:
             self.log.info("tracks_restored", cameras=len(states), tracks=stats.restored_tracks)
 
-    def process(self, frames: list[FrameRecord], arrivals: list[int | None] | None = None,
-                received_ms: int | None = None) -> TrackingOutput:
+    def process(
+        self, frames: list[FrameRecord], arrivals: list[int | None] | None = None, received_ms: int | None = None
+    ) -> TrackingOutput:
         """Track a batch's frames (in shard order), raise alerts; return the ops that persist the result."""
         stats = TrackingStats()
         alert_docs: dict[str, tuple[str, dict]] = {}
@@ -115,8 +116,10 @@ class TrackingStage:
                     self._unregistered_seen.add(frame.stream_arn)
                     stats.new_unregistered.append(self.registry.lookup(frame.stream_arn).camera_id)
             result = self.tracker.observe(frame)
-            raised = {a.alert_id: self._alert_doc(a, received_ms)
-                      for a in self.alerts.on_frame(frame, result, arrivals[i] if arrivals else None)}
+            raised = {
+                a.alert_id: self._alert_doc(a, received_ms)
+                for a in self.alerts.on_frame(frame, result, arrivals[i] if arrivals else None)
+            }
             if raised:
                 alert_docs.update(raised)
                 origins.update(dict.fromkeys(raised, i))
@@ -146,8 +149,14 @@ class TrackingStage:
         changed = {t.track_id: t for t in closed}
         return self._output(changed, {}, {t.stream_arn for t in closed}, stats)
 
-    def _output(self, changed: dict[str, Track], removed: dict[str, Track], cameras: set[str],
-                stats: TrackingStats, alert_docs: dict[str, tuple[str, dict]] | None = None) -> TrackingOutput:
+    def _output(
+        self,
+        changed: dict[str, Track],
+        removed: dict[str, Track],
+        cameras: set[str],
+        stats: TrackingStats,
+        alert_docs: dict[str, tuple[str, dict]] | None = None,
+    ) -> TrackingOutput:
         alert_docs = alert_docs or {}
         # Created by its id, never overwritten: a replay or a second worker finds the stored one, with the
         # sinks it was already delivered to (worker/sinks/dispatch.py).
@@ -156,7 +165,7 @@ class TrackingStage:
         archive: list[bytes] = []
         for track in changed.values():
             doc = track_document(track, self.registry.lookup(track.stream_arn), self.watchlist_prefix)
-            ops.append(IndexOp(self._index_of(track), doc.doc_id, doc.source))
+            ops.append(IndexOp(self._index_of(track), doc.doc_id, dict(doc.source)))
             if track.closed:
                 archive.append(orjson.dumps({k: v for k, v in doc.source.items() if k != "resume"}) + b"\n")
         for track in removed.values():
@@ -166,8 +175,17 @@ class TrackingStage:
         return TrackingOutput(ops, archive, stats)
 
     def _alert_doc(self, alert: Alert, received_ms: int | None) -> tuple[str, dict]:
-        return index_name(self.prefix, "alerts", day_of(alert.at)), dict(alert_source(alert, self.shard_id, received_ms))
+        return index_name(self.prefix, "alerts", day_of(alert.at)), dict(
+            alert_source(alert, self.shard_id, received_ms)
+        )
 
     def _state(self, stream_arn: str) -> dict:
-        return dict(camera_state(self.tracker.cameras[stream_arn], self.registry.lookup(stream_arn).camera_id,
-                                 self.shard_id, self._index_of, self.alerts.clocks(stream_arn)))
+        return dict(
+            camera_state(
+                self.tracker.cameras[stream_arn],
+                self.registry.lookup(stream_arn).camera_id,
+                self.shard_id,
+                self._index_of,
+                self.alerts.clocks(stream_arn),
+            )
+        )

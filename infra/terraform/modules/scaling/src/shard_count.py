@@ -26,7 +26,13 @@ def handler(event, context):
     shards = open_shards(stream)
     cloudwatch.put_metric_data(
         Namespace=os.environ["METRIC_NAMESPACE"],
-        MetricData=[{"MetricName": "OpenShardCount", "Dimensions": [{"Name": "StreamName", "Value": stream}],
-                     "Value": shards, "Unit": "Count"}],
+        MetricData=[
+            {
+                "MetricName": "OpenShardCount",
+                "Dimensions": [{"Name": "StreamName", "Value": stream}],
+                "Value": shards,
+                "Unit": "Count",
+            }
+        ],
     )
     return {"stream": stream, "open_shards": shards}
