@@ -16,6 +16,8 @@ from worker.ops.resources import delete_local_delivery_streams, ensure_local_res
 from worker.sinks.opensearch import make_client
 from worker.sinks.templates import FAMILIES
 
+from .helpers import ProcessorChild
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -89,3 +91,17 @@ def isolated_env(local_stack):
 @pytest.fixture
 def opensearch(local_stack):
     return make_client(load_config(env=dict(os.environ), stack_env_file=None).opensearch)
+
+
+@pytest.fixture
+def child(isolated_env):
+    made: list[ProcessorChild] = []
+
+    def start(env_overrides: dict[str, str] | None = None) -> ProcessorChild:
+        c = ProcessorChild({**isolated_env, **(env_overrides or {})})
+        made.append(c)
+        return c
+
+    yield start
+    for c in made:
+        c.close()

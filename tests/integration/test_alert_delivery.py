@@ -20,8 +20,7 @@ from worker.localstack.webhook import WebhookReceiver
 from worker.ops.resources import delete_alert_topic, drain_queue, ensure_alert_topic
 from worker.webhooks import new_secret
 
-from .test_processor_protocol import child, initialize  # noqa: F401 - child is a fixture
-from .test_tracks import expected_alerts, scenario_records, stored_alerts
+from .helpers import expected_alerts, initialize, scenario_records, stored_alerts
 
 SECRET = new_secret()  # whsec_..., this session's
 

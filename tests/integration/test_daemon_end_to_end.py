@@ -20,9 +20,7 @@ from worker.sim.encode import encode_frame
 from worker.sim.producer import KinesisProducer
 from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
 
-from .helpers import count, wait_for
-from .test_delivery import archive_lines, dead_letters
-from .test_tracks import expected_tracks, stored_tracks
+from .helpers import archive_lines, count, dead_letters, expected_tracks, stored_tracks, wait_for
 
 POISON = [
     b"garbage",

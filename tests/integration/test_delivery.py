@@ -16,34 +16,13 @@ import orjson
 from worker import aws
 from worker.config import load_config
 from worker.localstack.faultproxy import FaultProxy
-from worker.ops.resources import ARCHIVE_BUCKET
 from worker.ops.streams import create_stream, delete_stream
 from worker.sim.encode import encode_frame
 from worker.sim.scenario import build_scenario, frames_of, preset
 
-from .helpers import count
-from .test_processor_protocol import child, initialize, kinesis_record, simulated_records  # noqa: F401 - fixtures
+from .helpers import archive_lines, count, dead_letters, initialize, kinesis_record, simulated_records
 
 POISON = [b"not json", b'{"InputInformation": 5}', b"[1, 2"]
-
-
-def archive_lines(s3, stream: str) -> list[dict]:
-    lines: list[dict] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ARCHIVE_BUCKET, Prefix=f"{stream}/"):
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=ARCHIVE_BUCKET, Key=obj["Key"])["Body"].read()
-            lines += [orjson.loads(line) for line in body.splitlines() if line.strip()]
-    return lines
-
-
-def dead_letters(s3, cfg) -> list[dict]:
-    out = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=cfg.quarantine.bucket, Prefix=cfg.quarantine.prefix
-    ):
-        for obj in page.get("Contents", []):
-            out.append(orjson.loads(s3.get_object(Bucket=cfg.quarantine.bucket, Key=obj["Key"])["Body"].read()))
-    return out
 
 
 def run_batches(c, records: list[dict], size: int) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.localstack import stack
+from worker.localstack import processes, stack
 from worker.ops.fleet import wait_for
 
 pytestmark = pytest.mark.integration
@@ -169,4 +169,4 @@ def test_reset_refuses_while_another_process_holds_the_node_lock(run_dir):
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         os.close(fd)
-    assert stack._data_in_use(run_dir / "data" / "opensearch") == []
+    assert processes.data_in_use(run_dir / "data" / "opensearch") == []

@@ -6,77 +6,19 @@ from __future__ import annotations
 import json
 import uuid
 
-import orjson
-
 from worker.config import parse_cameras
 from worker.core.cameras import CameraRegistry
-from worker.core.record import parse_frame_record
-from worker.core.track_docs import track_document
-from worker.core.tracker import Tracker
-from worker.sim.encode import encode_frame
-from worker.sim.scenario import build_scenario, frames_of, preset
 
-from .test_processor_protocol import child, initialize, kinesis_record  # noqa: F401 - child is a fixture
-
-SPEC = preset("crowded_lobby", cameras=3, duration_s=90, seed=12)
-
-
-def scenario_records() -> tuple[list[dict], list]:
-    frames = frames_of(build_scenario(SPEC))
-    records = [kinesis_record(encode_frame(f), 1000 + i, f.camera.stream_arn) for i, f in enumerate(frames)]
-    return records, frames
-
-
-def send_batches(c, records: list[dict], size: int, heartbeat: bool) -> None:
-    for start in range(0, len(records), size):
-        batch = records[start : start + size]
-        c.send({"action": "processRecords", "records": batch, "millisBehindLatest": 0})
-        request = c.expect()
-        assert request["action"] == "checkpoint" and request["sequenceNumber"] == batch[-1]["sequenceNumber"]
-        c.send(
-            {
-                "action": "checkpoint",
-                "sequenceNumber": request["sequenceNumber"],
-                "subSequenceNumber": None,
-                "error": None,
-            }
-        )
-        assert c.expect() == {"action": "status", "responseFor": "processRecords"}
-        if heartbeat:
-            c.send({"action": "processRecords", "records": [], "millisBehindLatest": 0})
-            assert c.expect() == {"action": "status", "responseFor": "processRecords"}
-
-
-def final_heartbeat(c) -> None:
-    c.send({"action": "processRecords", "records": [], "millisBehindLatest": 0})
-    assert c.expect() == {"action": "status", "responseFor": "processRecords"}
-
-
-def stored_tracks(client, prefix: str) -> dict[str, dict]:
-    client.indices.refresh(index=f"{prefix}-tracks-*")
-    hits = client.search(index=f"{prefix}-tracks", body={"size": 10000, "query": {"match_all": {}}})["hits"]["hits"]
-    return {h["_id"]: h["_source"] for h in hits}
-
-
-def expected_tracks(frames, registry: CameraRegistry) -> dict[str, dict]:
-    """The pure core run over the same frames: what the workers must have written."""
-    from worker.config import load_config
-    from worker.core.alerts import AlertEngine
-
-    tracker = Tracker()
-    engine = AlertEngine(load_config(env={}, stack_env_file=None).alert_rules(), registry, "wl_")
-    docs: dict[str, dict] = {}
-    for f in frames:
-        frame = parse_frame_record(encode_frame(f))
-        result = tracker.observe(frame)
-        engine.on_frame(frame, result)  # the tracks carry what they raised
-        for t in result.touched + result.closed:
-            docs[t.track_id] = track_document(t, registry.lookup(t.stream_arn), "wl_").source
-        for t in result.absorbed:
-            docs.pop(t.track_id)
-    for t in tracker.heartbeat():
-        docs[t.track_id] = track_document(t, registry.lookup(t.stream_arn), "wl_").source
-    return json.loads(orjson.dumps(docs))
+from .helpers import (
+    expected_alerts,
+    expected_tracks,
+    final_heartbeat,
+    initialize,
+    scenario_records,
+    send_batches,
+    stored_alerts,
+    stored_tracks,
+)
 
 
 def test_track_documents_are_the_same_whatever_the_batch_split(child, isolated_env, opensearch):
@@ -127,27 +69,6 @@ def test_a_new_owner_continues_the_open_tracks_instead_of_starting_new_ones(chil
     spanning = [d for d in want.values() if d["confirmed"] and d["first_seen"] < cut_time * 1000 < d["last_seen"]]
     assert len(spanning) >= 3  # visits in progress at the hand-off
     assert got == want  # one track per visit, as if nobody had left
-
-
-def stored_alerts(client, prefix: str) -> dict[str, dict]:
-    client.indices.refresh(index=f"{prefix}-alerts-*")
-    hits = client.search(index=f"{prefix}-alerts", body={"size": 10000, "query": {"match_all": {}}})["hits"]["hits"]
-    return {h["_id"]: h["_source"] for h in hits}
-
-
-def expected_alerts(frames, registry: CameraRegistry) -> dict[str, dict]:
-    """The pure core's alerts over the same frames: what the alerts index must hold."""
-    from worker.config import load_config
-    from worker.core.alerts import AlertEngine
-
-    tracker = Tracker()
-    engine = AlertEngine(load_config(env={}, stack_env_file=None).alert_rules(), registry, "wl_")
-    alerts = {}
-    for f in frames:
-        frame = parse_frame_record(encode_frame(f))
-        for alert in engine.on_frame(frame, tracker.observe(frame)):
-            alerts[alert.alert_id] = json.loads(orjson.dumps(alert.document()))
-    return alerts
 
 
 def test_alerts_are_indexed_once_each_also_across_a_change_of_owner(child, isolated_env, opensearch):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-import worker.__main__ as cli
+import worker.commands as cli
 from worker.__main__ import EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_USAGE, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]

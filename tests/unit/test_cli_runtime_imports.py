@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from worker.__main__ import DEV_MODULES, EXIT_UNAVAILABLE
+from worker.commands import DEV_MODULES, EXIT_UNAVAILABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 
