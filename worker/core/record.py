@@ -25,6 +25,9 @@ The limits, and why (see docs/ARCHITECTURE.md, "The record contract"):
   [-0.25, 1.25]. Confidence, Similarity, Brightness, Sharpness in [0, 100]; pose angles in [-180, 180].
 - At most 100 faces per frame (Rekognition detects the 100 largest faces of an image) and 4096
   matches per face (SearchFaces' MaxFaces ceiling): bounded work per record for the tracker.
+- At most 32 levels of nesting (Rekognition's record has 7): the archive wraps the record one level
+  deeper, and JSON readers stop somewhere (orjson at 1024), so a record that parses must stay readable
+  where it is archived (`too_deep`).
 - FragmentNumber: 1-64 ASCII digits (Rekognition writes 47); ids and the stream ARN at most 1024
   characters (KVS StreamARN), face and image ids at most 255 (Rekognition's ExternalImageId limit).
 """
@@ -51,6 +54,7 @@ MAX_FACES_PER_FRAME = 100
 MAX_MATCHES_PER_FACE = 4096
 MAX_ARN_CHARS = 1024
 MAX_ID_CHARS = 255
+MAX_DEPTH = 32  # Rekognition's record nests 7 levels deep
 _FRAGMENT = re.compile(r"[0-9]{1,64}")
 
 
@@ -262,6 +266,20 @@ def _face(index: int, value: Any, where: str) -> DetectedFace:
     )
 
 
+def _deeper_than(doc: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests more than `limit` levels, stopping as soon as it does."""
+    todo: list[tuple[Any, int]] = [(doc, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            todo.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            todo.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+    return False
+
+
 def parse_frame_record(data: bytes, max_bytes: int = 1024 * 1024, arrival_ms: int | None = None) -> FrameRecord:
     """Parse one Kinesis record's data; raise RecordError with a reason code if it is unusable.
 
@@ -274,6 +292,9 @@ def parse_frame_record(data: bytes, max_bytes: int = 1024 * 1024, arrival_ms: in
     except orjson.JSONDecodeError as exc:
         raise RecordError("not_json", str(exc)[:200]) from None
     doc = _obj(doc, "record")
+    # Each level needs a bracket: a record with few of them (every real one) is not walked at all.
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH and _deeper_than(doc, MAX_DEPTH):
+        raise RecordError("too_deep", f"the record nests more than {MAX_DEPTH} levels deep", "record")
     info = _obj(_get(doc, "InputInformation", "record"), "InputInformation")
     video = _obj(_get(info, "KinesisVideo", "InputInformation"), "InputInformation.KinesisVideo")
     vwhere = "InputInformation.KinesisVideo"
