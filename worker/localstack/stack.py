@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from worker.localstack.probes import aws_json_ok, http_ok, port_free, tail
 from worker.localstack.processes import alive, data_in_use, in_use_message, pid_from, port_in_use
 
 ROOT = Path(os.environ.get("FACEWATCH_HOME", Path.cwd()))
@@ -120,40 +120,6 @@ def _need_file(path: Path, what: str) -> Path:
     return path
 
 
-def _port_free(number: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", number))
-        except OSError:
-            return False
-    return True
-
-
-def _http_ok(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> bool:
-    try:
-        req = urllib.request.Request(url, data=body, headers=headers or {})
-        with urllib.request.urlopen(req, timeout=2) as resp:
-            return 200 <= resp.status < 300
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _aws_json_ok(url: str, target: str, content_type: str) -> bool:
-    # An unsigned call is enough: both servers answer it, and a 200 proves the protocol works.
-    return _http_ok(
-        url,
-        body=b"{}",
-        headers={
-            "Content-Type": content_type,
-            "X-Amz-Target": target,
-            "X-Amz-Date": "20260101T000000Z",
-            "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/x/aws4_request, "
-            "SignedHeaders=host, Signature=0",
-        },
-    )
-
-
 def _opensearch_status() -> str | None:
     try:
         url = f"http://127.0.0.1:{port('opensearch')}/_cluster/health"
@@ -200,7 +166,7 @@ def services() -> list[Service]:
                 "--frontend-read-timeout=5m",
                 "--backend-keep-alive-timeout=5m",
             ],
-            health=lambda: _aws_json_ok(
+            health=lambda: aws_json_ok(
                 endpoints()["KINESIS_ENDPOINT"], "Kinesis_20131202.ListStreams", "application/x-amz-json-1.1"
             ),
         ),
@@ -216,7 +182,7 @@ def services() -> list[Service]:
                 "DynamoDbLocalLauncher",
                 str(port("dynamodb")),
             ],
-            health=lambda: _aws_json_ok(
+            health=lambda: aws_json_ok(
                 endpoints()["DYNAMODB_ENDPOINT"], "DynamoDB_20120810.ListTables", "application/x-amz-json-1.0"
             ),
         ),
@@ -242,7 +208,7 @@ def services() -> list[Service]:
             "moto",
             [port("moto")],
             [str(moto), "-H", "127.0.0.1", "-p", str(port("moto"))],
-            health=lambda: _http_ok(f"{endpoints()['AWS_ENDPOINT_URL']}/moto-api/"),  # data.json grows with the state
+            health=lambda: http_ok(f"{endpoints()['AWS_ENDPOINT_URL']}/moto-api/"),  # data.json grows with the state
         ),
     ]
 
@@ -288,14 +254,6 @@ def _start_failure_hint(service: Service) -> str:
     return ""
 
 
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(line.strip()[:200] for line in text[-lines:])
-
-
 def is_up() -> bool:
     try:
         return all(_pid(s) and s.health() for s in services())
@@ -313,7 +271,7 @@ def up(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict
         if _pid(service) is not None:
             continue
         for number in service.ports:
-            if not _port_free(number):
+            if not port_free(number):
                 raise StackError(
                     f"port {number} for {service.name} is taken: stop what holds it"
                     f" (`ss -ltnp 'sport = :{number}'`) or choose another with"
@@ -348,7 +306,7 @@ def up(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict
             if child is not None and child.poll() is not None:
                 raise StackError(
                     f"{service.name} exited with code {child.returncode} during start-up{_start_failure_hint(service)};"
-                    f" its log {service.log_path} ends: {_tail(service.log_path)}"
+                    f" its log {service.log_path} ends: {tail(service.log_path)}"
                 )
             if time.monotonic() > deadline:
                 red = ""
@@ -360,7 +318,7 @@ def up(log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict
                     )
                 raise StackError(
                     f"{service.name} not healthy after {service.start_timeout_s:.0f} s{red};"
-                    f" see {service.log_path}: {_tail(service.log_path)}"
+                    f" see {service.log_path}: {tail(service.log_path)}"
                 )
             time.sleep(0.3)
         log(f"stack: {service.name} healthy")
