@@ -14,7 +14,7 @@ help:
 	@echo "make stack-reset - delete the local stack's OpenSearch data (.run/data/opensearch); stack stopped only"
 	@echo "make bench       - quality (tracker vs ground truth), throughput and alert benchmarks -> bench/results/"
 	@echo "make bench-alerts - alert recall/precision/latency over a simulated day; a kill; a webhook outage (~12 min)"
-	@echo "make fuzz        - hostile records through the whole batch path (20000 examples, ~9 min)"
+	@echo "make fuzz        - hostile records through the whole batch path (20000 examples, ~20 min)"
 	@echo "make faults      - the fault suite (kill -9, outages, 429s, Firehose failures, poison, split, scaling)"
 	@echo "make image       - build the worker image (starts a local Docker engine and base image if needed)"
 	@echo "make test-container - build the image and run it against the local stack (starts the engine here)"
