@@ -230,11 +230,10 @@ def main(argv: list[str] | None = None, prog: str = CONSOLE_PROG) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except NotInstalled as exc:
-        print(
+        sys.stderr.write(
             f"{prog} {exc.command}: a development command, not part of this installation ({exc.module} is"
             f" left out of the worker image, which carries the runtime only); run it from a source checkout:"
-            f" .venv/bin/python -m worker {exc.command}",
-            file=sys.stderr,
+            f" .venv/bin/python -m worker {exc.command}\n"
         )
         return EXIT_UNAVAILABLE
     except KeyboardInterrupt:

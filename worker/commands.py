@@ -299,9 +299,8 @@ def _cmd_enrol(args: argparse.Namespace) -> int:
         f"{' as watchlist faces' if args.watchlist else ''}, {len(plan.rejected)} skipped\n"
     )
     if plan.rejected:
-        print(
-            "(images are numbered in name order, CSV rows by line; FACEWATCH_LOG_LEVEL=debug names the files)",
-            file=sys.stderr,
+        sys.stderr.write(
+            "(images are numbered in name order, CSV rows by line; FACEWATCH_LOG_LEVEL=debug names the files)\n"
         )
     if args.dry_run or not plan.items:
         return 0 if not plan.rejected else 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import orjson
 
@@ -190,7 +191,7 @@ class BatchHandler:
 
     def _prepare(self, record: RawRecord, frame: FrameRecord) -> Prepared:
         ops = [
-            IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, dict(det.source))
+            IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, cast("dict[str, Any]", det.source))
             for det in detections_of(frame, self.shard_id, record)
         ]
         line = archive_line(record, frame, self.shard_id) if self.archive_enabled else None
