@@ -163,7 +163,7 @@ class AlertEngine:
         for track in result.touched:
             face = result.faces.get(track.track_id)
             if face is not None and self.rules.gate.passes(face):
-                track.quality_frames += 1
+                track.note_quality_face()
             raised_by = (
                 detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
                 if face is not None

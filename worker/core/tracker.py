@@ -7,9 +7,18 @@ gives the same tracks.
 Association. Analysed frames are ~1 s apart and a walking face moves more than its own width
 between them, so frame-to-frame IoU fails. A face is matched to an open track of its camera by the
 distance between its centre and the track's predicted centre (last centre + velocity x elapsed time),
-measured in face widths, plus a size-ratio gate; two confident, different identities never match.
-The gate widens with elapsed time, more for a fast track than for a still one. Per frame the
-assignment is one-to-one, cheapest pairs first.
+measured in face widths, plus a size-ratio gate and identity evidence: two confident, different
+identities never match, and a face recognised as the track's person costs less, one recognised as
+somebody else or unknown against a recognised track costs more. The gate widens with elapsed time, more
+for a fast track than for a still one. Per frame the assignment is one-to-one and jointly optimal
+(worker/core/assignment.py), candidates found through a spatial grid.
+
+Young tracks. At a track's second face its velocity is unknown, and in a group walking in a column
+the nearest face is often the person behind, who has stepped into the place of the one in front. So the
+links made at the previous frame between one-face tracks and the faces that joined them are provisional:
+at the next frame of the camera they are chosen again, jointly, with what that frame shows (does the
+pair's constant-velocity prediction find a face?), and the young tracks are rebuilt from their kept
+faces. The decision is taken by record time, one frame later, and never revisited.
 
 Re-appearance. A face is associated directly only with a track seen within `direct_gap_s`. After a
 longer gap (the person was hidden) it starts a tentative track; when that track is confirmed it is
@@ -25,6 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from worker.core.assignment import assign, gated_pairs
 from worker.core.detections import MATCH_THRESHOLD, detection_id, stable_id
 from worker.core.record import BoundingBox, DetectedFace, FrameRecord
 
@@ -45,7 +55,14 @@ class TrackerParams:
     strong_similarity: float = 90.0  # two different identities above this never share a track
     max_speed: float = 0.6  # frame widths per second: faster "motion" is noise, not velocity
     stitch_min_matched: int = 2  # a known track this often matched does not take back a never-matched one
-    stitch_max_unknown: int = 5  # an unknown track this long, never matched, does not take back a known one
+    stitch_max_unknown: int = 3  # an unknown track this long, never matched, does not take back a known one
+    unpaired_cost: float = 3.0  # price of leaving a track, or a face, unpaired in a frame (face widths)
+    identity_bonus: float = 0.5  # a face recognised as the track's own person costs this much less
+    identity_conflict: float = 1.5  # ...recognised as somebody else (below strong_similarity): this much more
+    unknown_vs_known: float = 1.0  # a recognised face for a track never recognised: up to this much more
+    unknown_face_gate: float = 0.6  # gate share for an unmatched face of a track matched throughout, and the reverse
+    relink_miss_cost: float = 3.5  # a young pair (or one face) the next frame finds nothing for
+    relink_new_cost: float = 4.0  # a face at the previous frame starting a track of its own
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,18 @@ class BestFrame:
     frame_offset_s: float
     frame_time: float
     box: BoundingBox
+
+
+@dataclass(slots=True)
+class Observation:
+    """One face of a young track, kept until the track's links are final so it can be rebuilt."""
+
+    det: str
+    t: float
+    face: DetectedFace
+    fragment_number: str
+    frame_offset_s: float
+    quality: bool = False  # passed the alert quality gate (set by the alert engine)
 
 
 @dataclass
@@ -78,6 +107,7 @@ class Track:
     closed: bool = False
     quality_frames: int = 0  # faces that passed the alert quality gate (worker/core/alerts.py)
     alerted: set[str] = field(default_factory=set)  # alert rules this track has raised: never twice
+    observations: list[Observation] = field(default_factory=list)  # while young: its faces, for a relink
 
     @property
     def unmatched(self) -> int:
@@ -96,6 +126,12 @@ class Track:
     def strong_identity(self, threshold: float) -> str | None:
         winner, similarity = self.identity()
         return winner if winner is not None and similarity >= threshold else None
+
+    def note_quality_face(self) -> None:
+        """The face it got in this frame passed the alert quality gate."""
+        self.quality_frames += 1
+        if self.observations:
+            self.observations[-1].quality = True
 
     def speed(self) -> float:
         """Face widths per second."""
@@ -137,6 +173,7 @@ class CameraTracker:
         self.seen: set[str] = set()  # detection ids already assigned: duplicates are ignored
         self.watermark = 0.0  # latest frame time seen on this camera
         self.applied_until = 0.0  # frames at or before this time are already in restored tracks
+        self.previous_t = 0.0  # the latest frame time with faces: its links to young tracks are provisional
 
     # -- gates -----------------------------------------------------------------------------------
 
@@ -171,15 +208,47 @@ class CameraTracker:
         if abs(t - track.last_seen) > p.direct_gap_s:
             return None
         best = face.best_match
-        if best is not None and best.similarity >= p.strong_similarity:
-            mine = track.strong_identity(p.strong_similarity)
-            if mine is not None and mine != best.external_image_id:
-                return None
+        known = best is not None and best.similarity >= MATCH_THRESHOLD
+        mine = track.strong_identity(p.strong_similarity) if known else None
+        conflict = known and best is not None and mine is not None and mine != best.external_image_id
+        if conflict and best is not None and best.similarity >= p.strong_similarity:
+            return None  # two confident, different identities: two people
+        winner = track.identity()[0] if track.votes else None
         # Recognised as the track's own person: evidence enough to follow a fast walker a little further.
-        same_person = (
-            best is not None and best.similarity >= MATCH_THRESHOLD and track.identity()[0] == best.external_image_id
-        )
-        return self._place_cost(track, face.box.centre, face.box.width, t, p.same_identity_gate if same_person else 1.0)
+        same_person = known and best is not None and winner == best.external_image_id
+        scale = p.same_identity_gate if same_person else 1.0
+        if conflict or (
+            track.hits >= 3 and ((not known and track.matched >= 0.8 * track.hits) or (known and track.matched == 0))
+        ):
+            # A weaker match of somebody else for a track surely of X (a profile view may be matched wrong),
+            # an unmatched face for a track recognised in nearly every frame, or a recognised face for a
+            # track never recognised: it may still be them (one frame in ten of a person is not matched,
+            # more when they look away), but only where the motion says so clearly.
+            scale = p.unknown_face_gate
+        place = self._place_cost(track, face.box.centre, face.box.width, t, scale)
+        if place is None:
+            return None
+        if same_person:
+            return place - p.identity_bonus
+        if known and winner is not None:
+            return place + p.identity_conflict  # recognised as somebody else, below the veto
+        if known and track.hits >= 2 and track.matched == 0:
+            # A face Rekognition recognises joining a track it never recognised: strong evidence of two
+            # people (a stranger is never matched). The reverse, an unmatched face for a recognised track,
+            # is weak evidence (one frame in ten of an employee is not matched) and is not priced.
+            return place + p.unknown_vs_known * min(1.0, track.hits / 3.0)
+        return place
+
+    def _reach(self, track: Track, t: float) -> tuple[float, float, float] | None:
+        """Where, and how far around it (frame units), the track's face may be at time t; None: nowhere."""
+        dt = abs(t - track.last_seen)
+        if dt > self.params.direct_gap_s:
+            return None
+        px, py = self._predict(track, t)
+        # _place_cost measures in the mean width of track and face (at most max_size_ratio apart)
+        scale = track.width * (1.0 + self.params.max_size_ratio) / 2.0
+        widen = self.params.same_identity_gate if track.votes else 1.0  # only a recognised track widens
+        return px, py, self._gate(track, dt) * widen * scale
 
     def _identities_agree(self, lost: Track, new: Track) -> bool:
         p = self.params
@@ -202,67 +271,218 @@ class CameraTracker:
             # tracks may be closed, and a new one would duplicate them. The detection is still indexed.
             return FrameResult(late=True)
         result = FrameResult(closed=self.advance(t))
-        faces = []
+        if not frame.faces:
+            return result
+        faces: list[tuple[str, DetectedFace]] = []
         for face in frame.faces:
             det = detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
             if det not in self.seen:
                 faces.append((det, face))
-        pairs = []
-        for ti, track in enumerate(self.open):
-            for fi, (_, face) in enumerate(faces):
-                cost = self._cost(track, face, t)
-                if cost is not None:
-                    # Tracks whose motion is known choose first: a one-face track has only a guess.
-                    pairs.append((0 if track.hits > 1 else 1, cost, ti, fi))
-        pairs.sort()
-        used_tracks: set[int] = set()
-        used_faces: set[int] = set()
-        for _, _, ti, fi in pairs:
-            if ti in used_tracks or fi in used_faces:
-                continue
-            used_tracks.add(ti)
-            used_faces.add(fi)
-            det, face = faces[fi]
-            self._add(self.open[ti], det, face, frame)
-            result.touched.append(self.open[ti])
-            result.faces[self.open[ti].track_id] = face
-        for fi, (det, face) in enumerate(faces):
-            if fi in used_faces:
-                continue
-            track = Track(
-                track_id=stable_id("track", frame.stream_arn, f"{t:.3f}", face.index),
-                stream_arn=frame.stream_arn,
-                first_seen=t,
-                last_seen=t,
-                centre=face.box.centre,
-                width=face.box.width,
-                first_centre=face.box.centre,
-                first_width=face.box.width,
-            )
-            self._add(track, det, face, frame)
-            self.open.append(track)
-            result.touched.append(track)
-            result.faces[track.track_id] = face
+        if faces and t > self.previous_t + 0.0005:
+            self._relink(t, [f for _, f in faces], result)
+        self._associate(t, faces, frame, result)
+        # Tracks a tentative one may continue: seen twice (motion known), then not for over direct_gap_s.
+        lost_tracks = [tr for tr in self.open if tr.hits >= 2 and tr.last_seen < t - self.params.direct_gap_s]
         for track in list(result.touched):
             if track.confirmed or track.hits not in (2, self.params.min_hits):
                 continue
             # From its second face on (its motion known), a tentative track may continue a lost one: a
             # short visit hidden half-way then still makes one sighting rather than two that never confirm.
-            lost = self._stitch_target(track)
+            lost = self._stitch_target(track, lost_tracks) if lost_tracks else None
             if lost is not None:
                 self._absorb(lost, track)
                 result.touched = [lost if x is track else x for x in result.touched]
-                result.faces[lost.track_id] = result.faces.pop(track.track_id)
+                if track.track_id in result.faces:
+                    result.faces[lost.track_id] = result.faces.pop(track.track_id)
                 result.absorbed.append(track)
             elif track.hits == self.params.min_hits:
                 track.confirmed = True
         result.touched = list({id(x): x for x in result.touched}.values())
+        for track in result.touched:
+            if track.hits > 2:
+                track.observations = []  # its links are final: nothing to rebuild from
+        if faces:
+            self.previous_t = max(self.previous_t, t)
         return result
 
-    def _stitch_target(self, new: Track) -> Track | None:
+    def _associate(
+        self, t: float, faces: list[tuple[str, DetectedFace]], frame: FrameRecord, result: FrameResult
+    ) -> None:
+        """Pair this frame's faces with open tracks (jointly), and start a track for each face left."""
+        tracks = self.open
+        reaches = [self._reach(track, t) for track in tracks]
+        radii = sorted(r[2] for r in reaches if r is not None)
+        cell = radii[len(radii) // 2] if radii else 0.1
+        pairs = gated_pairs(
+            len(tracks),
+            [f.box.centre for _, f in faces],
+            reaches.__getitem__,
+            lambda ti, fi: self._cost(tracks[ti], faces[fi][1], t),
+            cell,
+        )
+        used_faces: set[int] = set()
+        for ti, fi in sorted(assign(pairs, self.params.unpaired_cost)):
+            used_faces.add(fi)
+            det, face = faces[fi]
+            track = tracks[ti]
+            self._add(track, det, face, t, frame.fragment_number, frame.frame_offset_s)
+            result.touched.append(track)
+            result.faces[track.track_id] = face
+        for fi, (det, face) in enumerate(faces):
+            if fi in used_faces:
+                continue
+            track = self._new_track(frame.stream_arn, t, face)
+            self._add(track, det, face, t, frame.fragment_number, frame.frame_offset_s)
+            self.open.append(track)
+            result.touched.append(track)
+            result.faces[track.track_id] = face
+
+    def _new_track(self, stream_arn: str, t: float, face: DetectedFace) -> Track:
+        return Track(
+            track_id=stable_id("track", stream_arn, f"{t:.3f}", face.index),
+            stream_arn=stream_arn,
+            first_seen=t,
+            last_seen=t,
+            centre=face.box.centre,
+            width=face.box.width,
+            first_centre=face.box.centre,
+            first_width=face.box.width,
+        )
+
+    # -- young tracks: the previous frame's provisional links, chosen again -----------------------
+
+    def _relink(self, t: float, faces: list[DetectedFace], result: FrameResult) -> None:
+        """Choose again how the previous frame's faces joined one-face tracks, knowing this frame.
+
+        Parents are the first faces of young tracks (one face, or two with the second at the previous
+        frame); children are the previous frame's faces in young tracks. A pair costs its link plus how
+        well its constant-velocity prediction finds a face now; a parent left alone costs how well it
+        alone finds one, a child left alone starts a track and costs the same way. The joint optimum
+        replaces the links made one frame ago when it differs.
+        """
+        p = self.params
+        t1 = self.previous_t
+        if t1 <= 0.0 or t - t1 > p.direct_gap_s:
+            return
+        parents: list[Observation] = []
+        children: list[Observation] = []
+        owner: dict[str, Track] = {}
+        for track in self.open:
+            obs = track.observations
+            if track.confirmed or not obs or len(obs) != track.hits or len(obs) > 2:
+                continue  # restored (no faces kept), confirmed, or final
+            if abs(obs[-1].t - t1) <= 0.0005:
+                children.append(obs[-1])
+                if len(obs) == 2:
+                    parents.append(obs[0])
+            elif len(obs) == 1 and t1 - obs[0].t <= p.direct_gap_s:
+                parents.append(obs[0])  # a one-face track the previous frame did not continue
+            else:
+                continue
+            for o in obs:
+                owner[o.det] = track
+        if not parents or not children:
+            return
+        probes = [self._probe([a]) for a in parents]
+        links: dict[tuple[int, int], float] = {}
+        for ai, a in enumerate(parents):
+            for bi, b in enumerate(children):
+                if b.t > a.t and (link := self._cost(probes[ai], b.face, b.t)) is not None:
+                    links[(ai, bi)] = link
+        if not links or self._uncontested(links, parents, children, owner):
+            return
+        miss = p.relink_miss_cost
+
+        def ahead(obs: list[Observation]) -> float:
+            probe = self._probe(obs)
+            costs = [c for f in faces if (c := self._cost(probe, f, t)) is not None]
+            return min(min(costs), miss) if costs else miss
+
+        alone_parent = [ahead([a]) for a in parents]
+        alone_child = [p.relink_new_cost + ahead([b]) for b in children]
+        # each pair relative to leaving both alone, plus the two unpaired prices assign() charges
+        pairs = {
+            (ai, bi): link
+            + ahead([parents[ai], children[bi]])
+            - alone_parent[ai]
+            - alone_child[bi]
+            + 2 * p.unpaired_cost
+            for (ai, bi), link in links.items()
+        }
+        chosen = dict(assign(pairs, p.unpaired_cost))
+        groups: list[list[Observation]] = [
+            [a] + ([children[chosen[ai]]] if ai in chosen else []) for ai, a in enumerate(parents)
+        ]
+        linked = set(chosen.values())
+        groups += [[b] for bi, b in enumerate(children) if bi not in linked]
+        current = {tuple(o.det for o in owner[o.det].observations) for o in parents + children}
+        if {tuple(o.det for o in g) for g in groups} == current:
+            return
+        heads = {tr.observations[0].det: tr for tr in owner.values()}
+        kept: set[int] = set()
+        for group in groups:
+            head = heads.get(group[0].det)
+            if head is None:
+                head = self._new_track(self.stream_arn, group[0].t, group[0].face)
+                self.open.append(head)
+            track = head
+            kept.add(id(track))
+            if [o.det for o in track.observations] != [o.det for o in group]:
+                self._rebuild(track, group)
+                result.touched.append(track)
+        gone = [tr for tr in {id(x): x for x in owner.values()}.values() if id(tr) not in kept]
+        if gone:
+            ids = {id(tr) for tr in gone}
+            self.open = [tr for tr in self.open if id(tr) not in ids]
+            result.absorbed += gone
+            result.touched = [tr for tr in result.touched if id(tr) not in ids]
+
+    @staticmethod
+    def _uncontested(
+        links: dict[tuple[int, int], float],
+        parents: list[Observation],
+        children: list[Observation],
+        owner: dict[str, Track],
+    ) -> bool:
+        """Every parent and child has at most one possible partner, and those pairs are already linked."""
+        seen_a: set[int] = set()
+        seen_b: set[int] = set()
+        for ai, bi in links:
+            if ai in seen_a or bi in seen_b or owner[parents[ai].det] is not owner[children[bi].det]:
+                return False
+            seen_a.add(ai)
+            seen_b.add(bi)
+        return True
+
+    def _probe(self, obs: list[Observation]) -> Track:
+        """A throw-away track made of these faces, to price what it would do next."""
+        first = obs[0]
+        box = first.face.box
+        probe = Track("", self.stream_arn, first.t, first.t, box.centre, box.width, box.centre, box.width)
+        for o in obs:
+            self._apply(probe, o.face, o.t, o.fragment_number, o.frame_offset_s)
+        return probe
+
+    def _rebuild(self, track: Track, obs: list[Observation]) -> None:
+        """The track made again from these faces (its id and the alerts it raised stay)."""
+        first = obs[0]
+        track.first_seen = track.last_seen = first.t
+        track.centre = track.first_centre = first.face.box.centre
+        track.width = track.first_width = first.face.box.width
+        track.velocity = (0.0, 0.0)
+        track.hits = track.matched = track.quality_frames = 0
+        track.votes, track.best_similarity, track.best_frame = {}, {}, None
+        track.detection_ids, track.observations = [], []
+        for o in obs:
+            self._apply(track, o.face, o.t, o.fragment_number, o.frame_offset_s)
+            track.detection_ids.append(o.det)
+            track.observations.append(o)
+            track.quality_frames += o.quality
+
+    def _stitch_target(self, new: Track, candidates: list[Track]) -> Track | None:
         """The lost track (seen at least twice, so its motion is known) this tentative one continues."""
         best: tuple[float, str, Track] | None = None
-        for lost in self.open:
+        for lost in candidates:
             if lost is new or lost.hits < 2 or lost.last_seen >= new.first_seen:
                 continue
             gap = new.first_seen - lost.last_seen
@@ -292,10 +512,15 @@ class CameraTracker:
         lost.confirmed = lost.confirmed or lost.hits >= self.params.min_hits
         self.open = [x for x in self.open if x is not new]
 
-    def _add(self, track: Track, det: str, face: DetectedFace, frame: FrameRecord) -> None:
-        t = frame.frame_time
+    def _add(self, track: Track, det: str, face: DetectedFace, t: float, fragment: str, offset: float) -> None:
         self.seen.add(det)
         track.detection_ids.append(det)
+        if track.hits < 2 and len(track.observations) == track.hits:  # young, and not restored
+            track.observations.append(Observation(det, t, face, fragment, offset))
+        self._apply(track, face, t, fragment, offset)
+
+    def _apply(self, track: Track, face: DetectedFace, t: float, fragment: str, offset: float) -> None:
+        """Move the track to this face: position, velocity, identity votes, best frame."""
         track.hits += 1
         if t > track.last_seen:
             dt = t - track.last_seen
@@ -322,7 +547,7 @@ class CameraTracker:
         score = best_frame_score(face)
         current = track.best_frame
         if current is None or score > current.score or (score == current.score and t < current.frame_time):
-            track.best_frame = BestFrame(score, frame.fragment_number, frame.frame_offset_s, t, face.box)
+            track.best_frame = BestFrame(score, fragment, offset, t, face.box)
 
     def advance(self, t: float, own_frame: bool = True) -> list[Track]:
         """Close and return tracks idle for too long at time t.

@@ -131,6 +131,7 @@ class TrackingStage:
                 continue
             for track in result.touched + result.closed:
                 changed[track.track_id] = track
+                removed.pop(track.track_id, None)  # a young track rebuilt under an id removed earlier
                 origins[track.track_id] = i
             for track in result.absorbed:
                 changed.pop(track.track_id, None)
