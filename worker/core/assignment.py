@@ -62,6 +62,9 @@ def assign(
     """
     if not pairs:
         return []
+    tracks_seen = {ti for ti, _ in pairs}
+    if len(tracks_seen) == len(pairs) and len({fi for _, fi in pairs}) == len(pairs):
+        return list(pairs)  # no track or face has two candidates: nothing competes
     out: list[tuple[int, int]] = []
     for group in _groups(pairs):
         if len(group) == 1:
@@ -140,28 +143,27 @@ def _optimal(
 
 
 def gated_pairs(
-    track_count: int,
+    reaches: Sequence[tuple[float, float, float] | None],
     centres: Sequence[tuple[float, float]],
-    reach: Callable[[int], tuple[float, float, float] | None],
     cost: Callable[[int, int], float | None],
-    grid_cell: float,
 ) -> dict[tuple[int, int], float]:
     """Every allowed (track, face) pair with its cost.
 
-    `reach(ti)` gives (x, y, radius) of the frame region where track ti's face could be (None: it
-    cannot take any face now); `cost(ti, fi)` applies the tracker's gates and prices the pair. Small
-    frames are checked exhaustively; larger ones through a FaceGrid.
+    `reaches[ti]` is (x, y, radius) of the frame region where track ti's face could be (None: it cannot
+    take any face now); `cost(ti, fi)` applies the tracker's gates and prices the pair. Small frames are
+    checked exhaustively; larger ones through a FaceGrid whose cell is the median reach.
     """
     out: dict[tuple[int, int], float] = {}
-    exhaustive = track_count * len(centres) <= 256
-    grid = None if exhaustive else FaceGrid(centres, grid_cell)
-    for ti in range(track_count):
-        where = reach(ti)
+    grid = None
+    if len(reaches) * len(centres) > 256:
+        radii = sorted(r[2] for r in reaches if r is not None)
+        grid = FaceGrid(centres, radii[len(radii) // 2] if radii else 0.1)
+    everyone = range(len(centres))
+    for ti, where in enumerate(reaches):
         if where is None:
             continue
         x, y, radius = where
-        candidates = range(len(centres)) if grid is None else grid.near(x, y, radius)
-        for fi in candidates:
+        for fi in everyone if grid is None else grid.near(x, y, radius):
             fx, fy = centres[fi]
             if (fx - x) ** 2 + (fy - y) ** 2 > radius * radius:
                 continue  # beyond any gate: not worth pricing

@@ -31,6 +31,7 @@ match vote for nobody. The identity with the largest total wins; a tie stays unk
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -46,20 +47,25 @@ class TrackerParams:
     reorder_window_s: float = 5.0  # a frame further behind the camera's latest is late: not tracked
     direct_gap_s: float = 2.5  # longer gaps re-join a track only by stitching a confirmed tentative track
     min_hits: int = 3  # faces before a track is confirmed (may alert, counts as a sighting)
-    max_distance: float = 0.5  # face widths between predicted and observed centre, with no time elapsed
+    max_distance: float = 0.75  # face widths between predicted and observed centre, with no time elapsed
     distance_per_s: float = 0.15  # the gate widens by this many face widths per second of gap...
-    distance_per_speed: float = 0.5  # ...plus this share of the track's own speed (widths/s) per second
+    distance_per_speed: float = 1.0  # ...plus this share of the track's own speed (widths/s) per second
     max_distance_unmoved: float = 3.5  # the gate of a track with one face (no velocity known yet)
     same_identity_gate: float = 1.5  # the gate widens by this factor for a face matching the track's identity
     max_size_ratio: float = 1.4  # larger / smaller face width between two analysed frames
     strong_similarity: float = 90.0  # two different identities above this never share a track
+    conflict_veto_similarity: float = 85.0  # nor does a track surely of X take a face matched to Y this well
+    stitch_distance: float = 0.5  # face widths, as max_distance, for re-joining after a gap (stricter)
     max_speed: float = 0.6  # frame widths per second: faster "motion" is noise, not velocity
+    max_growth: float = 0.5  # |d(ln width)/dt| at most, 1/s: faster is noise (or another face)
     stitch_min_matched: int = 2  # a known track this often matched does not take back a never-matched one
-    stitch_max_unknown: int = 3  # an unknown track this long, never matched, does not take back a known one
+    stitch_max_unknown: int = 2  # an unknown track this long, never matched, does not take back a known one
     unpaired_cost: float = 3.0  # price of leaving a track, or a face, unpaired in a frame (face widths)
-    identity_bonus: float = 0.5  # a face recognised as the track's own person costs this much less
+    identity_bonus: float = 1.5  # a face recognised as the track's own person costs this much less
     identity_conflict: float = 1.5  # ...recognised as somebody else (below strong_similarity): this much more
     unknown_vs_known: float = 1.0  # a recognised face for a track never recognised: up to this much more
+    takeover_faces: int = 2  # unmatched faces in a row after which a recognised track is split
+    takeover_min_matched: int = 3  # ...a track counts as recognised from this many matched frames (and 80 %)
     unknown_face_gate: float = 0.6  # gate share for an unmatched face of a track matched throughout, and the reverse
     relink_miss_cost: float = 3.5  # a young pair (or one face) the next frame finds nothing for
     relink_new_cost: float = 4.0  # a face at the previous frame starting a track of its own
@@ -97,6 +103,7 @@ class Track:
     first_centre: tuple[float, float] = (0.0, 0.0)
     first_width: float = 0.0
     velocity: tuple[float, float] = (0.0, 0.0)
+    growth: float = 0.0  # d(ln width)/dt, 1/s: a face nearing the camera grows, and moves faster in the image
     hits: int = 0
     matched: int = 0  # frames with a match at or above MATCH_THRESHOLD
     votes: dict[str, float] = field(default_factory=dict)
@@ -108,6 +115,11 @@ class Track:
     quality_frames: int = 0  # faces that passed the alert quality gate (worker/core/alerts.py)
     alerted: set[str] = field(default_factory=set)  # alert rules this track has raised: never twice
     observations: list[Observation] = field(default_factory=list)  # while young: its faces, for a relink
+    # A recognised track's latest unmatched faces, and the track as it was before them: if they go on,
+    # somebody else has taken over the place (a tailgater), and they leave as a track of their own.
+    streak: list[Observation] = field(default_factory=list)
+    before_streak: Track | None = None
+    split_from: str = ""  # the recognised track this one was split from (it rejoins it if recognised as them)
 
     @property
     def unmatched(self) -> int:
@@ -117,6 +129,9 @@ class Track:
         """(identity, confidence): the weighted vote's winner, or (None, 0) when unknown or tied."""
         if not self.votes:
             return None, 0.0
+        if len(self.votes) == 1:
+            ((winner, _),) = self.votes.items()
+            return winner, self.best_similarity[winner]
         ranked = sorted(self.votes.items(), key=lambda kv: (-kv[1], kv[0]))
         if len(ranked) > 1 and math.isclose(ranked[0][1], ranked[1][1]):
             return None, 0.0
@@ -130,7 +145,9 @@ class Track:
     def note_quality_face(self) -> None:
         """The face it got in this frame passed the alert quality gate."""
         self.quality_frames += 1
-        if self.observations:
+        if self.streak:
+            self.streak[-1].quality = True
+        elif self.observations:
             self.observations[-1].quality = True
 
     def speed(self) -> float:
@@ -158,9 +175,9 @@ def quality_weight(face: DetectedFace) -> float:
     return 0.2 + 0.8 * (0.4 * sharp + 0.2 * light + 0.4 * frontal)
 
 
-def best_frame_score(face: DetectedFace) -> float:
+def best_frame_score(face: DetectedFace, quality: float | None = None) -> float:
     # Larger faces carry more pixels; area is capped so one huge box does not win on size alone.
-    return min(face.box.area, 0.05) / 0.05 * 0.5 + quality_weight(face) * 0.5
+    return min(face.box.area, 0.05) / 0.05 * 0.5 + (quality_weight(face) if quality is None else quality) * 0.5
 
 
 class CameraTracker:
@@ -177,29 +194,41 @@ class CameraTracker:
 
     # -- gates -----------------------------------------------------------------------------------
 
-    def _predict(self, track: Track, t: float) -> tuple[float, float]:
+    def _predict(self, track: Track, t: float) -> tuple[float, float, float]:
+        """Centre and width at time t. A face nearing the camera grows, and its image motion grows with it
+        (both go as 1/distance): the displacement uses the mean of the scale now and then."""
         dt = t - track.last_seen
-        return (track.centre[0] + track.velocity[0] * dt, track.centre[1] + track.velocity[1] * dt)
+        k = math.exp(track.growth * dt) if track.growth else 1.0
+        step = dt * (1.0 + k) / 2.0
+        return track.centre[0] + track.velocity[0] * step, track.centre[1] + track.velocity[1] * step, track.width * k
 
-    def _gate(self, track: Track, dt: float) -> float:
+    def _gate(self, track: Track, dt: float, base: float | None = None) -> float:
         if track.hits <= 1:
             return self.params.max_distance_unmoved
         p = self.params
-        return p.max_distance + dt * (p.distance_per_s + p.distance_per_speed * track.speed())
+        return (p.max_distance if base is None else base) + dt * (
+            p.distance_per_s + p.distance_per_speed * track.speed()
+        )
 
     def _place_cost(
-        self, track: Track, centre: tuple[float, float], width: float, t: float, gate_scale: float = 1.0
+        self,
+        track: Track,
+        centre: tuple[float, float],
+        width: float,
+        t: float,
+        gate_scale: float = 1.0,
+        base: float | None = None,
     ) -> float | None:
         """Cost of the face at `centre` being `track` at time t, or None when it cannot be."""
-        ratio = max(width, track.width) / max(min(width, track.width), 1e-6)
+        px, py, pw = self._predict(track, t)
+        ratio = max(width, pw) / max(min(width, pw), 1e-6)
         if ratio > self.params.max_size_ratio:
             return None
-        px, py = self._predict(track, t)
         if not (-0.05 <= px <= 1.05 and -0.05 <= py <= 1.05):
             return None  # its path has left the frame: a face here now is someone else
-        scale = (width + track.width) / 2.0
+        scale = (width + pw) / 2.0
         distance = math.hypot(centre[0] - px, centre[1] - py) / max(scale, 1e-6)
-        if distance > self._gate(track, abs(t - track.last_seen)) * gate_scale:
+        if distance > self._gate(track, abs(t - track.last_seen), base) * gate_scale:
             return None
         return distance + 3.0 * (ratio - 1.0)
 
@@ -211,14 +240,15 @@ class CameraTracker:
         known = best is not None and best.similarity >= MATCH_THRESHOLD
         mine = track.strong_identity(p.strong_similarity) if known else None
         conflict = known and best is not None and mine is not None and mine != best.external_image_id
-        if conflict and best is not None and best.similarity >= p.strong_similarity:
-            return None  # two confident, different identities: two people
+        if conflict and best is not None and best.similarity >= p.conflict_veto_similarity:
+            return None  # surely X, and this face is somebody else: two people
         winner = track.identity()[0] if track.votes else None
         # Recognised as the track's own person: evidence enough to follow a fast walker a little further.
         same_person = known and best is not None and winner == best.external_image_id
         scale = p.same_identity_gate if same_person else 1.0
         if conflict or (
-            track.hits >= 3 and ((not known and track.matched >= 0.8 * track.hits) or (known and track.matched == 0))
+            (track.hits >= 3 and not known and track.matched >= 0.8 * track.hits)
+            or (track.hits >= 2 and known and track.matched == 0)
         ):
             # A weaker match of somebody else for a track surely of X (a profile view may be matched wrong),
             # an unmatched face for a track recognised in nearly every frame, or a recognised face for a
@@ -244,9 +274,9 @@ class CameraTracker:
         dt = abs(t - track.last_seen)
         if dt > self.params.direct_gap_s:
             return None
-        px, py = self._predict(track, t)
-        # _place_cost measures in the mean width of track and face (at most max_size_ratio apart)
-        scale = track.width * (1.0 + self.params.max_size_ratio) / 2.0
+        px, py, pw = self._predict(track, t)
+        # _place_cost measures in the mean width of prediction and face (at most max_size_ratio apart)
+        scale = pw * (1.0 + self.params.max_size_ratio) / 2.0
         widen = self.params.same_identity_gate if track.votes else 1.0  # only a recognised track widens
         return px, py, self._gate(track, dt) * widen * scale
 
@@ -310,24 +340,23 @@ class CameraTracker:
     ) -> None:
         """Pair this frame's faces with open tracks (jointly), and start a track for each face left."""
         tracks = self.open
-        reaches = [self._reach(track, t) for track in tracks]
-        radii = sorted(r[2] for r in reaches if r is not None)
-        cell = radii[len(radii) // 2] if radii else 0.1
         pairs = gated_pairs(
-            len(tracks),
+            [self._reach(track, t) for track in tracks],
             [f.box.centre for _, f in faces],
-            reaches.__getitem__,
             lambda ti, fi: self._cost(tracks[ti], faces[fi][1], t),
-            cell,
         )
         used_faces: set[int] = set()
         for ti, fi in sorted(assign(pairs, self.params.unpaired_cost)):
             used_faces.add(fi)
             det, face = faces[fi]
             track = tracks[ti]
+            snapshot = self._before_unmatched(track, face)
             self._add(track, det, face, t, frame.fragment_number, frame.frame_offset_s)
             result.touched.append(track)
             result.faces[track.track_id] = face
+            self._watch_identity(
+                track, snapshot, Observation(det, t, face, frame.fragment_number, frame.frame_offset_s), result
+            )
         for fi, (det, face) in enumerate(faces):
             if fi in used_faces:
                 continue
@@ -476,7 +505,8 @@ class CameraTracker:
         for o in obs:
             self._apply(track, o.face, o.t, o.fragment_number, o.frame_offset_s)
             track.detection_ids.append(o.det)
-            track.observations.append(o)
+            if len(track.observations) < 2:
+                track.observations.append(o)
             track.quality_frames += o.quality
 
     def _stitch_target(self, new: Track, candidates: list[Track]) -> Track | None:
@@ -488,12 +518,92 @@ class CameraTracker:
             gap = new.first_seen - lost.last_seen
             if gap <= self.params.direct_gap_s or gap > self.params.max_gap_s:
                 continue
-            cost = self._place_cost(lost, new.first_centre, new.first_width, new.first_seen)
+            cost = self._place_cost(
+                lost, new.first_centre, new.first_width, new.first_seen, base=self.params.stitch_distance
+            )
             if cost is None or not self._identities_agree(lost, new):
                 continue
             if best is None or (cost, lost.track_id) < best[:2]:
                 best = (cost, lost.track_id, lost)
         return best[2] if best else None
+
+    # -- takeovers: somebody else in a recognised person's place -----------------------------------
+
+    def _recognised(self, track: Track) -> bool:
+        p = self.params
+        return track.matched >= p.takeover_min_matched and track.matched >= 0.8 * track.hits
+
+    def _before_unmatched(self, track: Track, face: DetectedFace) -> Track | None:
+        """A copy of a recognised track about to take its first unmatched face in a row (else None)."""
+        best = face.best_match
+        if track.streak or (best is not None and best.similarity >= MATCH_THRESHOLD) or not self._recognised(track):
+            return None
+        return dataclasses.replace(
+            track,
+            votes=dict(track.votes),
+            best_similarity=dict(track.best_similarity),
+            detection_ids=list(track.detection_ids),
+            alerted=set(track.alerted),
+            observations=[],
+            streak=[],
+            before_streak=None,
+        )
+
+    def _watch_identity(self, track: Track, snapshot: Track | None, obs: Observation, result: FrameResult) -> None:
+        """After a face joined: count a recognised track's unmatched faces in a row; split them off when
+        they go on; bring a split-off track back when it is recognised as the track it left."""
+        best = obs.face.best_match
+        if best is not None and best.similarity >= MATCH_THRESHOLD:
+            track.streak, track.before_streak = [], None
+            parent = self._by_id(track.split_from) if track.split_from else None
+            if (
+                parent is not None
+                and parent.identity()[0] == best.external_image_id
+                and parent.last_seen < track.first_seen
+            ):
+                self._absorb(parent, track)  # the same person after all: one track again
+                parent.streak, parent.before_streak = [], None
+                result.touched = [parent if x is track else x for x in result.touched]
+                result.faces[parent.track_id] = result.faces.pop(track.track_id)
+                result.absorbed.append(track)
+            return
+        if snapshot is not None:
+            track.before_streak = snapshot
+        if track.before_streak is None:
+            return
+        track.streak.append(obs)
+        if len(track.streak) < self.params.takeover_faces:
+            return
+        streak, before = track.streak, track.before_streak
+        new = self._new_track(self.stream_arn, streak[0].t, streak[0].face)
+        new.split_from = track.track_id
+        self._rebuild(new, streak)
+        for name in (
+            "first_seen",
+            "last_seen",
+            "centre",
+            "width",
+            "first_centre",
+            "first_width",
+            "velocity",
+            "growth",
+            "hits",
+            "matched",
+            "votes",
+            "best_similarity",
+            "best_frame",
+            "detection_ids",
+            "confirmed",
+            "quality_frames",
+        ):
+            setattr(track, name, getattr(before, name))
+        track.streak, track.before_streak = [], None
+        self.open.append(new)
+        result.touched.append(new)
+        result.faces[new.track_id] = result.faces.pop(track.track_id)
+
+    def _by_id(self, track_id: str) -> Track | None:
+        return next((tr for tr in self.open if tr.track_id == track_id), None)
 
     def _absorb(self, lost: Track, new: Track) -> None:
         lost.detection_ids += new.detection_ids
@@ -525,26 +635,34 @@ class CameraTracker:
         if t > track.last_seen:
             dt = t - track.last_seen
             cx, cy = face.box.centre
-            vx = (cx - track.centre[0]) / dt
-            vy = (cy - track.centre[1]) / dt
-            cap = self.params.max_speed
-            vx, vy = max(-cap, min(cap, vx)), max(-cap, min(cap, vy))
+            p = self.params
+            grown = face.box.width / max(track.width, 1e-6)
+            k = math.exp(track.growth * dt) if track.growth else 1.0
+            vx = (cx - track.centre[0]) / (dt * (1.0 + k) / 2.0)
+            vy = (cy - track.centre[1]) / (dt * (1.0 + k) / 2.0)
+            vx, vy = max(-p.max_speed, min(p.max_speed, vx)), max(-p.max_speed, min(p.max_speed, vy))
+            g = max(-p.max_growth, min(p.max_growth, math.log(max(grown, 1e-6)) / dt))
             if track.hits > 2:  # the second face gives the first velocity; later ones smooth it
-                vx, vy = 0.5 * vx + 0.5 * track.velocity[0], 0.5 * vy + 0.5 * track.velocity[1]
+                # the old velocity at the new scale: image motion grows with the face
+                vx = 0.5 * vx + 0.5 * track.velocity[0] * grown
+                vy = 0.5 * vy + 0.5 * track.velocity[1] * grown
+                g = 0.5 * g + 0.5 * track.growth
             track.velocity = (vx, vy)
+            track.growth = g
             track.centre = (cx, cy)
             track.width = face.box.width
             track.last_seen = t
         track.first_seen = min(track.first_seen, t)
         best = face.best_match
+        quality = quality_weight(face)
         if best is not None and best.similarity >= MATCH_THRESHOLD:
             track.matched += 1
-            weight = best.similarity / 100.0 * quality_weight(face)
+            weight = best.similarity / 100.0 * quality
             track.votes[best.external_image_id] = track.votes.get(best.external_image_id, 0.0) + weight
             track.best_similarity[best.external_image_id] = max(
                 track.best_similarity.get(best.external_image_id, 0.0), best.similarity
             )
-        score = best_frame_score(face)
+        score = best_frame_score(face, quality)
         current = track.best_frame
         if current is None or score > current.score or (score == current.score and t < current.frame_time):
             track.best_frame = BestFrame(score, fragment, offset, t, face.box)
