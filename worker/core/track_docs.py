@@ -72,6 +72,7 @@ def track_document(track: Track, camera: Camera, watchlist_prefix: str) -> Track
             "first_centre": list(track.first_centre),
             "first_width": track.first_width,
             "velocity": list(track.velocity),
+            "growth": track.growth,
             "votes": dict(sorted(track.votes.items())),
             "best_similarity": dict(sorted(track.best_similarity.items())),
             "best_frame_time": best.frame_time if best else None,
@@ -97,6 +98,7 @@ def track_from_document(source: dict[str, Any]) -> Track:
         first_centre=(float(r["first_centre"][0]), float(r["first_centre"][1])),
         first_width=float(r["first_width"]),
         velocity=(float(r["velocity"][0]), float(r["velocity"][1])),
+        growth=float(r.get("growth", 0.0)),  # documents written before the growth model have none
         hits=int(source["frames"]),
         matched=int(source["matched_frames"]),
         votes={k: float(v) for k, v in r["votes"].items()},
