@@ -48,11 +48,27 @@ class Visit:
     box_size: float
     path: tuple[float, float, float, float]  # x0, y0, x1, y1 of the face centre
     glancing: bool = False  # never shows a usable face (profile, motion blur): Rekognition cannot match it
+    # A crowd visit (worker/sim/crowd.py): where its face is at each analysed frame it is seen, as
+    # (frame time, centre x, centre y, width); frames it is not in (out of view, turned away, occluded) are
+    # absent. Empty: the face moves on `path` and is seen from start to end but for `hidden`.
+    trajectory: tuple[tuple[float, float, float, float], ...] = ()
+    group: str = ""  # crowd visits: the group, pair or crossing this person walks in ("" alone)
+    role: str = ""  # crowd visits: its part ("abreast", "column", "leader", "follower", "fast", "split-a", ...)
+    _at: dict[int, tuple[float, float, float]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._at = {_time_key(t): (x, y, w) for t, x, y, w in self.trajectory}
 
     def visible_at(self, t: float) -> bool:
+        if self.trajectory:
+            return _time_key(t) in self._at
         if not self.start <= t <= self.end:
             return False
         return not (self.hidden and self.hidden[0] <= t < self.hidden[1])
+
+    def size_at(self, t: float) -> float:
+        """The face's width at t: from the trajectory, else box_size."""
+        return self._at[_time_key(t)][2] if self.trajectory else self.box_size
 
     def truth(self) -> dict:
         return {
@@ -66,7 +82,12 @@ class Visit:
             "end": round(self.end, 3),
             "hidden": list(self.hidden) if self.hidden else None,
             "glancing": self.glancing,
-        }
+        } | ({"group": self.group, "role": self.role, "frames": len(self.trajectory)} if self.trajectory else {})
+
+
+def _time_key(t: float) -> int:
+    """A frame time in whole milliseconds: the same analysed frame whatever the float rounding."""
+    return round(t * 1000)
 
 
 @dataclass(frozen=True)
@@ -132,6 +153,10 @@ class ScenarioSpec:
     # Rekognition matches a poor frame of an enrolled person only rarely.
     poor_frame_share: float = 0.0
     glance_share: float = 0.0
+    # A crowd preset of worker/sim/crowd.py (people moved by a social force model, seen through a pinhole
+    # camera), which then draws every visit; arrivals_per_min counts arrivals (a person, a group, a pair).
+    # Empty: the straight-line model above.
+    crowd: str = ""
 
 
 # The scenarios the quality benchmark measures, each one stressing one rule of the tracker.
@@ -142,6 +167,13 @@ PRESETS: dict[str, dict] = {
     "hidden": dict(arrivals_per_min=4.0, linger_share=0.3, hidden_share=1.0, max_faces=4),
     "crossing": dict(arrivals_per_min=4.0, linger_share=0.0, hidden_share=0.0, crossing_share=1.0, max_faces=4),
     "unmatched_employee": dict(arrivals_per_min=4.0, visitor_share=0.0, match_rate=0.6, max_faces=4),
+    # Crowds (worker/sim/crowd.py): pedestrians of the Extended Social Force model through a camera.
+    "groups": dict(crowd="groups", arrivals_per_min=6.0),
+    "tailgating": dict(crowd="tailgating", arrivals_per_min=6.0),
+    "family_split": dict(crowd="family_split", arrivals_per_min=4.0),
+    "fast_crossing": dict(crowd="fast_crossing", arrivals_per_min=6.0),
+    "overtaking": dict(crowd="overtaking", arrivals_per_min=6.0),
+    "dense_walkway": dict(crowd="dense_walkway", arrivals_per_min=85.0),
 }
 
 
@@ -162,6 +194,9 @@ def _uuid(rng: random.Random) -> str:
 
 
 def centre_at(visit: Visit, t: float) -> tuple[float, float]:
+    if visit.trajectory:
+        x, y, _ = visit._at[_time_key(t)]
+        return x, y
     progress = (t - visit.start) / max(visit.end - visit.start, 1e-6)
     x0, y0, x1, y1 = visit.path
     return x0 + (x1 - x0) * progress, y0 + (y1 - y0) * progress
@@ -193,14 +228,18 @@ def _person(
     if watchlist and rng.random() < spec.watchlist_share:
         return rng.choice(watchlist)
     if rng.random() < spec.visitor_share:
-        counter[0] += 1
-        return Person(f"visitor-{counter[0]:05d}", "visitor", ())
+        return _visitor(counter)
     allowed = spec.restricted.get(camera_id)
     if allowed:
         inside = [e for e in employees if e.person_id in allowed]
         outside = [e for e in employees if e.person_id not in allowed]
         return rng.choice(outside if rng.random() < spec.intruder_share or not inside else inside)
     return rng.choice(employees)
+
+
+def _visitor(counter: list[int]) -> Person:
+    counter[0] += 1
+    return Person(f"visitor-{counter[0]:05d}", "visitor", ())
 
 
 def _hidden(rng: random.Random, spec: ScenarioSpec, t: float, end: float) -> tuple[float, float] | None:
@@ -223,6 +262,11 @@ def build_scenario(spec: ScenarioSpec) -> Scenario:
     ]
     scenario = Scenario(spec, cameras, employees + watchlist)
     visitors = [0]
+    if spec.crowd:
+        from worker.sim import crowd  # numpy and the social force model: only for the crowd presets
+
+        crowd.populate(rng, spec, scenario, employees, watchlist, visitors)
+        return scenario
     for camera in cameras:
         for window_start, window_s, arrivals in windows_of(spec):
             _populate(
@@ -323,9 +367,11 @@ def _fragment_number(camera_index: int, seq: int) -> str:
 
 
 def _face(rng: random.Random, visit: Visit, t: float, spec: ScenarioSpec, people: list[Person]) -> SimFace:
+    """The face of a visit in the frame at t, and what Rekognition makes of it: the one model of detection
+    noise, matching and face quality, for straight-line and crowd visits alike."""
     cx, cy = centre_at(visit, t)
     cx, cy = cx + rng.gauss(0, 0.004), cy + rng.gauss(0, 0.004)
-    w = visit.box_size * rng.uniform(0.95, 1.05)
+    w = visit.size_at(t) * rng.uniform(0.95, 1.05)
     h = w * rng.uniform(1.15, 1.35)
     matches: tuple[SimMatch, ...] = ()
     person = visit.person
@@ -369,10 +415,16 @@ def _face(rng: random.Random, visit: Visit, t: float, spec: ScenarioSpec, people
 
 
 def _unoccluded(visits: list[Visit], t: float) -> list[Visit]:
-    """Visible visits at t, less those hidden behind a larger (nearer) face that overlaps them."""
+    """Visible visits at t, less those hidden behind a larger (nearer) face that overlaps them.
+
+    A crowd visit's trajectory holds only the frames it is seen in: the crowd model has occluded it already.
+    """
     seen = [v for v in visits if v.visible_at(t)]
     out = []
     for v in seen:
+        if v.trajectory:
+            out.append(v)
+            continue
         vx, vy = centre_at(v, t)
         hidden = any(
             o is not v
@@ -413,12 +465,18 @@ def _camera_frames(
     length_s: float,
     frames: list[SimFrame],
 ) -> None:
-    t = start + (index % 10) * 0.1
-    while t < start + length_s:
+    order = sorted(range(len(visits)), key=lambda i: visits[i].start)
+    begun = 0
+    current: list[int] = []  # visits under way at t (start <= t <= end), by their index in visits
+    for t in frame_times(spec, index, start, length_s):
+        while begun < len(order) and visits[order[begun]].start <= t:
+            current.append(order[begun])
+            begun += 1
+        current = sorted(i for i in current if visits[i].end >= t)
         # Fragments are cut on absolute time, so runs that start at different times never share one.
         fragment_seq = int(t // spec.fragment_s)
         producer_ts = round(fragment_seq * spec.fragment_s, 3)
-        faces = [_face(rng, v, t, spec, scenario.people) for v in _unoccluded(visits, t)]
+        faces = [_face(rng, v, t, spec, scenario.people) for v in _unoccluded([visits[i] for i in current], t)]
         rng.shuffle(faces)
         frames.append(
             SimFrame(
@@ -430,4 +488,13 @@ def _camera_frames(
                 faces=tuple(faces),
             )
         )
+
+
+def frame_times(spec: ScenarioSpec, index: int, start: float, length_s: float) -> list[float]:
+    """The analysed frames of camera number index (from 1) in a window: one per frame_period_s, phased."""
+    times = []
+    t = start + (index % 10) * 0.1
+    while t < start + length_s:
+        times.append(t)
         t += spec.frame_period_s
+    return times
