@@ -66,6 +66,9 @@ class TrackerParams:
     unknown_vs_known: float = 1.0  # a recognised face for a track never recognised: up to this much more
     takeover_faces: int = 2  # unmatched faces in a row after which a recognised track is split
     takeover_min_matched: int = 3  # ...a track counts as recognised from this many matched frames (and 80 %)
+    second_chance_gate: float = 3.0  # face widths: a track of the previous frame left without a face, beyond its gate
+    second_chance_min_speed: float = 0.5  # ...of a track moving at least this fast (face widths/s)
+    unmatched_for_recognised: float = 0.5  # an unmatched face for a recognised track costs this much more
     unknown_face_gate: float = 0.6  # gate share for an unmatched face of a track matched throughout, and the reverse
     relink_miss_cost: float = 3.5  # a young pair (or one face) the next frame finds nothing for
     relink_new_cost: float = 4.0  # a face at the previous frame starting a track of its own
@@ -267,6 +270,8 @@ class CameraTracker:
             # people (a stranger is never matched). The reverse, an unmatched face for a recognised track,
             # is weak evidence (one frame in ten of an employee is not matched) and is not priced.
             return place + p.unknown_vs_known * min(1.0, track.hits / 3.0)
+        if not known and self._recognised(track):
+            return place + p.unmatched_for_recognised
         return place
 
     def _reach(self, track: Track, t: float) -> tuple[float, float, float] | None:
@@ -345,8 +350,10 @@ class CameraTracker:
             [f.box.centre for _, f in faces],
             lambda ti, fi: self._cost(tracks[ti], faces[fi][1], t),
         )
+        chosen = assign(pairs, self.params.unpaired_cost)
+        chosen += self._second_chance(t, tracks, faces, chosen)
         used_faces: set[int] = set()
-        for ti, fi in sorted(assign(pairs, self.params.unpaired_cost)):
+        for ti, fi in sorted(chosen):
             used_faces.add(fi)
             det, face = faces[fi]
             track = tracks[ti]
@@ -365,6 +372,45 @@ class CameraTracker:
             self.open.append(track)
             result.touched.append(track)
             result.faces[track.track_id] = face
+
+    def _second_chance(
+        self, t: float, tracks: list[Track], faces: list[tuple[str, DetectedFace]], chosen: list[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """Pairs, beyond the gates, of a track seen in the previous frame that got no face and a face no
+        track took: a walker who turned or sped up (near the camera, image motion grows fast). Only where
+        identity cannot object: never an unmatched face for a recognised track, nor the reverse."""
+        p = self.params
+        if p.second_chance_gate <= 0 or len(chosen) == len(faces):
+            return []
+        used_t = {ti for ti, _ in chosen}
+        used_f = {fi for _, fi in chosen}
+        pairs: dict[tuple[int, int], float] = {}
+        for ti, track in enumerate(tracks):
+            if ti in used_t or track.hits < 2 or abs(track.last_seen - self.previous_t) > 0.0005:
+                continue
+            if track.speed() < p.second_chance_min_speed:
+                continue  # somebody standing still does not jump: a face beyond the gate is a newcomer
+            px, py, pw = self._predict(track, t)
+            if not (-0.05 <= px <= 1.05 and -0.05 <= py <= 1.05):
+                continue
+            winner = track.identity()[0] if track.votes else None
+            for fi, (_, face) in enumerate(faces):
+                if fi in used_f:
+                    continue
+                best = face.best_match
+                known = best is not None and best.similarity >= MATCH_THRESHOLD
+                if known and best is not None and winner is not None and winner != best.external_image_id:
+                    continue
+                if (not known and self._recognised(track)) or (known and track.matched == 0):
+                    continue
+                width = face.box.width
+                if max(width, pw) / max(min(width, pw), 1e-6) > p.max_size_ratio:
+                    continue
+                cx, cy = face.box.centre
+                distance = math.hypot(cx - px, cy - py) / max((width + pw) / 2.0, 1e-6)
+                if distance <= p.second_chance_gate:
+                    pairs[(ti, fi)] = distance
+        return assign(pairs, p.unpaired_cost) if pairs else []
 
     def _new_track(self, stream_arn: str, t: float, face: DetectedFace) -> Track:
         return Track(
