@@ -388,6 +388,8 @@ class CameraTracker:
         for ti, track in enumerate(tracks):
             if ti in used_t or track.hits < 2 or abs(track.last_seen - self.previous_t) > 0.0005:
                 continue
+            if t - track.last_seen > p.direct_gap_s:
+                continue  # longer gaps are for stitching
             if track.speed() < p.second_chance_min_speed:
                 continue  # somebody standing still does not jump: a face beyond the gate is a newcomer
             px, py, pw = self._predict(track, t)
