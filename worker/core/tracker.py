@@ -20,6 +20,11 @@ at the next frame of the camera they are chosen again, jointly, with what that f
 pair's constant-velocity prediction find a face?), and the young tracks are rebuilt from their kept
 faces. The decision is taken by record time, one frame later, and never revisited.
 
+Takeovers and turns. A recognised track that takes two unmatched faces in a row loses them to a track
+of their own (somebody else walked into the place: a tailgater); it gets them back if that track is then
+recognised as it. A moving track left without a face may take, beyond its gate, a face no track took,
+where identity does not object (people turn, and near the camera image motion grows fast).
+
 Re-appearance. A face is associated directly only with a track seen within `direct_gap_s`. After a
 longer gap (the person was hidden) it starts a tentative track; when that track is confirmed it is
 stitched onto the lost track if the place and the identity evidence agree. Waiting for a few frames
