@@ -188,6 +188,15 @@ def best_frame_score(face: DetectedFace, quality: float | None = None) -> float:
     return min(face.box.area, 0.05) / 0.05 * 0.5 + (quality_weight(face) if quality is None else quality) * 0.5
 
 
+def _within(reach: tuple[float, float, float] | None, face: DetectedFace) -> bool:
+    """Whether the face's centre lies in the track's reach (a superset of its gates: a cheap pre-check)."""
+    if reach is None:
+        return False
+    x, y, radius = reach
+    cx, cy = face.box.centre
+    return (cx - x) ** 2 + (cy - y) ** 2 <= radius * radius
+
+
 class CameraTracker:
     """The tracks of one camera (one Kinesis partition key)."""
 
@@ -468,8 +477,9 @@ class CameraTracker:
         probes = [self._probe([a]) for a in parents]
         links: dict[tuple[int, int], float] = {}
         for ai, a in enumerate(parents):
+            reach = self._reach(probes[ai], t1)
             for bi, b in enumerate(children):
-                if b.t > a.t and (link := self._cost(probes[ai], b.face, b.t)) is not None:
+                if b.t > a.t and _within(reach, b.face) and (link := self._cost(probes[ai], b.face, b.t)) is not None:
                     links[(ai, bi)] = link
         if not links or self._uncontested(links, parents, children, owner):
             return
@@ -477,7 +487,8 @@ class CameraTracker:
 
         def ahead(obs: list[Observation]) -> float:
             probe = self._probe(obs)
-            costs = [c for f in faces if (c := self._cost(probe, f, t)) is not None]
+            reach = self._reach(probe, t)
+            costs = [c for f in faces if _within(reach, f) and (c := self._cost(probe, f, t)) is not None]
             return min(min(costs), miss) if costs else miss
 
         alone_parent = [ahead([a]) for a in parents]
