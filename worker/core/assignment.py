@@ -60,6 +60,8 @@ def assign(
     `pairs` holds the allowed pairs and their costs; leaving a track or a face unpaired costs
     `unpaired_cost` each, so a pair is taken only where it beats leaving both alone.
     """
+    # A pair dearer than leaving both alone is never taken, competed for or not.
+    pairs = {key: cost for key, cost in pairs.items() if cost < 2 * unpaired_cost}
     if not pairs:
         return []
     tracks_seen = {ti for ti, _ in pairs}

@@ -332,8 +332,9 @@ class CameraTracker:
         self._associate(t, faces, frame, result)
         # Tracks a tentative one may continue: seen twice (motion known), then not for over direct_gap_s.
         lost_tracks = [tr for tr in self.open if tr.hits >= 2 and tr.last_seen < t - self.params.direct_gap_s]
+        result.touched = list({id(x): x for x in result.touched}.values())  # a relinked track may be there twice
         for track in list(result.touched):
-            if track.confirmed or track.hits not in (2, self.params.min_hits):
+            if track.confirmed or track.hits not in (2, self.params.min_hits) or track in result.absorbed:
                 continue
             # From its second face on (its motion known), a tentative track may continue a lost one: a
             # short visit hidden half-way then still makes one sighting rather than two that never confirm.
@@ -562,7 +563,7 @@ class CameraTracker:
         track.first_seen = track.last_seen = first.t
         track.centre = track.first_centre = first.face.box.centre
         track.width = track.first_width = first.face.box.width
-        track.velocity = (0.0, 0.0)
+        track.velocity, track.growth = (0.0, 0.0), 0.0
         track.hits = track.matched = track.quality_frames = 0
         track.votes, track.best_similarity, track.best_frame = {}, {}, None
         track.detection_ids, track.observations = [], []
@@ -681,8 +682,10 @@ class CameraTracker:
             lost.best_similarity[who] = max(lost.best_similarity.get(who, 0.0), sim)
         if new.best_frame and (lost.best_frame is None or new.best_frame.score > lost.best_frame.score):
             lost.best_frame = new.best_frame
-        lost.centre, lost.width, lost.velocity = new.centre, new.width, new.velocity
+        lost.centre, lost.width, lost.velocity, lost.growth = new.centre, new.width, new.velocity, new.growth
         lost.last_seen = new.last_seen
+        # A run of unmatched faces pending before the gap is no longer one run: a split must never undo this.
+        lost.streak, lost.before_streak = [], None
         lost.confirmed = lost.confirmed or lost.hits >= self.params.min_hits
         self.open = [x for x in self.open if x is not new]
 
