@@ -222,24 +222,40 @@ def final_heartbeat(c) -> None:
     assert c.expect() == {"action": "status", "responseFor": "processRecords"}
 
 
-def stored_tracks(client, prefix: str) -> dict[str, dict]:
-    client.indices.refresh(index=f"{prefix}-tracks-*")
-    hits = client.search(index=f"{prefix}-tracks", body={"size": 10000, "query": {"match_all": {}}})["hits"]["hits"]
+def _stored(client, prefix: str, family: str) -> dict[str, dict]:
+    client.indices.refresh(index=f"{prefix}-{family}-*")
+    hits = client.search(index=f"{prefix}-{family}", body={"size": 10000, "query": {"match_all": {}}})["hits"]["hits"]
     return {h["_id"]: h["_source"] for h in hits}
 
 
-def expected_tracks(frames, registry: CameraRegistry) -> dict[str, dict]:
-    """The pure core run over the same frames: what the workers must have written."""
+def stored_tracks(client, prefix: str) -> dict[str, dict]:
+    return _stored(client, prefix, "tracks")
+
+
+def stored_alerts(client, prefix: str) -> dict[str, dict]:
+    return _stored(client, prefix, "alerts")
+
+
+def _core_run(frames, registry: CameraRegistry):
+    """The pure core over the simulator's frames, as the workers run it: (tracker, [(frame, result, alerts)])."""
     from worker.config import load_config
     from worker.core.alerts import AlertEngine
 
     tracker = Tracker()
     engine = AlertEngine(load_config(env={}, stack_env_file=None).alert_rules(), registry, "wl_")
-    docs: dict[str, dict] = {}
+    steps = []
     for f in frames:
         frame = parse_frame_record(encode_frame(f))
         result = tracker.observe(frame)
-        engine.on_frame(frame, result)  # the tracks carry what they raised
+        steps.append((frame, result, engine.on_frame(frame, result)))  # the tracks carry what they raised
+    return tracker, steps
+
+
+def expected_tracks(frames, registry: CameraRegistry) -> dict[str, dict]:
+    """The pure core run over the same frames: what the workers must have written."""
+    tracker, steps = _core_run(frames, registry)
+    docs: dict[str, dict] = {}
+    for _, result, _ in steps:
         for t in result.touched + result.closed:
             docs[t.track_id] = track_document(t, registry.lookup(t.stream_arn), "wl_").source
         for t in result.absorbed:
@@ -249,25 +265,10 @@ def expected_tracks(frames, registry: CameraRegistry) -> dict[str, dict]:
     return json.loads(orjson.dumps(docs))
 
 
-def stored_alerts(client, prefix: str) -> dict[str, dict]:
-    client.indices.refresh(index=f"{prefix}-alerts-*")
-    hits = client.search(index=f"{prefix}-alerts", body={"size": 10000, "query": {"match_all": {}}})["hits"]["hits"]
-    return {h["_id"]: h["_source"] for h in hits}
-
-
 def expected_alerts(frames, registry: CameraRegistry) -> dict[str, dict]:
     """The pure core's alerts over the same frames: what the alerts index must hold."""
-    from worker.config import load_config
-    from worker.core.alerts import AlertEngine
-
-    tracker = Tracker()
-    engine = AlertEngine(load_config(env={}, stack_env_file=None).alert_rules(), registry, "wl_")
-    alerts = {}
-    for f in frames:
-        frame = parse_frame_record(encode_frame(f))
-        for alert in engine.on_frame(frame, tracker.observe(frame)):
-            alerts[alert.alert_id] = json.loads(orjson.dumps(alert.document()))
-    return alerts
+    _, steps = _core_run(frames, registry)
+    return {a.alert_id: json.loads(orjson.dumps(a.document())) for _, _, alerts in steps for a in alerts}
 
 
 def archive_lines(s3, stream: str) -> list[dict]:

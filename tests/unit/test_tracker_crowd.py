@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import time
 
+from test_tracker import run  # pytest puts tests/unit on sys.path (no package): the shared frame loop
+
 from worker.core.alerts import AlertEngine, AlertRules
 from worker.core.cameras import CameraRegistry
 from worker.core.detections import detection_id
@@ -34,14 +36,7 @@ def frame(t: float, *faces: DetectedFace) -> FrameRecord:
 
 def owners(frames: list[FrameRecord], truth: dict[str, str]) -> tuple[dict[str, Track], dict[str, set[str]]]:
     """Run the frames; the final tracks, and the people whose faces each track holds."""
-    tracker = Tracker()
-    tracks: dict[str, Track] = {}
-    for f in frames:
-        result = tracker.observe(f)
-        for t in result.touched + result.closed:
-            tracks[t.track_id] = t
-        for t in result.absorbed:
-            tracks.pop(t.track_id, None)
+    _, tracks = run(frames)
     people = {tid: {truth[d] for d in t.detection_ids} for tid, t in tracks.items()}
     return tracks, people
 
