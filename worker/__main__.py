@@ -24,6 +24,7 @@ from worker.commands import (
     EXIT_USAGE,
     MODULE_PROG,
     NotInstalled,
+    _cmd_checkpoints,
     _cmd_create_stream,
     _cmd_demo,
     _cmd_enrol,
@@ -33,6 +34,7 @@ from worker.commands import (
     _cmd_processor,
     _cmd_processors,
     _cmd_quarantine,
+    _cmd_replay,
     _cmd_retention,
     _cmd_run,
     _cmd_simulate,
@@ -156,6 +158,61 @@ def build_parser(prog: str = CONSOLE_PROG) -> argparse.ArgumentParser:
         help="stream whose lease table to show (default: kinesis.stream_name; the table is kinesis.application_name)",
     )
     leases_p.set_defaults(func=_cmd_leases)
+
+    cp_p = command("checkpoints", "save every shard's KCL checkpoint to a JSON file, or show such a file")
+    cp_sub = cp_p.add_subparsers(dest="action", required=True, metavar="{export,show}")
+    cp_export = cp_sub.add_parser(
+        "export", help="write the application's checkpoints to a file", formatter_class=HelpFormatter
+    )
+    cp_export.add_argument(
+        "--out", type=Path, help="the file to write (default: .run/checkpoints/<application>-<UTC time>.json)"
+    )
+    cp_export.add_argument("--stream", help="stream whose application to export (default: kinesis.stream_name)")
+    cp_show = cp_sub.add_parser("show", help="print an exported file readably", formatter_class=HelpFormatter)
+    cp_show.add_argument("file", type=Path, help="a file written by `checkpoints export`")
+    cp_p.set_defaults(func=_cmd_checkpoints)
+
+    rp_p = command(
+        "replay",
+        "rewind the application in place (the fleet stopped): to exported checkpoints, a time, the oldest or"
+        " the newest records; tracks are rebuilt the same",
+    )
+    to = rp_p.add_mutually_exclusive_group(required=True)
+    to.add_argument("--to-checkpoints", type=Path, metavar="FILE", help="a file written by `checkpoints export`")
+    to.add_argument(
+        "--to-datetime", metavar="ISO8601", help="records that arrived from this time on, e.g. 2026-12-01T08:00:00Z"
+    )
+    to.add_argument("--to-earliest", action="store_true", help="the oldest records the stream still holds")
+    to.add_argument("--to-latest", action="store_true", help="skip every record received so far")
+    mode = rp_p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="print the plan per shard and camera, change nothing")
+    mode.add_argument("--execute", action="store_true", help="apply it (refused while a worker holds a live lease)")
+    rp_p.add_argument(
+        "--shards", nargs="+", metavar="SHARD", help="only these shards and their children (default: every shard)"
+    )
+    rp_p.add_argument(
+        "--deliver-alerts",
+        action="store_true",
+        help="send the replayed records' alerts to SNS / the webhook too (they are only indexed otherwise)",
+    )
+    rp_p.add_argument(
+        "--allow-trimmed",
+        action="store_true",
+        help="rewind although an exported shard was trimmed from the stream (its children start at their beginning)",
+    )
+    rp_p.add_argument("--stream", help="stream whose application to rewind (default: kinesis.stream_name)")
+    rp_p.add_argument(
+        "--max-lookback-hours",
+        type=float,
+        default=6.0,
+        help="how far before the target to look for each camera's quiet point",
+    )
+    rp_p.add_argument(
+        "--live-check-s",
+        type=float,
+        help="watch the leases this long for a running worker before executing (default: the failover time + 2 s)",
+    )
+    rp_p.set_defaults(func=_cmd_replay)
 
     q_p = command("quarantine", "list dead letters in S3, or re-drive them into the stream")
     q_p.add_argument(

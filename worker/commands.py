@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from worker.config import STACK_ENV_FILE, load_config, read_env_file
+from worker.config import STACK_ENV_FILE, Config, load_config, read_env_file
 
 DISTRIBUTION = "facewatch-worker"
 CONSOLE_PROG = "facewatch"  # [project.scripts] in pyproject.toml
@@ -194,6 +194,101 @@ def _cmd_leases(args: argparse.Namespace) -> int:
     for lease in leases:
         sys.stdout.write(f"{lease.shard_id:24s} owner={lease.owner or '-':28s} checkpoint={lease.checkpoint}\n")
     return 0
+
+
+def _stream_config(stream: str | None) -> Config:
+    _apply_stack_env()
+    if stream:
+        os.environ["FACEWATCH_STREAM"] = stream
+    return load_config()
+
+
+def _cmd_checkpoints(args: argparse.Namespace) -> int:
+    from worker.ops import checkpoints
+
+    if args.action == "show":
+        try:
+            sys.stdout.write(checkpoints.render(checkpoints.load(args.file)))
+        except checkpoints.SnapshotError as exc:
+            print(f"checkpoints show: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
+    return export_checkpoints(args.stream, args.out)
+
+
+def export_checkpoints(stream: str | None, out: Path | None) -> int:
+    from worker import aws
+    from worker.ops import checkpoints
+
+    cfg = _stream_config(stream)
+    dynamodb = aws.dynamodb(cfg)
+    try:
+        snapshot = checkpoints.take(
+            aws.kinesis(cfg), dynamodb, cfg.kinesis.stream_name, cfg.application_name, cfg.kinesis.region
+        )
+    except dynamodb.exceptions.ResourceNotFoundException:
+        print(
+            f"checkpoints export: no lease table {cfg.application_name}: no worker has run on stream"
+            f" {cfg.kinesis.stream_name} yet (nothing to export)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    path = out or checkpoints.default_path(cfg.application_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(snapshot.to_json())
+    print(f"checkpoints of {len(snapshot.shards)} shards of {cfg.application_name} written to {path}", file=sys.stderr)
+    sys.stdout.write(f"{path}\n")
+    return EXIT_OK
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from worker import aws
+    from worker.ops import checkpoints, rewind
+    from worker.sinks.opensearch import OpenSearchSink, make_client
+
+    cfg = _stream_config(args.stream)
+    try:
+        if args.to_checkpoints:
+            target = rewind.Target("checkpoints", snapshot=checkpoints.load(args.to_checkpoints))
+        elif args.to_datetime:
+            target = rewind.Target("datetime", at_ms=rewind.parse_datetime(args.to_datetime))
+        else:
+            target = rewind.Target("earliest" if args.to_earliest else "latest")
+    except (checkpoints.SnapshotError, rewind.RewindRefused) as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    params = cfg.tracker_params()
+    sink = OpenSearchSink(make_client(cfg.opensearch, cfg.kinesis.region), cfg.opensearch)
+    rewinder = rewind.Rewinder(
+        aws.kinesis(cfg),
+        aws.dynamodb(cfg),
+        sink,
+        cfg.kinesis.stream_name,
+        cfg.application_name,
+        cfg.opensearch.index_prefix,
+        params.max_gap_s + params.stitch_wait_s,
+        args.max_lookback_hours * 3600.0,
+    )
+    try:
+        plan = rewinder.plan(target, args.shards, args.allow_trimmed)
+        sys.stdout.write(rewind.render(plan))
+        if args.dry_run:
+            sys.stdout.write("dry run: nothing changed\n")
+            return EXIT_OK if not plan.refusals else EXIT_FAILED
+        watch = (
+            args.live_check_s
+            if args.live_check_s is not None
+            else (5.0 if cfg.kinesis.fast_lease_timers else 10.0) + 2.0
+        )
+        rewinder.execute(plan, watch, deliver_alerts=args.deliver_alerts)
+    except (rewind.RewindRefused, rewind.LeaseChanged) as exc:
+        print(f"replay: refused: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    moved = sum(1 for m in plan.moves if m.changes)
+    sys.stdout.write(
+        f"done: {moved} checkpoints moved, {len(plan.cameras)} cameras rewound; start the fleet to replay\n"
+    )
+    return EXIT_OK
 
 
 def _cmd_quarantine(args: argparse.Namespace) -> int:

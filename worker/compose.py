@@ -24,7 +24,7 @@ from worker.sinks.quarantine import QuarantineStore
 from worker.sinks.templates import alias_name
 from worker.sinks.writer import SinkWriter
 from worker.source.batch import BatchHandler
-from worker.source.progress import read_progress
+from worker.source.progress import read_progress, read_replay_marker
 
 # A record that arrived in the stream this long after the processor started was seen by no earlier owner
 # (their leases had ended): its alerts go out without reading the index first. The margin covers clock
@@ -74,7 +74,16 @@ def handler_factory(cfg: Config) -> HandlerFactory:
             )
         writer = SinkWriter(opensearch, firehose, quarantine, o.index_prefix, shard_id, cfg.worker_id, dispatcher)
         archived = read_progress(opensearch, o.index_prefix, cfg.application_name, shard_id)
-        return BatchHandler(cfg, writer, shard_id, cfg.worker_id, archived_through=archived, on_progress=heartbeat.beat)
+        replay = read_replay_marker(opensearch, o.index_prefix, cfg.application_name, shard_id)
+        return BatchHandler(
+            cfg,
+            writer,
+            shard_id,
+            cfg.worker_id,
+            archived_through=archived,
+            on_progress=heartbeat.beat,
+            replay=replay,
+        )
 
     return make
 
@@ -89,6 +98,7 @@ def undelivered_alerts(opensearch: Any, prefix: str, shard_id: str, sinks: list[
     query = {
         "bool": {
             "filter": [{"term": {"shard_id": shard_id}}],
+            "must_not": [{"term": {"replayed": True}}],  # a replay's alerts are indexed, never sent
             "should": [{"bool": {"must_not": {"term": {"delivered_to": name}}}} for name in sinks],
             "minimum_should_match": 1,
         }

@@ -129,6 +129,7 @@ class AlertSource(TypedDict, total=False):
     rejected_by: list[str]
     sent_at: SinkTimes
     delivered_at: SinkTimes
+    replayed: bool  # present (true) only on an alert a replay raised and did not send
 
 
 class CameraStateSource(TypedDict):
@@ -150,6 +151,18 @@ class ShardProgressSource(TypedDict):
     application: str
     shard_id: str
     flushed_through: str
+
+
+class ShardReplaySource(TypedDict):
+    """Per shard, written by a rewind (worker/ops/rewind.py): records up to `replay_through` were handled
+    before it, so they are not archived again and their alerts are not sent unless `deliver_alerts`."""
+
+    kind: str  # shard_replay
+    application: str
+    shard_id: str
+    replay_through: str
+    deliver_alerts: bool
+    requested_at: int
 
 
 class RefusedSource(TypedDict):
@@ -182,6 +195,6 @@ FAMILY_DOCUMENTS: dict[str, tuple[type, ...]] = {
     "detections": (DetectionSource,),
     "tracks": (TrackSource,),
     "alerts": (AlertSource,),
-    "cameras": (CameraStateSource, ShardProgressSource),
+    "cameras": (CameraStateSource, ShardProgressSource, ShardReplaySource),
     "quarantine": (QuarantineSource,),
 }

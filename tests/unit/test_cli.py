@@ -28,6 +28,8 @@ PUBLIC = [
     "stack",
     "create-stream",
     "leases",
+    "checkpoints",
+    "replay",
     "quarantine",
     "local-resources",
     "retention",

@@ -100,6 +100,9 @@ CAMERA_STATE_PROPERTIES: dict[str, Any] = {
     "shard_id": _KW,
     "open_tracks": {"type": "object", "enabled": False},
     "alert_clocks": {"type": "object", "enabled": False},  # per-camera alert cooldowns, for the next owner
+    "replay_through": _KW,  # a rewind's marker (worker/ops/rewind.py): records handled before it
+    "deliver_alerts": {"type": "boolean"},
+    "requested_at": _DATE,
 }
 
 # One document per (track, rule): what a guard needs to act, and where the best frame is.
@@ -130,6 +133,7 @@ ALERT_PROPERTIES: dict[str, Any] = {
     "delivered_at": {"properties": {"sns": _DATE, "webhook": _DATE}},  # ... and the sink acknowledged it
     "received_time": _DATE,  # when the worker got the record: sent_at - this is our share of latency
     "detection_id": _KW,  # the face that raised it
+    "replayed": {"type": "boolean"},  # raised again by a replay: indexed, not sent (unless asked)
 }
 
 FAMILIES: dict[str, dict[str, Any]] = {

@@ -24,7 +24,7 @@ from worker.model import IndexOp, QuarantineEntry, RawRecord
 from worker.sinks.firehose import MAX_RECORD_BYTES
 from worker.sinks.templates import index_name
 from worker.sinks.writer import FlushResult, SinkWriter
-from worker.source.progress import progress_op
+from worker.source.progress import ReplayMarker, progress_op
 from worker.source.tracking import TrackingOutput, TrackingStage
 
 PROGRESS_EVERY = 200  # records between two heartbeats inside one batch
@@ -104,8 +104,11 @@ class BatchHandler:
         archived_through: int | None = None,
         clock: Callable[[], float] | None = None,
         on_progress: Callable[[], None] = lambda: None,
+        replay: ReplayMarker | None = None,
     ) -> None:
         self.on_progress = on_progress
+        # A rewind's marker: records up to it are replayed (not archived again; alerts indexed, not sent).
+        self.replay = replay
         self.cfg = cfg
         self.writer = writer
         self.sink = writer.opensearch
@@ -114,6 +117,8 @@ class BatchHandler:
         self.prefix = cfg.opensearch.index_prefix
         self.clock = clock or time.monotonic
         self.archived_through = archived_through if cfg.firehose.skip_redelivered else None
+        if replay is not None:  # a replay never archives twice, whatever skip_redelivered says
+            self.archived_through = max(self.archived_through or 0, replay.through)
         p = cfg.processor
         self.buffer = WriteBuffer(p.flush_max_records, p.flush_max_bytes, p.flush_interval_s)
         self.tracking = TrackingStage(
@@ -155,8 +160,19 @@ class BatchHandler:
                     "record_unusable", sequence_number=record.sequence_number, error=type(exc).__name__, exc_info=exc
                 )
                 dead.append(self._entry(record, "process", "unusable", f"{type(exc).__name__}: {str(exc)[:200]}"))
+        replay = self.replay
+        replayed = (
+            [int(p.record.sequence_number) <= replay.through for p in prepared]
+            if replay is not None and not replay.deliver_alerts
+            else None
+        )
+        # Every record of the batch was archived before (a previous owner, or the run a rewind went back
+        # over): so were the tracks its records closed.
+        seen_before = bool(
+            records and self.archived_through is not None and int(records[-1].sequence_number) <= self.archived_through
+        )
         tracking = self.tracking.process(
-            [p.frame for p in prepared], [p.record.arrival_ms for p in prepared], received_ms
+            [p.frame for p in prepared], [p.record.arrival_ms for p in prepared], received_ms, replayed
         )
         archive: list[bytes] = []
         for p in prepared:
@@ -182,7 +198,7 @@ class BatchHandler:
             else:
                 archive.append(p.line)
         origins = {doc_id: prepared[i].record for doc_id, i in tracking.origins.items()}
-        self._buffer_tracking(tracking, stats, now, origins)
+        self._buffer_tracking(tracking, stats, now, origins, archive_tracks=not seen_before)
         self.buffer.add_archive(self.cfg.firehose.raw_stream, archive, now)
         self.buffer.add_quarantine(dead, now)
         if records:
@@ -227,7 +243,12 @@ class BatchHandler:
         return self.writer.alerts is None or self.writer.alerts.deliver(wait_s)
 
     def _buffer_tracking(
-        self, output: TrackingOutput, stats: BatchStats, now: float, origins: dict[str, RawRecord] | None = None
+        self,
+        output: TrackingOutput,
+        stats: BatchStats,
+        now: float,
+        origins: dict[str, RawRecord] | None = None,
+        archive_tracks: bool = True,
     ) -> None:
         tracking = output.stats
         stats.late_frames += tracking.late_frames
@@ -241,7 +262,7 @@ class BatchHandler:
                 fix="add it to the cameras registry (config cameras / FACEWATCH_CAMERAS)",
             )
         self.buffer.add_ops(output.ops, now, origins=origins)
-        if self.archive_enabled:
+        if self.archive_enabled and archive_tracks:
             self.buffer.add_archive(self.cfg.firehose.tracks_stream, output.archive, now)
 
     def _hand_off(self, alerts: dict[str, tuple[str, dict]]) -> None:

@@ -8,6 +8,8 @@ are repeated regardless: they are idempotent, and a deliberate replay must rebui
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from worker.core.detections import stable_id
 from worker.documents import ShardProgressSource
 from worker.model import IndexOp
@@ -34,3 +36,24 @@ def read_progress(sink: OpenSearchSink, prefix: str, application: str, shard_id:
     docs = sink.get_many([(camera_state_index(prefix), doc_id)])
     value = docs.get(doc_id, {}).get("flushed_through")
     return int(value) if value else None
+
+
+def replay_marker_id(application: str, shard_id: str) -> str:
+    return stable_id("shard-replay", application, shard_id)
+
+
+@dataclass(frozen=True)
+class ReplayMarker:
+    """What a rewind left for the shard's next owner (worker/ops/rewind.py): records up to `through` were
+    handled before the rewind, so they are replayed, not new."""
+
+    through: int
+    deliver_alerts: bool
+
+
+def read_replay_marker(sink: OpenSearchSink, prefix: str, application: str, shard_id: str) -> ReplayMarker | None:
+    doc_id = replay_marker_id(application, shard_id)
+    doc = sink.get_many([(camera_state_index(prefix), doc_id)]).get(doc_id)
+    if not doc or not doc.get("replay_through"):
+        return None
+    return ReplayMarker(int(doc["replay_through"]), bool(doc.get("deliver_alerts")))

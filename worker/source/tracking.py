@@ -100,9 +100,16 @@ class TrackingStage:
             self.log.info("tracks_restored", cameras=len(states), tracks=stats.restored_tracks)
 
     def process(
-        self, frames: list[FrameRecord], arrivals: list[int | None] | None = None, received_ms: int | None = None
+        self,
+        frames: list[FrameRecord],
+        arrivals: list[int | None] | None = None,
+        received_ms: int | None = None,
+        replayed: list[bool] | None = None,
     ) -> TrackingOutput:
-        """Track a batch's frames (in shard order), raise alerts; return the ops that persist the result."""
+        """Track a batch's frames (in shard order), raise alerts; return the ops that persist the result.
+
+        The alerts of a `replayed` frame (one a rewind delivers again) are indexed, marked, and not handed
+        to the alert sinks."""
         stats = TrackingStats()
         alert_docs: dict[str, tuple[str, dict]] = {}
         self._restore([f.stream_arn for f in frames if f.stream_arn not in self.tracker.cameras], stats)
@@ -116,14 +123,15 @@ class TrackingStage:
                     self._unregistered_seen.add(frame.stream_arn)
                     stats.new_unregistered.append(self.registry.lookup(frame.stream_arn).camera_id)
             result = self.tracker.observe(frame)
+            quiet = bool(replayed and replayed[i])
             raised = {
-                a.alert_id: self._alert_doc(a, received_ms)
+                a.alert_id: self._alert_doc(a, received_ms, quiet)
                 for a in self.alerts.on_frame(frame, result, arrivals[i] if arrivals else None)
             }
             if raised:
                 alert_docs.update(raised)
                 origins.update(dict.fromkeys(raised, i))
-                if self.on_alerts is not None:
+                if self.on_alerts is not None and not quiet:
                     self.on_alerts(raised)  # a guard is waiting: before the rest of the batch
             origins[camera_state_id(frame.stream_arn)] = i
             if result.late:
@@ -175,10 +183,11 @@ class TrackingStage:
             ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(arn)))
         return TrackingOutput(ops, archive, stats)
 
-    def _alert_doc(self, alert: Alert, received_ms: int | None) -> tuple[str, dict]:
-        return index_name(self.prefix, "alerts", day_of(alert.at)), dict(
-            alert_source(alert, self.shard_id, received_ms)
-        )
+    def _alert_doc(self, alert: Alert, received_ms: int | None, replayed: bool = False) -> tuple[str, dict]:
+        source = dict(alert_source(alert, self.shard_id, received_ms))
+        if replayed:
+            source["replayed"] = True  # the outbox (worker/compose.py) leaves it alone
+        return index_name(self.prefix, "alerts", day_of(alert.at)), source
 
     def _state(self, stream_arn: str) -> dict:
         return dict(

@@ -1,0 +1,167 @@
+"""Rewind in place, on the real thing: a KCL daemon with our processors, kinesalite, DynamoDB Local leases,
+OpenSearch, SNS (moto, read through an SQS subscription) and the Firehose archive in S3 (moto).
+
+A live run over simulated cameras, a checkpoint export in the middle of it, then, with the fleet stopped,
+`facewatch replay --to-checkpoints`: the track indices deleted beforehand come back equal, no alert is
+sent again, the archive gets nothing twice. The dry run changes nothing; a live worker refuses it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections import Counter
+
+import pytest
+
+from worker import aws
+from worker.config import load_config
+from worker.ops.fleet import start_worker, stop_worker
+from worker.ops.leases import read_leases
+from worker.ops.resources import delete_alert_topic, drain_queue, ensure_alert_topic
+from worker.ops.streams import create_stream, delete_stream
+from worker.sim.encode import encode_frame
+from worker.sim.producer import KinesisProducer
+from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
+from worker.sinks.templates import camera_state_index
+
+from .helpers import archive_lines, count, stored_alerts, stored_tracks, wait_for
+
+START = 1_767_312_000.0  # 2026-01-02T00:00:00Z
+DELIVERY = ("delivered_to", "sent_at", "delivered_at", "received_time", "rejected_by", "replayed")
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def caught_up(dynamodb, application: str, last: dict[str, str]) -> bool:
+    try:
+        leases = {lease.shard_id: lease.checkpoint for lease in read_leases(dynamodb, application)}
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return False  # the worker has not made its lease table yet
+    return all(leases.get(shard) == seq for shard, seq in last.items())
+
+
+def alert_core(docs: dict[str, dict]) -> dict[str, dict]:
+    """An alert as raised, without the delivery record the lanes fill in."""
+    return {k: {f: v for f, v in d.items() if f not in DELIVERY} for k, d in docs.items()}
+
+
+def lease_table(dynamodb, application: str) -> list[dict]:
+    return sorted(dynamodb.scan(TableName=application, ConsistentRead=True)["Items"], key=lambda i: i["leaseKey"]["S"])
+
+
+def everything(client, prefix: str) -> dict[str, int]:
+    client.indices.refresh(index=f"{prefix}-*")
+    return {
+        name: int(info["docs.count"])
+        for name, info in ((i["index"], i) for i in client.cat.indices(index=f"{prefix}-*", format="json"))
+    }
+
+
+@pytest.mark.timeout(900)
+def test_rewind_to_an_export_rebuilds_the_deleted_tracks_equal_and_sends_nothing_again(
+    isolated_env, opensearch, tmp_path
+):
+    prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
+    stream = f"it-{uuid.uuid4().hex[:8]}"
+    cfg0 = load_config(env=isolated_env, stack_env_file=None)
+    topic, queue = ensure_alert_topic(cfg0, f"it-replay-{uuid.uuid4().hex[:8]}")
+    env = {**isolated_env, "FACEWATCH_STREAM": stream, "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic}
+    cfg = load_config(env=env, stack_env_file=None)
+    kinesis, dynamodb, s3, sqs = aws.kinesis(cfg), aws.dynamodb(cfg), aws.s3(cfg), aws.sqs(cfg)
+    create_stream(kinesis, stream, 2)
+    frames = frames_of(build_scenario(ScenarioSpec(cameras=6, duration_s=160, seed=31, start=START)))
+    middle = START + 80
+    first = [f for f in frames if f.frame_time < middle]
+    second = [f for f in frames if f.frame_time >= middle]
+    producer = KinesisProducer(kinesis, stream)
+    worker = None
+    try:
+        producer.put((f.camera.stream_arn, encode_frame(f)) for f in first)
+        worker = start_worker(stream, "it-replay-1", env, tmp_path)
+        wait_for(
+            lambda: caught_up(dynamodb, cfg.application_name, producer.result.last_sequence),
+            240,
+            1,
+            "checkpoints at the first half's last records",
+        )
+        export = tmp_path / "middle.json"
+        done = cli(env, "checkpoints", "export", "--out", str(export))
+        assert done.returncode == 0, done.stderr
+        shown = cli(env, "checkpoints", "show", str(export))
+        assert shown.returncode == 0 and all(s in shown.stdout for s in producer.result.last_sequence), shown
+        saved = json.loads(export.read_text())
+        assert saved["format"] == "facewatch-checkpoints" and saved["version"] == 1
+        assert {s["shard_id"]: s["checkpoint"] for s in saved["shards"]} == producer.result.last_sequence
+        assert all(s["checkpoint_frame_time"] for s in saved["shards"])
+
+        producer.put((f.camera.stream_arn, encode_frame(f)) for f in second)
+        wait_for(
+            lambda: caught_up(dynamodb, cfg.application_name, producer.result.last_sequence),
+            240,
+            1,
+            "checkpoints at the second half's last records",
+        )
+        wait_for(lambda: count(opensearch, f"{prefix}-alerts") > 0, 30, 1, "alerts indexed")
+        live_tracks = stored_tracks(opensearch, prefix)
+        live_alerts = stored_alerts(opensearch, prefix)
+        sent_live = Counter(json.loads(m["Message"])["alert_id"] for m in drain_queue(sqs, queue))
+        assert sent_live and set(sent_live) <= set(live_alerts)
+
+        # A live worker holds the leases: execute is refused, and says who and how to stop them.
+        refused = cli(env, "replay", "--to-checkpoints", str(export), "--execute")
+        assert refused.returncode == 1, refused
+        assert "it-replay-1" in refused.stderr and "desired_count" in refused.stderr
+
+        assert stop_worker(worker, timeout_s=90) is not None
+        worker = None
+        archived_before = Counter(line["sequence_number"] for line in archive_lines(s3, cfg.firehose.raw_stream))
+        leases_before, indices_before = lease_table(dynamodb, cfg.application_name), everything(opensearch, prefix)
+        states_before = opensearch.search(index=camera_state_index(prefix), body={"size": 1000})["hits"]["hits"]
+
+        # The dry run prints the plan and changes nothing.
+        dry = cli(env, "replay", "--to-checkpoints", str(export), "--dry-run")
+        assert dry.returncode == 0, dry
+        assert "dry run: nothing changed" in dry.stdout and "rebuilt from" in dry.stdout, dry.stdout
+        assert lease_table(dynamodb, cfg.application_name) == leases_before
+        assert everything(opensearch, prefix) == indices_before
+        states_after = opensearch.search(index=camera_state_index(prefix), body={"size": 1000})["hits"]["hits"]
+        assert sorted(map(json.dumps, states_after)) == sorted(map(json.dumps, states_before))
+
+        # Lose the track indices, rewind to the export, start the fleet again.
+        opensearch.indices.delete(index=f"{prefix}-tracks-*")
+        done = cli(env, "replay", "--to-checkpoints", str(export), "--execute")
+        assert done.returncode == 0, done.stdout + done.stderr
+        moved = {lease.shard_id: lease.checkpoint for lease in read_leases(dynamodb, cfg.application_name)}
+        for shard in saved["shards"]:  # at the export, or earlier to reach the cameras' quiet points
+            new = moved[shard["shard_id"]]
+            assert new == "TRIM_HORIZON" or int(new) <= int(shard["checkpoint"]), (new, shard)
+        worker = start_worker(stream, "it-replay-2", env, tmp_path)
+        wait_for(
+            lambda: caught_up(dynamodb, cfg.application_name, producer.result.last_sequence),
+            240,
+            1,
+            "the replay back at the last records",
+        )
+        rebuilt = stored_tracks(opensearch, prefix)
+        window = [t for t in live_tracks.values() if t["last_seen"] >= middle * 1000]
+        spanning = [t for t in window if t["first_seen"] < middle * 1000]
+        assert len(window) >= 10 and spanning, (len(window), len(spanning))
+        for track in window:  # every track of the window is back, and byte for byte the live one
+            assert rebuilt.get(track["track_id"]) == track
+        assert set(rebuilt) <= set(live_tracks)  # and nothing new besides
+
+        assert alert_core(stored_alerts(opensearch, prefix)) == alert_core(live_alerts)
+        assert drain_queue(sqs, queue) == []  # nothing sent during the replay
+        archived_after = Counter(line["sequence_number"] for line in archive_lines(s3, cfg.firehose.raw_stream))
+        assert archived_after == archived_before and max(archived_after.values()) == 1
+    finally:
+        if worker is not None:
+            stop_worker(worker, timeout_s=60)
+        delete_stream(kinesis, stream)
+        delete_alert_topic(cfg0, topic, queue)

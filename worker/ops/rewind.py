@@ -1,0 +1,580 @@
+"""Rewind an application in place: move its KCL checkpoints back (or forward) and rewind the per-camera
+tracking state with them, so the fleet, restarted, processes the records again and rebuilds the same
+documents.
+
+KCL resumes a lease after its checkpoint and reads `initialPositionInStream` only for a shard without a
+lease, so moving a fleet means rewriting the lease table, with the fleet stopped (a live worker would
+overwrite the new checkpoint on its next one): `execute` refuses while any lease is being renewed.
+
+The camera state that makes the tracker skip frames it already holds must move too, or the replay
+would rebuild nothing. It is rewound to a *quiet point* of each camera: the latest moment at or before
+the first replayed face with no face on that camera for longer than a track stays open
+(max_gap_s + stitch_wait_s). A tracker that starts empty there is in the very state the live tracker
+was in, so every track from that point on, including a visit that began before the target, gets the
+same id and the same document as in the live run. The shard is read from a little earlier to reach
+the quiet point; frames before each camera's quiet point are skipped by the camera's state. The quiet
+points come from the detections index; where it holds nothing the camera starts empty at the target
+(a visit in progress there is rebuilt from the target, under a new id: the plan says so).
+
+Records the fleet had already handled before the rewind are marked per shard (a replay marker beside
+the shard's progress document): their raw records and closed tracks are not archived again, and their
+alerts are indexed but not sent unless the operator asks (`deliver_alerts`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from worker.core.detections import stable_id
+from worker.documents import CameraStateSource, ShardReplaySource
+from worker.ops.checkpoints import Snapshot
+from worker.ops.leases import SENTINELS, Lease, LeaseChanged, live_owners, read_leases, rewrite_checkpoint
+from worker.ops.positions import (
+    RecordTime,
+    StreamShard,
+    checkpoint_before,
+    descendants,
+    first_record_from,
+    record_at,
+    stream_shards,
+)
+from worker.sinks.templates import alias_name, camera_state_index
+from worker.source.progress import read_progress, replay_marker_id
+
+if TYPE_CHECKING:  # boto3-stubs: a development dependency
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_kinesis.client import KinesisClient
+
+HOUR_MS = 3_600_000
+__all__ = ["LeaseChanged", "RewindPlan", "RewindRefused", "Rewinder", "Target", "render"]
+
+
+class RewindRefused(RuntimeError):
+    """The rewind cannot be done as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to move: `kind` is checkpoints | datetime | earliest | latest."""
+
+    kind: str
+    at_ms: int | None = None  # datetime
+    snapshot: Snapshot | None = None  # checkpoints
+
+    def describe(self) -> str:
+        if self.kind == "datetime" and self.at_ms is not None:
+            return f"records that arrived from {iso(self.at_ms)}"
+        if self.kind == "checkpoints" and self.snapshot is not None:
+            return f"the checkpoints exported at {self.snapshot.exported_at}"
+        return {"earliest": "the oldest records the stream holds", "latest": "the newest record (skip the backlog)"}[
+            self.kind
+        ]
+
+
+@dataclass
+class ShardMove:
+    shard_id: str
+    current: str | None  # the lease's checkpoint now (None: no lease)
+    target: str
+    why: str
+    current_record: RecordTime | None = None
+    first_replayed: RecordTime | None = None  # the first record delivered after the new checkpoint
+    lease: Lease | None = None
+
+    @property
+    def changes(self) -> bool:
+        return self.current != self.target
+
+
+@dataclass
+class CameraRewind:
+    stream_arn: str
+    camera_id: str
+    shard_id: str
+    applied_until_ms: int  # now
+    resume_from_ms: int  # the quiet point: tracks are rebuilt from this frame time on
+    first_replayed_ms: int  # the first replayed face of the camera
+    alert_clocks: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class RewindPlan:
+    application: str
+    stream: str
+    target: Target
+    moves: list[ShardMove]
+    cameras: list[CameraRewind]
+    markers: dict[str, str]  # shard -> replay_through: records up to it were handled before
+    warnings: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+
+
+def iso(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_datetime(text: str) -> int:
+    """An ISO 8601 time (a zone is required: `Z` or `+01:00`) as epoch milliseconds."""
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RewindRefused(f"--to-datetime {text!r}: not an ISO 8601 time; e.g. 2026-12-01T08:00:00Z") from None
+    if value.tzinfo is None:
+        raise RewindRefused(f"--to-datetime {text!r}: give a time zone, e.g. {text}Z for UTC")
+    return round(value.timestamp() * 1000)
+
+
+def _position(value: str | None) -> tuple[int, int]:
+    """Order of checkpoints on one shard: (rank, sequence)."""
+    if value in (None, "TRIM_HORIZON", "AT_TIMESTAMP"):
+        return (0, 0)
+    if value == "SHARD_END":
+        return (3, 0)
+    if value == "LATEST":
+        return (2, 0)
+    return (1, int(value))
+
+
+class Rewinder:
+    """Plans and applies a rewind of one application (its lease table, camera states, replay markers)."""
+
+    def __init__(
+        self,
+        kinesis: KinesisClient,
+        dynamodb: DynamoDBClient,
+        opensearch: Any,  # an OpenSearchSink: .client, .get_many
+        stream: str,
+        application: str,
+        prefix: str,
+        track_open_s: float,
+        max_lookback_s: float = 6 * 3600.0,
+    ) -> None:
+        self.kinesis = kinesis
+        self.dynamodb = dynamodb
+        self.sink = opensearch
+        self.client = opensearch.client
+        self.stream = stream
+        self.application = application
+        self.prefix = prefix
+        self.quiet_ms = round(track_open_s * 1000)
+        self.max_lookback_ms = round(max_lookback_s * 1000)
+
+    # -- shards ---------------------------------------------------------------------------------
+
+    def _base_moves(
+        self, target: Target, leases: dict[str, Lease], shards: dict[str, StreamShard], only: list[str] | None
+    ) -> tuple[dict[str, ShardMove], list[str], list[str]]:
+        moves: dict[str, ShardMove] = {}
+        warnings: list[str] = []
+        refusals: list[str] = []
+        scope = set(shards)
+        if only:
+            unknown = [s for s in only if s not in shards and s not in leases]
+            if unknown:
+                refusals.append(f"--shards: {', '.join(unknown)} not in stream {self.stream} nor in its lease table")
+            scope = set()
+            for s in only:
+                if s in shards:
+                    scope |= {s, *descendants(shards, s)}
+        if target.kind == "checkpoints":
+            assert target.snapshot is not None
+            saved = {s.shard_id: s for s in target.snapshot.shards}
+            if target.snapshot.stream != self.stream:
+                refusals.append(
+                    f"the export is of stream {target.snapshot.stream}, not {self.stream}: pass --stream"
+                    f" {target.snapshot.stream}"
+                )
+            for shard_id, entry in sorted(saved.items()):
+                if only and shard_id not in only:
+                    continue
+                if shard_id not in shards:
+                    refusals.append(
+                        f"{shard_id}: in the export (checkpoint {entry.checkpoint}) but trimmed from the stream"
+                        " since: its records after that checkpoint are gone from Kinesis; replay them from the"
+                        " archive (replay run --from-archive), or pass --allow-trimmed to rewind the other shards"
+                        " and start its children at their beginning"
+                    )
+                    for child in descendants(shards, shard_id):
+                        scope.add(child)
+                    continue
+                scope |= {shard_id, *descendants(shards, shard_id)}
+            for shard_id in sorted(scope):
+                kept = saved.get(shard_id)
+                if kept is not None and kept.checkpoint is not None:
+                    moves[shard_id] = ShardMove(shard_id, None, kept.checkpoint, "the exported checkpoint")
+                elif any(a in saved or a in moves for a in self._ancestors(shards, shard_id)):
+                    moves[shard_id] = ShardMove(
+                        shard_id, None, "TRIM_HORIZON", "created after the export (a split or merge): from its start"
+                    )
+                elif not only:
+                    warnings.append(f"{shard_id}: not in the export and not a child of a shard in it: left as it is")
+            return moves, warnings, refusals
+        now_ms = round(time.time() * 1000)
+        for shard_id in sorted(scope):
+            shard = shards[shard_id]
+            if target.kind == "earliest":
+                moves[shard_id] = ShardMove(shard_id, None, "TRIM_HORIZON", "the oldest record the stream holds")
+            elif target.kind == "latest":
+                if shard.closed:
+                    moves[shard_id] = ShardMove(shard_id, None, "SHARD_END", "closed: nothing left to read")
+                else:
+                    cp = checkpoint_before(self.kinesis, self.stream, shard, now_ms + 1)
+                    moves[shard_id] = ShardMove(shard_id, None, cp, "after the newest record")
+            else:
+                assert target.at_ms is not None
+                cp = checkpoint_before(self.kinesis, self.stream, shard, target.at_ms)
+                moves[shard_id] = ShardMove(shard_id, None, cp, f"the last record before {iso(target.at_ms)}")
+        return moves, warnings, refusals
+
+    @staticmethod
+    def _ancestors(shards: dict[str, StreamShard], shard_id: str) -> list[str]:
+        found: list[str] = []
+        todo = list(shards[shard_id].parents) if shard_id in shards else []
+        while todo:
+            parent = todo.pop(0)
+            if parent not in found:
+                found.append(parent)
+                if parent in shards:
+                    todo += list(shards[parent].parents)
+        return found
+
+    # -- cameras --------------------------------------------------------------------------------
+
+    def _camera_states(self) -> list[dict[str, Any]]:
+        index = camera_state_index(self.prefix)
+        if not self.client.indices.exists(index=index):
+            return []
+        self.client.indices.refresh(index=index)
+        body = {"size": 10000, "query": {"term": {"kind": "camera_state"}}}
+        return [h["_source"] for h in self.client.search(index=index, body=body)["hits"]["hits"]]
+
+    def _detections_alias(self) -> str | None:
+        alias = alias_name(self.prefix, "detections")
+        if not self.client.indices.exists_alias(name=alias):
+            return None
+        self.client.indices.refresh(index=alias)
+        return alias
+
+    def _first_replayed_face(self, alias: str, arn: str, starts: dict[str, int]) -> int | None:
+        """The frame time of the camera's first face in the records the rewound shards deliver again."""
+        should = [
+            {"bool": {"filter": [{"term": {"shard_id": s}}, {"range": {"arrival_time": {"gte": a}}}]}}
+            for s, a in starts.items()
+        ]
+        body = {
+            "size": 0,
+            "query": {"bool": {"filter": [{"term": {"stream_arn": arn}}], "should": should, "minimum_should_match": 1}},
+            "aggs": {"first": {"min": {"field": "frame_time"}}},
+        }
+        value = self.client.search(index=alias, body=body)["aggregations"]["first"]["value"]
+        return None if value is None else round(value)
+
+    def _quiet_point(self, alias: str, arn: str, before_ms: int) -> tuple[int, bool]:
+        """The latest frame time <= before_ms (a face's) preceded by more than quiet_ms without a face on
+        the camera; (start of the lookback, False) when faces never paused that long in it."""
+        upper = before_ms - before_ms % 1000 + 1000  # the face's own second
+        later: int | None = None
+        floor = before_ms - self.max_lookback_ms
+        while upper > floor:
+            lower = max(upper - HOUR_MS, floor)
+            body = {
+                "size": 0,
+                "query": {
+                    "bool": {
+                        "filter": [
+                            {"term": {"stream_arn": arn}},
+                            {"range": {"frame_time": {"gte": lower, "lt": upper}}},
+                        ]
+                    }
+                },
+                "aggs": {
+                    "seconds": {
+                        "date_histogram": {"field": "frame_time", "fixed_interval": "1s", "min_doc_count": 1},
+                        "aggs": {"first": {"min": {"field": "frame_time"}}},
+                    }
+                },
+            }
+            buckets = self.client.search(index=alias, body=body)["aggregations"]["seconds"]["buckets"]
+            for bucket in reversed(buckets):
+                start = round(bucket["first"]["value"])
+                if later is not None and later - (int(bucket["key"]) + 1000) > self.quiet_ms:
+                    return later, True
+                later = start
+            upper = lower
+            if not buckets and later is not None:
+                # An hour without a face before the earliest one found: quiet.
+                return later, True
+        if later is None:
+            return before_ms, True
+        # Nothing at all before the earliest face found, within the lookback, means quiet only if the
+        # index holds nothing older.
+        older = {
+            "size": 0,
+            "query": {"bool": {"filter": [{"term": {"stream_arn": arn}}, {"range": {"frame_time": {"lt": later}}}]}},
+        }
+        hits = self.client.search(index=alias, body=older)["hits"]["total"]
+        total = hits["value"] if isinstance(hits, dict) else int(hits)
+        return later, total == 0
+
+    def _arrivals_from(self, alias: str, arn: str, from_ms: int) -> dict[str, int]:
+        """Per shard, the earliest arrival of the camera's faces from a frame time on."""
+        body = {
+            "size": 0,
+            "query": {"bool": {"filter": [{"term": {"stream_arn": arn}}, {"range": {"frame_time": {"gte": from_ms}}}]}},
+            "aggs": {
+                "shards": {
+                    "terms": {"field": "shard_id", "size": 1000},
+                    "aggs": {"first": {"min": {"field": "arrival_time"}}},
+                }
+            },
+        }
+        buckets = self.client.search(index=alias, body=body)["aggregations"]["shards"]["buckets"]
+        return {b["key"]: round(b["first"]["value"]) for b in buckets if b["first"]["value"] is not None}
+
+    def _alert_clocks(self, arn: str, before_ms: int) -> dict[str, float]:
+        """The camera's cooldown clocks as they stood just before `before_ms`: per cooldown key, the
+        record time of the latest alert raised before it (the alerts index holds every raised alert)."""
+        alias = alias_name(self.prefix, "alerts")
+        if not self.client.indices.exists_alias(name=alias):
+            return {}
+        self.client.indices.refresh(index=alias)
+        body = {
+            "size": 0,
+            "query": {"bool": {"filter": [{"term": {"stream_arn": arn}}, {"range": {"time": {"lt": before_ms}}}]}},
+            "aggs": {
+                "keys": {
+                    "multi_terms": {"terms": [{"field": "rule"}, {"field": "identity"}], "size": 10000},
+                    "aggs": {"last": {"max": {"field": "time"}}},
+                }
+            },
+        }
+        clocks: dict[str, float] = {}
+        for bucket in self.client.search(index=alias, body=body)["aggregations"]["keys"]["buckets"]:
+            rule, identity = bucket["key"]
+            key = f"{rule}|{identity}" if rule == "watchlist" else rule
+            at = float(bucket["last"]["value"]) / 1000.0
+            clocks[key] = max(clocks.get(key, at), at)
+        return dict(sorted(clocks.items()))
+
+    # -- the plan -------------------------------------------------------------------------------
+
+    def plan(self, target: Target, only: list[str] | None = None, allow_trimmed: bool = False) -> RewindPlan:
+        try:
+            leases = {lease.shard_id: lease for lease in read_leases(self.dynamodb, self.application)}
+        except self.dynamodb.exceptions.ResourceNotFoundException:
+            raise RewindRefused(
+                f"no lease table {self.application}: no worker has run this application yet (nothing to rewind);"
+                " check --stream / FACEWATCH_APPLICATION"
+            ) from None
+        shards = stream_shards(self.kinesis, self.stream)
+        moves, warnings, refusals = self._base_moves(target, leases, shards, only)
+        if allow_trimmed:
+            trimmed = [r for r in refusals if "trimmed from the stream" in r]
+            warnings += [
+                r.split(":")[0] + ": trimmed from the stream; its children start at their beginning" for r in trimmed
+            ]
+            refusals = [r for r in refusals if r not in trimmed]
+        for move in list(moves.values()):
+            lease = leases.get(move.shard_id)
+            if lease is None:
+                # No lease yet: KCL creates it at the configured initial position; nothing to rewrite.
+                warnings.append(f"{move.shard_id}: no lease yet (KCL creates it at the initial position)")
+                del moves[move.shard_id]
+                continue
+            move.lease = lease
+            move.current = lease.checkpoint
+        plan = RewindPlan(self.application, self.stream, target, [], [], {}, warnings, refusals)
+        self._plan_cameras(plan, moves, shards)
+        for move in moves.values():
+            if move.current and move.current not in SENTINELS:
+                move.current_record = record_at(self.kinesis, self.stream, move.shard_id, move.current)
+            if move.first_replayed is None and move.target != "SHARD_END":
+                move.first_replayed = first_record_from(self.kinesis, self.stream, move.shard_id, move.target)
+        plan.moves = sorted(moves.values(), key=lambda m: m.shard_id)
+        return plan
+
+    def _plan_cameras(self, plan: RewindPlan, moves: dict[str, ShardMove], shards: dict[str, StreamShard]) -> None:
+        """Rewind the cameras of shards that move back, reading each shard from its cameras' quiet points."""
+        alias = self._detections_alias()
+        states = self._camera_states()
+        for _round in range(4):  # a quiet point before a reshard adds the parent shard: a few rounds at most
+            backward = {
+                s: m for s, m in moves.items() if m.lease is not None and _position(m.target) < _position(m.current)
+            }
+            starts: dict[str, int] = {}
+            for shard_id, move in backward.items():
+                first = first_record_from(self.kinesis, self.stream, shard_id, move.target)
+                move.first_replayed = first
+                if first is not None:
+                    starts[shard_id] = first.arrival_ms
+            plan.cameras = []
+            earlier: dict[str, int] = {}
+            for state in sorted(states, key=lambda s: s["stream_arn"]):
+                if state.get("shard_id") not in backward or alias is None:
+                    continue
+                arn = state["stream_arn"]
+                applied = int(state.get("applied_until") or 0)
+                first_face = self._first_replayed_face(alias, arn, starts) if starts else None
+                if first_face is None or first_face > applied:
+                    continue  # the replay brings it no face its tracks already hold: they stay as they are
+                quiet, found = self._quiet_point(alias, arn, first_face)
+                note = "" if found else "faces never paused long enough in the lookback: a visit may be split"
+                for shard_id, arrival in self._arrivals_from(alias, arn, quiet).items():
+                    if shard_id not in starts or arrival < starts[shard_id]:
+                        earlier[shard_id] = min(earlier.get(shard_id, arrival), arrival)
+                plan.cameras.append(
+                    CameraRewind(
+                        arn,
+                        state.get("camera_id", ""),
+                        state["shard_id"],
+                        applied,
+                        quiet,
+                        first_face,
+                        self._alert_clocks(arn, quiet),
+                        note,
+                    )
+                )
+            if not earlier:
+                break
+            for shard_id, arrival in sorted(earlier.items()):
+                shard = shards.get(shard_id)
+                existing = moves.get(shard_id)
+                if shard is None or (existing is not None and existing.lease is None):
+                    plan.warnings.append(
+                        f"{shard_id}: a quiet point lies in its records, which the stream no longer holds:"
+                        " a visit in progress at the target is rebuilt from the target"
+                    )
+                    continue
+                cp = checkpoint_before(self.kinesis, self.stream, shard, arrival)
+                if existing is None:
+                    lease = self._lease(shard_id)
+                    if lease is None:
+                        continue
+                    existing = moves[shard_id] = ShardMove(shard_id, lease.checkpoint, cp, "", lease=lease)
+                    for child in descendants(shards, shard_id):
+                        if child not in moves and (child_lease := self._lease(child)) is not None:
+                            moves[child] = ShardMove(
+                                child,
+                                child_lease.checkpoint,
+                                "TRIM_HORIZON",
+                                "child of a rewound shard",
+                                lease=child_lease,
+                            )
+                if _position(cp) < _position(existing.target):
+                    existing.target = cp
+                    existing.why += (", " if existing.why else "") + "read from earlier, to the cameras' quiet points"
+        plan.warnings = list(dict.fromkeys(plan.warnings))
+        for move in moves.values():
+            if move.lease is not None and _position(move.target) < _position(move.current):
+                progress = read_progress(self.sink, self.prefix, self.application, move.shard_id)
+                handled = max(
+                    (v for v in (progress, _seq(move.current), self._marker(move.shard_id)) if v is not None),
+                    default=None,
+                )
+                if handled is not None:
+                    plan.markers[move.shard_id] = str(handled)
+
+    def _lease(self, shard_id: str) -> Lease | None:
+        return next(
+            (lease for lease in read_leases(self.dynamodb, self.application) if lease.shard_id == shard_id), None
+        )
+
+    def _marker(self, shard_id: str) -> int | None:
+        doc_id = replay_marker_id(self.application, shard_id)
+        value = self.sink.get_many([(camera_state_index(self.prefix), doc_id)]).get(doc_id, {}).get("replay_through")
+        return int(value) if value else None
+
+    # -- applying it ----------------------------------------------------------------------------
+
+    def execute(self, plan: RewindPlan, live_watch_s: float, deliver_alerts: bool = False) -> None:
+        """Apply the plan: camera states and replay markers first, then the lease table (the fleet is
+        stopped; running the same command again finishes a rewind that stopped half way)."""
+        if plan.refusals:
+            raise RewindRefused("; ".join(plan.refusals))
+        live = live_owners(self.dynamodb, self.application, live_watch_s)
+        if live:
+            who = "; ".join(f"{owner} ({', '.join(sorted(shards))})" for owner, shards in sorted(live.items()))
+            raise RewindRefused(
+                f"workers are running on {self.application}: {who}. Stop the fleet first (ECS: set desired_count ="
+                " 0 on the worker service, e.g. `aws ecs update-service --desired-count 0`; locally: stop the"
+                " `facewatch run` processes, e.g. make stack-down or Ctrl-C on make demo), wait for the tasks to"
+                " stop, then run this again"
+            )
+        index = camera_state_index(self.prefix)
+        for camera in plan.cameras:
+            state: CameraStateSource = {
+                "kind": "camera_state",
+                "stream_arn": camera.stream_arn,
+                "camera_id": camera.camera_id,
+                "applied_until": camera.resume_from_ms - 1,
+                "shard_id": camera.shard_id,
+                "open_tracks": [],
+                "alert_clocks": camera.alert_clocks,
+            }
+            self.client.index(index=index, id=stable_id("camera-state", camera.stream_arn), body=dict(state))
+        requested = round(time.time() * 1000)
+        for shard_id, through in sorted(plan.markers.items()):
+            marker: ShardReplaySource = {
+                "kind": "shard_replay",
+                "application": self.application,
+                "shard_id": shard_id,
+                "replay_through": through,
+                "deliver_alerts": deliver_alerts,
+                "requested_at": requested,
+            }
+            self.client.index(index=index, id=replay_marker_id(self.application, shard_id), body=dict(marker))
+        self.client.indices.refresh(index=index)
+        for move in plan.moves:
+            if move.changes and move.lease is not None:
+                rewrite_checkpoint(self.dynamodb, self.application, move.lease, move.target)
+
+
+def _seq(value: str | None) -> int | None:
+    return int(value) if value and value not in SENTINELS else None
+
+
+def render(plan: RewindPlan) -> str:
+    """The plan as an operator reads it: per shard, per camera, then what stops it."""
+    lines = [f"rewind {plan.application} (stream {plan.stream}) to {plan.target.describe()}", ""]
+    lines.append(
+        f"{'shard':24s} {'checkpoint now':>24s} {'(record time)':26s} -> {'new checkpoint':>24s}  first record"
+    )
+    for m in plan.moves:
+        now_t = iso(m.current_record.arrival_ms) if m.current_record else ""
+        first = (
+            f"arrived {iso(m.first_replayed.arrival_ms)}, frame {iso(m.first_replayed.frame_time_ms)}"
+            if m.first_replayed
+            else "none yet"
+        )
+        mark = "" if m.changes else "  (unchanged)"
+        lines.append(f"{m.shard_id:24s} {_short(m.current):>24s} {now_t:26s} -> {_short(m.target):>24s}  {first}{mark}")
+        if m.why:
+            lines.append(f"{'':24s} {m.why}")
+    if plan.cameras:
+        lines += [
+            "",
+            f"{'camera':24s} {'shard':24s} {'tracks applied until':26s} {'rebuilt from':26s} first replayed face",
+        ]
+        for c in plan.cameras:
+            lines.append(
+                f"{c.camera_id[:24]:24s} {c.shard_id:24s} {iso(c.applied_until_ms):26s} {iso(c.resume_from_ms):26s}"
+                f" {iso(c.first_replayed_ms)}" + (f"  ({c.note})" if c.note else "")
+            )
+    if plan.markers:
+        lines += ["", "records already handled (their alerts are not sent again, their archive not written again):"]
+        lines += [f"  {s}: through {_short(v)}" for s, v in sorted(plan.markers.items())]
+    lines += [f"warning: {w}" for w in plan.warnings]
+    lines += [f"refused: {r}" for r in plan.refusals]
+    return "\n".join(lines) + "\n"
+
+
+def _short(value: str | None) -> str:
+    if value is None:
+        return "-"
+    return value if len(value) <= 24 else value[:10] + "..." + value[-11:]
