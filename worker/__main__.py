@@ -174,17 +174,63 @@ def build_parser(prog: str = CONSOLE_PROG) -> argparse.ArgumentParser:
 
     rp_p = command(
         "replay",
-        "rewind the application in place (the fleet stopped): to exported checkpoints, a time, the oldest or"
-        " the newest records; tracks are rebuilt the same",
+        "replay records: `replay run` into a new index generation beside the live fleet (from the stream or"
+        " the archive), `replay promote` / `drop` a generation; or, with --to-..., rewind the application in"
+        " place (the fleet stopped)",
     )
-    to = rp_p.add_mutually_exclusive_group(required=True)
-    to.add_argument("--to-checkpoints", type=Path, metavar="FILE", help="a file written by `checkpoints export`")
+    rp_sub = rp_p.add_subparsers(dest="action", metavar="{run,promote,drop}")
+    run_r = rp_sub.add_parser(
+        "run",
+        help="replay a window into generation NAME, beside the live fleet",
+        formatter_class=HelpFormatter,
+        description="Replay [--from, --until) into <prefix>-gen-NAME-* with workers of its own (their own lease"
+        " table), or from the S3 archive with --from-archive. Alerts are indexed, not sent; the archive is not"
+        " written; the live fleet and its indices are not touched.",
+    )
+    run_r.add_argument("--from", dest="from_", required=True, metavar="ISO8601", help="window start (frame time)")
+    run_r.add_argument("--until", metavar="ISO8601", help="window end, exclusive (default: now)")
+    run_r.add_argument("--generation", required=True, help="name of the new index generation, e.g. fix_2026_12_01")
+    run_r.add_argument("--cameras", nargs="+", metavar="CAMERA", help="only these camera ids (default: every camera)")
+    run_r.add_argument(
+        "--from-archive", action="store_true", help="read the Firehose raw archive in S3, not the stream"
+    )
+    run_r.add_argument("--workers", type=int, default=1, help="replay workers (KCL daemons) to start")
+    run_r.add_argument(
+        "--deliver-alerts", action="store_true", help="send the window's alerts to SNS / the webhook too"
+    )
+    run_r.add_argument(
+        "--tail-s", type=float, default=600.0, help="go on this long past --until so visits in progress there end"
+    )
+    run_r.add_argument("--report-every-s", type=float, default=10.0, help="progress report interval")
+    run_r.add_argument(
+        "--max-lookback-hours", type=float, default=6.0, help="how far before --from to look for quiet points"
+    )
+    run_r.add_argument("--stream", help="stream to replay (default: kinesis.stream_name)")
+    promote_r = rp_sub.add_parser(
+        "promote", help="make the read aliases answer from generation NAME (or `live`)", formatter_class=HelpFormatter
+    )
+    promote_r.add_argument("--generation", required=True, help="a generation name, or live for the live indices")
+    promote_r.add_argument("--dry-run", action="store_true", help="print the alias changes, change nothing")
+    drop_r = rp_sub.add_parser(
+        "drop", help="delete generation NAME (refused while promoted)", formatter_class=HelpFormatter
+    )
+    drop_r.add_argument("--generation", required=True, help="the generation to delete")
+    drop_r.add_argument("--stream", help="stream whose replay lease tables to delete (default: kinesis.stream_name)")
+    to = rp_p.add_mutually_exclusive_group()
     to.add_argument(
-        "--to-datetime", metavar="ISO8601", help="records that arrived from this time on, e.g. 2026-12-01T08:00:00Z"
+        "--to-checkpoints",
+        type=Path,
+        metavar="FILE",
+        help="a file written by `checkpoints export` (default: none; to rewind, give one --to-... option)",
+    )
+    to.add_argument(
+        "--to-datetime",
+        metavar="ISO8601",
+        help="records that arrived from this time on, e.g. 2026-12-01T08:00:00Z (default: none; see --to-checkpoints)",
     )
     to.add_argument("--to-earliest", action="store_true", help="the oldest records the stream still holds")
     to.add_argument("--to-latest", action="store_true", help="skip every record received so far")
-    mode = rp_p.add_mutually_exclusive_group(required=True)
+    mode = rp_p.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the plan per shard and camera, change nothing")
     mode.add_argument("--execute", action="store_true", help="apply it (refused while a worker holds a live lease)")
     rp_p.add_argument(

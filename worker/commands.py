@@ -13,6 +13,7 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -242,8 +243,118 @@ def export_checkpoints(stream: str | None, out: Path | None) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    if args.action is not None:
+        return _replay_generation(args)
+    if not (args.to_checkpoints or args.to_datetime or args.to_earliest or args.to_latest):
+        print(
+            "replay: say what to do: `replay run|promote|drop ...`, or rewind in place with one of --to-checkpoints,"
+            " --to-datetime, --to-earliest, --to-latest and --dry-run or --execute",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not (args.dry_run or args.execute):
+        print("replay: add --dry-run (print the plan) or --execute (apply it)", file=sys.stderr)
+        return EXIT_USAGE
+    return _rewind(args)
+
+
+def _replay_generation(args: argparse.Namespace) -> int:
     from worker import aws
-    from worker.ops import checkpoints, rewind
+    from worker.compose import handler_factory
+    from worker.ops import archive_replay, generations, replay_run, times
+    from worker.ops.history import CameraHistory
+    from worker.sinks.opensearch import OpenSearchSink, make_client
+
+    cfg = _stream_config(getattr(args, "stream", None))
+    client = make_client(cfg.opensearch, cfg.kinesis.region)
+    prefix = cfg.opensearch.index_prefix
+    try:
+        if args.action == "promote":
+            name = args.generation if args.generation == generations.LIVE else generations.check_name(args.generation)
+            swaps = generations.plan_promote(client, prefix, name)
+            for swap in swaps:
+                removed = ", ".join(swap.removed) or "-"
+                sys.stdout.write(f"{swap.family:10s} {swap.day}: {removed} -> {swap.added or '-'}\n")
+            if args.dry_run:
+                sys.stdout.write(f"dry run: {len(swaps)} alias changes, nothing changed\n")
+                return EXIT_OK
+            generations.promote(client, prefix, swaps)
+            sys.stdout.write(f"promoted {name}: {len(swaps)} days switched in one alias update\n")
+            return EXIT_OK
+        name = generations.check_name(args.generation)
+        if args.action == "drop":
+            gone = generations.drop(client, aws.dynamodb(cfg), prefix, cfg.application_name, name)
+            sys.stdout.write(f"dropped generation {name}: {len(gone)} indices deleted\n")
+            return EXIT_OK
+        from_ms = times.parse_datetime(args.from_, "--from")
+        until_ms = times.parse_datetime(args.until, "--until") if args.until else round(time.time() * 1000)
+        if until_ms <= from_ms:
+            print("replay run: --until must be after --from", file=sys.stderr)
+            return EXIT_USAGE
+        if until_ms > time.time() * 1000 + 1000:
+            print(
+                "replay run: --until is in the future; a replay covers the past (leave it out for now)", file=sys.stderr
+            )
+            return EXIT_USAGE
+        gen_prefix = generations.generation_prefix(prefix, name)
+        if client.indices.exists(index=f"{gen_prefix}-*", allow_no_indices=False):
+            print(
+                f"replay run: generation {name} exists ({gen_prefix}-*): drop it first or name another", file=sys.stderr
+            )
+            return EXIT_FAILED
+        spec = replay_run.ReplaySpec(
+            name,
+            from_ms,
+            until_ms,
+            tuple(args.cameras or ()),
+            args.deliver_alerts,
+            args.workers,
+            args.tail_s,
+            args.report_every_s,
+        )
+        params = cfg.tracker_params()
+        quiet_ms = round((params.max_gap_s + params.stitch_wait_s) * 1000)
+        lookback_ms = round(args.max_lookback_hours * 3_600_000)
+        history = CameraHistory(client, prefix, quiet_ms, lookback_ms)
+        gen_env = replay_run.worker_env(cfg, spec, from_ms, dict(os.environ))
+        gen_cfg = load_config(env=gen_env, stack_env_file=None)
+        gen_sink = OpenSearchSink(make_client(gen_cfg.opensearch, cfg.kinesis.region), gen_cfg.opensearch)
+        if args.from_archive:
+            s3 = aws.s3(cfg)
+            days = archive_replay.days_between(from_ms - lookback_ms, until_ms + round(args.tail_s * 1000))
+            keys = archive_replay.archive_keys(
+                s3, cfg.firehose.archive_bucket, cfg.firehose.raw_stream, days, spec.cameras
+            )
+            plan = archive_replay.plan_archive(
+                archive_replay.read_archive(s3, cfg.firehose.archive_bucket, keys),
+                spec,
+                quiet_ms,
+                lookback_ms,
+                lambda arn, at: history.alert_clocks(arn, at),
+            )
+            for warning in plan.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            result = archive_replay.replay_archive(
+                gen_cfg, plan, gen_sink, handler_factory(gen_cfg), lambda line: print(line, file=sys.stderr)
+            )
+        else:
+            start = replay_run.plan_start(history, spec)
+            replay = replay_run.SideBySideReplay(cfg, aws.kinesis(cfg), aws.dynamodb(cfg), gen_sink)
+            result = replay.run(spec, start)
+        rate = result["records"] / max(result["seconds"], 1e-9)
+        sys.stdout.write(
+            f"replayed {result['records']} records into generation {name} in {result['seconds']:.1f} s"
+            f" ({rate:.0f} records/s); `replay promote --generation {name}` to read from it\n"
+        )
+        return EXIT_OK
+    except (generations.GenerationError, replay_run.ReplayRefused, times.TimeError) as exc:
+        print(f"replay {args.action}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _rewind(args: argparse.Namespace) -> int:
+    from worker import aws
+    from worker.ops import checkpoints, rewind, times
     from worker.sinks.opensearch import OpenSearchSink, make_client
 
     cfg = _stream_config(args.stream)
@@ -251,10 +362,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if args.to_checkpoints:
             target = rewind.Target("checkpoints", snapshot=checkpoints.load(args.to_checkpoints))
         elif args.to_datetime:
-            target = rewind.Target("datetime", at_ms=rewind.parse_datetime(args.to_datetime))
+            target = rewind.Target("datetime", at_ms=times.parse_datetime(args.to_datetime, "--to-datetime"))
         else:
             target = rewind.Target("earliest" if args.to_earliest else "latest")
-    except (checkpoints.SnapshotError, rewind.RewindRefused) as exc:
+    except (checkpoints.SnapshotError, times.TimeError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return EXIT_USAGE
     params = cfg.tracker_params()

@@ -151,6 +151,8 @@ class ShardProgressSource(TypedDict):
     application: str
     shard_id: str
     flushed_through: str
+    records: int | None  # flushed by the processor that wrote it (a replay's progress report reads it)
+    frame_time: int | None  # the latest frame time flushed: how far in record time the shard is
 
 
 class ShardReplaySource(TypedDict):

@@ -100,6 +100,7 @@ def test_daemon_properties_local_and_aws():
     )
     assert "kinesisEndpoint" not in aws and "shardSyncIntervalMillis" not in aws
     assert aws["initialPositionInStreamExtended"] == "1767225600"
+    assert "initialPositionInStream" not in aws  # KCL refuses AT_TIMESTAMP there: the timestamp alone says it
     assert aws["metricsLevel"] == "SUMMARY"
 
 

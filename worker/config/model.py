@@ -21,6 +21,7 @@ from worker.config.sections import (
     OpenSearchSection,
     ProcessorSection,
     QuarantineSection,
+    ReplaySection,
     RetentionSection,
     Section,
     TrackerSection,
@@ -54,6 +55,7 @@ class Config(BaseSettings):
     firehose: FirehoseSection = FirehoseSection()
     quarantine: QuarantineSection = QuarantineSection()
     retention: RetentionSection = RetentionSection()
+    replay: ReplaySection = ReplaySection()
     alerts: AlertsSection = AlertsSection()
     cameras: tuple[Camera, ...] = ()
     zones: Zones = ()  # restricted zone -> employees allowed in it

@@ -168,6 +168,7 @@ class FirehoseSection(Section):
     )
     raw_stream: Text = "facewatch-raw"  # every parsed frame record, as newline-delimited JSON
     tracks_stream: Text = "facewatch-tracks"  # closed tracks
+    archive_bucket: Text = "facewatch-archive"  # where the raw stream lands: `replay run --from-archive` reads it
     skip_redelivered: Bool = True  # records a previous owner archived (shard progress) are not sent again
     max_batch_records: Int = Field(500, ge=1, le=500, description="PutRecordBatch takes 1..500")
     max_batch_bytes: Int = Field(
@@ -182,6 +183,27 @@ class FirehoseSection(Section):
             if self.enabled and not getattr(self, key):
                 raise problem("is empty; name both delivery streams or set firehose.enabled: false", key=key)
         _check_retries(self.retry_base_s, self.retry_max_s)
+        return self
+
+
+class ReplaySection(Section):
+    """Set by `facewatch replay run` for the workers of a side-by-side replay, never by hand: they keep
+    only what belongs to the window (worker/source/window.py)."""
+
+    window_from: OptionalFloat = Field(None, ge=0, description="epoch seconds: the replay window's start")
+    window_until: OptionalFloat = Field(None, ge=0, description="epoch seconds: the replay window's end")
+    cameras: Text = ""  # comma-separated camera ids: only these (empty: every camera)
+    deliver_alerts: Bool = False  # send the window's alerts to the configured sinks too
+    tail_s: Float = Field(600.0, ge=0, le=86400, description="between 0 and 86400 seconds")
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> Self:
+        if (self.window_from is None) != (self.window_until is None):
+            raise problem("set both window_from and window_until, or neither", key="window_from/window_until")
+        if self.window_from is not None and self.window_until is not None and self.window_until <= self.window_from:
+            raise problem(
+                f"{self.window_until} <= {self.window_from}; the window must end after it starts", key="window_until"
+            )
         return self
 
 

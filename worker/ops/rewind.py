@@ -23,7 +23,6 @@ alerts are indexed but not sent unless the operator asks (`deliver_alerts`).
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from worker.core.detections import stable_id
 from worker.documents import CameraStateSource, ShardReplaySource
 from worker.ops.checkpoints import Snapshot
+from worker.ops.history import CameraHistory
 from worker.ops.leases import SENTINELS, Lease, LeaseChanged, live_owners, read_leases, rewrite_checkpoint
 from worker.ops.positions import (
     RecordTime,
@@ -41,14 +41,14 @@ from worker.ops.positions import (
     record_at,
     stream_shards,
 )
-from worker.sinks.templates import alias_name, camera_state_index
+from worker.ops.times import iso
+from worker.sinks.templates import camera_state_index
 from worker.source.progress import read_progress, replay_marker_id
 
 if TYPE_CHECKING:  # boto3-stubs: a development dependency
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_kinesis.client import KinesisClient
 
-HOUR_MS = 3_600_000
 __all__ = ["LeaseChanged", "RewindPlan", "RewindRefused", "Rewinder", "Target", "render"]
 
 
@@ -113,23 +113,6 @@ class RewindPlan:
     refusals: list[str] = field(default_factory=list)
 
 
-def iso(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_datetime(text: str) -> int:
-    """An ISO 8601 time (a zone is required: `Z` or `+01:00`) as epoch milliseconds."""
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise RewindRefused(f"--to-datetime {text!r}: not an ISO 8601 time; e.g. 2026-12-01T08:00:00Z") from None
-    if value.tzinfo is None:
-        raise RewindRefused(f"--to-datetime {text!r}: give a time zone, e.g. {text}Z for UTC")
-    return round(value.timestamp() * 1000)
-
-
 def _position(value: str | None) -> tuple[int, int]:
     """Order of checkpoints on one shard: (rank, sequence)."""
     if value in (None, "TRIM_HORIZON", "AT_TIMESTAMP"):
@@ -162,8 +145,7 @@ class Rewinder:
         self.stream = stream
         self.application = application
         self.prefix = prefix
-        self.quiet_ms = round(track_open_s * 1000)
-        self.max_lookback_ms = round(max_lookback_s * 1000)
+        self.history = CameraHistory(self.client, prefix, round(track_open_s * 1000), round(max_lookback_s * 1000))
 
     # -- shards ---------------------------------------------------------------------------------
 
@@ -246,122 +228,6 @@ class Rewinder:
 
     # -- cameras --------------------------------------------------------------------------------
 
-    def _camera_states(self) -> list[dict[str, Any]]:
-        index = camera_state_index(self.prefix)
-        if not self.client.indices.exists(index=index):
-            return []
-        self.client.indices.refresh(index=index)
-        body = {"size": 10000, "query": {"term": {"kind": "camera_state"}}}
-        return [h["_source"] for h in self.client.search(index=index, body=body)["hits"]["hits"]]
-
-    def _detections_alias(self) -> str | None:
-        alias = alias_name(self.prefix, "detections")
-        if not self.client.indices.exists_alias(name=alias):
-            return None
-        self.client.indices.refresh(index=alias)
-        return alias
-
-    def _first_replayed_face(self, alias: str, arn: str, starts: dict[str, int]) -> int | None:
-        """The frame time of the camera's first face in the records the rewound shards deliver again."""
-        should = [
-            {"bool": {"filter": [{"term": {"shard_id": s}}, {"range": {"arrival_time": {"gte": a}}}]}}
-            for s, a in starts.items()
-        ]
-        body = {
-            "size": 0,
-            "query": {"bool": {"filter": [{"term": {"stream_arn": arn}}], "should": should, "minimum_should_match": 1}},
-            "aggs": {"first": {"min": {"field": "frame_time"}}},
-        }
-        value = self.client.search(index=alias, body=body)["aggregations"]["first"]["value"]
-        return None if value is None else round(value)
-
-    def _quiet_point(self, alias: str, arn: str, before_ms: int) -> tuple[int, bool]:
-        """The latest frame time <= before_ms (a face's) preceded by more than quiet_ms without a face on
-        the camera; (start of the lookback, False) when faces never paused that long in it."""
-        upper = before_ms - before_ms % 1000 + 1000  # the face's own second
-        later: int | None = None
-        floor = before_ms - self.max_lookback_ms
-        while upper > floor:
-            lower = max(upper - HOUR_MS, floor)
-            body = {
-                "size": 0,
-                "query": {
-                    "bool": {
-                        "filter": [
-                            {"term": {"stream_arn": arn}},
-                            {"range": {"frame_time": {"gte": lower, "lt": upper}}},
-                        ]
-                    }
-                },
-                "aggs": {
-                    "seconds": {
-                        "date_histogram": {"field": "frame_time", "fixed_interval": "1s", "min_doc_count": 1},
-                        "aggs": {"first": {"min": {"field": "frame_time"}}},
-                    }
-                },
-            }
-            buckets = self.client.search(index=alias, body=body)["aggregations"]["seconds"]["buckets"]
-            for bucket in reversed(buckets):
-                start = round(bucket["first"]["value"])
-                if later is not None and later - (int(bucket["key"]) + 1000) > self.quiet_ms:
-                    return later, True
-                later = start
-            upper = lower
-            if not buckets and later is not None:
-                # An hour without a face before the earliest one found: quiet.
-                return later, True
-        if later is None:
-            return before_ms, True
-        # Nothing at all before the earliest face found, within the lookback, means quiet only if the
-        # index holds nothing older.
-        older = {
-            "size": 0,
-            "query": {"bool": {"filter": [{"term": {"stream_arn": arn}}, {"range": {"frame_time": {"lt": later}}}]}},
-        }
-        hits = self.client.search(index=alias, body=older)["hits"]["total"]
-        total = hits["value"] if isinstance(hits, dict) else int(hits)
-        return later, total == 0
-
-    def _arrivals_from(self, alias: str, arn: str, from_ms: int) -> dict[str, int]:
-        """Per shard, the earliest arrival of the camera's faces from a frame time on."""
-        body = {
-            "size": 0,
-            "query": {"bool": {"filter": [{"term": {"stream_arn": arn}}, {"range": {"frame_time": {"gte": from_ms}}}]}},
-            "aggs": {
-                "shards": {
-                    "terms": {"field": "shard_id", "size": 1000},
-                    "aggs": {"first": {"min": {"field": "arrival_time"}}},
-                }
-            },
-        }
-        buckets = self.client.search(index=alias, body=body)["aggregations"]["shards"]["buckets"]
-        return {b["key"]: round(b["first"]["value"]) for b in buckets if b["first"]["value"] is not None}
-
-    def _alert_clocks(self, arn: str, before_ms: int) -> dict[str, float]:
-        """The camera's cooldown clocks as they stood just before `before_ms`: per cooldown key, the
-        record time of the latest alert raised before it (the alerts index holds every raised alert)."""
-        alias = alias_name(self.prefix, "alerts")
-        if not self.client.indices.exists_alias(name=alias):
-            return {}
-        self.client.indices.refresh(index=alias)
-        body = {
-            "size": 0,
-            "query": {"bool": {"filter": [{"term": {"stream_arn": arn}}, {"range": {"time": {"lt": before_ms}}}]}},
-            "aggs": {
-                "keys": {
-                    "multi_terms": {"terms": [{"field": "rule"}, {"field": "identity"}], "size": 10000},
-                    "aggs": {"last": {"max": {"field": "time"}}},
-                }
-            },
-        }
-        clocks: dict[str, float] = {}
-        for bucket in self.client.search(index=alias, body=body)["aggregations"]["keys"]["buckets"]:
-            rule, identity = bucket["key"]
-            key = f"{rule}|{identity}" if rule == "watchlist" else rule
-            at = float(bucket["last"]["value"]) / 1000.0
-            clocks[key] = max(clocks.get(key, at), at)
-        return dict(sorted(clocks.items()))
-
     # -- the plan -------------------------------------------------------------------------------
 
     def plan(self, target: Target, only: list[str] | None = None, allow_trimmed: bool = False) -> RewindPlan:
@@ -401,8 +267,8 @@ class Rewinder:
 
     def _plan_cameras(self, plan: RewindPlan, moves: dict[str, ShardMove], shards: dict[str, StreamShard]) -> None:
         """Rewind the cameras of shards that move back, reading each shard from its cameras' quiet points."""
-        alias = self._detections_alias()
-        states = self._camera_states()
+        alias = self.history.detections_alias()
+        states = self.history.camera_states()
         for _round in range(4):  # a quiet point before a reshard adds the parent shard: a few rounds at most
             backward = {
                 s: m for s, m in moves.items() if m.lease is not None and _position(m.target) < _position(m.current)
@@ -420,12 +286,12 @@ class Rewinder:
                     continue
                 arn = state["stream_arn"]
                 applied = int(state.get("applied_until") or 0)
-                first_face = self._first_replayed_face(alias, arn, starts) if starts else None
+                first_face = self.history.first_replayed_face(alias, arn, starts) if starts else None
                 if first_face is None or first_face > applied:
                     continue  # the replay brings it no face its tracks already hold: they stay as they are
-                quiet, found = self._quiet_point(alias, arn, first_face)
+                quiet, found = self.history.quiet_point(alias, arn, first_face)
                 note = "" if found else "faces never paused long enough in the lookback: a visit may be split"
-                for shard_id, arrival in self._arrivals_from(alias, arn, quiet).items():
+                for shard_id, arrival in self.history.arrivals_from(alias, arn, quiet).items():
                     if shard_id not in starts or arrival < starts[shard_id]:
                         earlier[shard_id] = min(earlier.get(shard_id, arrival), arrival)
                 plan.cameras.append(
@@ -436,7 +302,7 @@ class Rewinder:
                         applied,
                         quiet,
                         first_face,
-                        self._alert_clocks(arn, quiet),
+                        self.history.alert_clocks(arn, quiet),
                         note,
                     )
                 )

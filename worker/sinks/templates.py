@@ -94,6 +94,8 @@ CAMERA_STATE_PROPERTIES: dict[str, Any] = {
     "kind": _KW,
     "application": _KW,
     "flushed_through": _KW,
+    "records": {"type": "long"},
+    "frame_time": _DATE,
     "stream_arn": _KW,
     "camera_id": _KW,
     "applied_until": _DATE,

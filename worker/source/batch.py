@@ -26,6 +26,7 @@ from worker.sinks.templates import index_name
 from worker.sinks.writer import FlushResult, SinkWriter
 from worker.source.progress import ReplayMarker, progress_op
 from worker.source.tracking import TrackingOutput, TrackingStage
+from worker.source.window import ReplayWindow
 
 PROGRESS_EVERY = 200  # records between two heartbeats inside one batch
 
@@ -109,6 +110,9 @@ class BatchHandler:
         self.on_progress = on_progress
         # A rewind's marker: records up to it are replayed (not archived again; alerts indexed, not sent).
         self.replay = replay
+        self.window = ReplayWindow.of(cfg)  # a side-by-side replay's workers: keep only the window
+        self.flushed_records = 0  # by this processor, for the shard's progress document
+        self.latest_frame_ms: int | None = None
         self.cfg = cfg
         self.writer = writer
         self.sink = writer.opensearch
@@ -130,6 +134,8 @@ class BatchHandler:
             cfg.identities.watchlist_prefix,
             cfg.alert_rules(),
             on_alerts=self._hand_off,
+            ends_at_ms=self.window.until_ms if self.window is not None else None,
+            tail_ms=self.window.tail_ms if self.window is not None else 0,
         )
         self.archive_enabled = cfg.firehose.enabled
         self.log = get_logger().bind(shard_id=shard_id)
@@ -153,6 +159,8 @@ class BatchHandler:
             except RecordError as exc:
                 dead.append(self._entry(record, "parse", exc.reason, exc.detail, exc.field))
                 continue
+            if self.window is not None and not self.window.wants_camera(frame):
+                continue  # a replay of other cameras: this one is not processed at all
             try:
                 prepared.append(self._prepare(record, frame))
             except Exception as exc:  # a record the contract let through but we cannot use
@@ -166,6 +174,8 @@ class BatchHandler:
             if replay is not None and not replay.deliver_alerts
             else None
         )
+        if self.window is not None and not self.cfg.replay.deliver_alerts:
+            replayed = [True] * len(prepared)
         # Every record of the batch was archived before (a previous owner, or the run a rewind went back
         # over): so were the tracks its records closed.
         seen_before = bool(
@@ -203,6 +213,9 @@ class BatchHandler:
         self.buffer.add_quarantine(dead, now)
         if records:
             self.buffer.covered(records[-1].sequence_number, len(records), now)
+        if prepared:
+            latest = round(max(p.frame.frame_time for p in prepared) * 1000)
+            self.latest_frame_ms = max(self.latest_frame_ms or latest, latest)
         return stats
 
     def _prepare(self, record: RawRecord, frame: FrameRecord) -> Prepared:
@@ -210,6 +223,8 @@ class BatchHandler:
             IndexOp(index_name(self.prefix, "detections", det.day), det.doc_id, cast("dict[str, Any]", det.source))
             for det in detections_of(frame, self.shard_id, record)
         ]
+        if self.window is not None:
+            ops = [op for op in ops if self.window.keeps(op, self.prefix)]
         line = archive_line(record, frame, self.shard_id) if self.archive_enabled else None
         return Prepared(record, frame, ops, line)
 
@@ -225,8 +240,13 @@ class BatchHandler:
     def flush(self) -> FlushResult:
         """Write everything buffered to every sink; returns once all of it is acknowledged."""
         application = self.cfg.application_name
+        pending = self.buffer.take()
+        self.flushed_records += pending.records
         return self.writer.flush(
-            self.buffer.take(), lambda seq: progress_op(self.prefix, application, self.shard_id, seq)
+            pending,
+            lambda seq: progress_op(
+                self.prefix, application, self.shard_id, seq, self.flushed_records, self.latest_frame_ms
+            ),
         )
 
     def drop(self) -> int:
@@ -261,7 +281,10 @@ class BatchHandler:
                 camera_id=camera_id,
                 fix="add it to the cameras registry (config cameras / FACEWATCH_CAMERAS)",
             )
-        self.buffer.add_ops(output.ops, now, origins=origins)
+        ops = output.ops
+        if self.window is not None:
+            ops = [op for op in ops if self.window.keeps(op, self.prefix)]
+        self.buffer.add_ops(ops, now, origins=origins)
         if self.archive_enabled and archive_tracks:
             self.buffer.add_archive(self.cfg.firehose.tracks_stream, output.archive, now)
 

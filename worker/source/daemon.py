@@ -45,6 +45,9 @@ def properties(cfg: Config, python: str = sys.executable) -> dict[str, str]:
         "metricsLevel": "NONE" if k.endpoint else "SUMMARY",
     }
     if k.initial_position == "AT_TIMESTAMP":
+        # KCL's configurator refuses `initialPositionInStream = AT_TIMESTAMP` ("Invalid InitialPosition"):
+        # the timestamp property alone says it (epoch seconds).
+        del props["initialPositionInStream"]
         props["initialPositionInStreamExtended"] = str(int(k.initial_timestamp or 0))
     if k.endpoint:
         props["kinesisEndpoint"] = k.endpoint

@@ -21,12 +21,21 @@ def progress_id(application: str, shard_id: str) -> str:
     return stable_id("shard-progress", application, shard_id)
 
 
-def progress_op(prefix: str, application: str, shard_id: str, sequence_number: str) -> IndexOp:
+def progress_op(
+    prefix: str,
+    application: str,
+    shard_id: str,
+    sequence_number: str,
+    records: int | None = None,
+    frame_time: int | None = None,
+) -> IndexOp:
     source: ShardProgressSource = {
         "kind": "shard_progress",
         "application": application,
         "shard_id": shard_id,
         "flushed_through": sequence_number,
+        "records": records,
+        "frame_time": frame_time,
     }
     return IndexOp(camera_state_index(prefix), progress_id(application, shard_id), dict(source))
 

@@ -10,6 +10,7 @@ in the middle of a visit therefore continues the same track instead of starting 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -61,7 +62,12 @@ class TrackingStage:
         watchlist_prefix: str,
         alert_rules: AlertRules | None = None,
         on_alerts: Callable[[dict[str, tuple[str, dict]]], None] | None = None,
+        ends_at_ms: int | None = None,
+        tail_ms: int = 0,
     ) -> None:
+        self.ends_at_ms = ends_at_ms  # a replay's window end (worker/source/window.py); None: live
+        self.tail_ms = tail_ms  # ...and how long past it a visit in progress may go on
+        self._ended: set[str] = set()
         self.on_alerts = on_alerts  # called with each frame's alerts as soon as they are raised
         self.sink = sink
         self.prefix = prefix
@@ -122,6 +128,8 @@ class TrackingStage:
                 if frame.stream_arn not in self._unregistered_seen:
                     self._unregistered_seen.add(frame.stream_arn)
                     stats.new_unregistered.append(self.registry.lookup(frame.stream_arn).camera_id)
+            if self.ends_at_ms is not None:
+                frame = self._past_end(frame)
             result = self.tracker.observe(frame)
             quiet = bool(replayed and replayed[i])
             raised = {
@@ -150,6 +158,24 @@ class TrackingStage:
         output = self._output(changed, removed, cameras, stats, alert_docs)
         output.origins = origins
         return output
+
+    def _past_end(self, frame: FrameRecord) -> FrameRecord:
+        """Past a replay window's end, a camera ends at its first quiet point: once none of its tracks can
+        take another face, its frames only move its clock (closing tracks as the live run did) and no new
+        track starts, so every visit overlapping the window is whole and nothing after it is tracked. By
+        record time, frame by frame: the same whatever the batches."""
+        assert self.ends_at_ms is not None
+        arn = frame.stream_arn
+        at_ms = round(frame.frame_time * 1000)
+        if arn not in self._ended and at_ms >= self.ends_at_ms:
+            camera = self.tracker.cameras.get(arn)
+            p = self.tracker.params
+            idle = p.max_gap_s + p.stitch_wait_s
+            if camera is None or all(frame.frame_time - t.last_seen > idle for t in camera.open):
+                self._ended.add(arn)
+        if at_ms >= self.ends_at_ms + self.tail_ms:
+            return dataclasses.replace(frame, faces=())  # a visit longer than the tail is cut there
+        return dataclasses.replace(frame, faces=()) if arn in self._ended else frame
 
     def heartbeat(self) -> TrackingOutput:
         """An empty batch: close tracks the shard's latest record time says have ended."""

@@ -1,9 +1,14 @@
-"""Rewind in place, on the real thing: a KCL daemon with our processors, kinesalite, DynamoDB Local leases,
+"""Replays, on the real thing: a KCL daemon with our processors, kinesalite, DynamoDB Local leases,
 OpenSearch, SNS (moto, read through an SQS subscription) and the Firehose archive in S3 (moto).
 
-A live run over simulated cameras, a checkpoint export in the middle of it, then, with the fleet stopped,
-`facewatch replay --to-checkpoints`: the track indices deleted beforehand come back equal, no alert is
-sent again, the archive gets nothing twice. The dry run changes nothing; a live worker refuses it."""
+Rewind in place: a live run over simulated cameras, a checkpoint export in the middle of it, then, with
+the fleet stopped, `facewatch replay --to-checkpoints`: the track indices deleted beforehand come back
+equal, no alert is sent again, the archive gets nothing twice. The dry run changes nothing; a live
+worker refuses it.
+
+Side by side: while the live worker goes on, `replay run` of a window into a generation, from the stream
+and from the archive: every document of the window equal to the live one, nothing sent, nothing
+archived; `promote` moves the read aliases, `drop` deletes the generation."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import read_leases
 from worker.ops.resources import delete_alert_topic, drain_queue, ensure_alert_topic
 from worker.ops.streams import create_stream, delete_stream
+from worker.ops.times import iso
 from worker.sim.encode import encode_frame
 from worker.sim.producer import KinesisProducer
 from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
@@ -61,6 +67,42 @@ def everything(client, prefix: str) -> dict[str, int]:
         name: int(info["docs.count"])
         for name, info in ((i["index"], i) for i in client.cat.indices(index=f"{prefix}-*", format="json"))
     }
+
+
+def window_docs(client, prefix: str, from_ms: int, until_ms: int) -> dict[str, dict[str, dict]]:
+    """What a replay of [from, until) must hold: detections and alerts of the window, tracks overlapping it."""
+    client.indices.refresh(index=f"{prefix}-*")
+
+    def search(family: str, query: dict) -> dict[str, dict]:
+        body = {"size": 10000, "query": query}
+        hits = client.search(index=f"{prefix}-{family}-*", body=body, params={"ignore_unavailable": "true"})
+        return {h["_id"]: h["_source"] for h in hits["hits"]["hits"]}
+
+    return {
+        "detections": search("detections", {"range": {"frame_time": {"gte": from_ms, "lt": until_ms}}}),
+        "tracks": search(
+            "tracks",
+            {
+                "bool": {
+                    "filter": [{"range": {"first_seen": {"lt": until_ms}}}, {"range": {"last_seen": {"gte": from_ms}}}]
+                }
+            },
+        ),
+        "alerts": alert_core(search("alerts", {"range": {"time": {"gte": from_ms, "lt": until_ms}}})),
+    }
+
+
+def differences(want: dict[str, dict[str, dict]], got: dict[str, dict[str, dict]]) -> list[str]:
+    """Per document that differs: its family, id and the fields that differ (empty: all equal)."""
+    out = []
+    for family in sorted(set(want) | set(got)):
+        a, b = want.get(family, {}), got.get(family, {})
+        for doc_id in sorted(set(a) | set(b)):
+            if a.get(doc_id) != b.get(doc_id):
+                x, y = a.get(doc_id) or {}, b.get(doc_id) or {}
+                fields = sorted(f for f in set(x) | set(y) if x.get(f) != y.get(f))
+                out.append(f"{family} {doc_id}: {', '.join(fields) if x and y else 'missing' if x else 'extra'}")
+    return out
 
 
 @pytest.mark.timeout(900)
@@ -160,6 +202,81 @@ def test_rewind_to_an_export_rebuilds_the_deleted_tracks_equal_and_sends_nothing
         assert drain_queue(sqs, queue) == []  # nothing sent during the replay
         archived_after = Counter(line["sequence_number"] for line in archive_lines(s3, cfg.firehose.raw_stream))
         assert archived_after == archived_before and max(archived_after.values()) == 1
+    finally:
+        if worker is not None:
+            stop_worker(worker, timeout_s=60)
+        delete_stream(kinesis, stream)
+        delete_alert_topic(cfg0, topic, queue)
+
+
+@pytest.mark.timeout(900)
+def test_a_side_by_side_replay_and_an_archive_replay_rebuild_the_window_equal_then_promote_and_drop(
+    isolated_env, opensearch, tmp_path
+):
+    prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
+    stream = f"it-{uuid.uuid4().hex[:8]}"
+    cfg0 = load_config(env=isolated_env, stack_env_file=None)
+    topic, queue = ensure_alert_topic(cfg0, f"it-replay-{uuid.uuid4().hex[:8]}")
+    env = {**isolated_env, "FACEWATCH_STREAM": stream, "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic}
+    cfg = load_config(env=env, stack_env_file=None)
+    kinesis, dynamodb, s3, sqs = aws.kinesis(cfg), aws.dynamodb(cfg), aws.s3(cfg), aws.sqs(cfg)
+    create_stream(kinesis, stream, 2)
+    frames = frames_of(build_scenario(ScenarioSpec(cameras=6, duration_s=200, seed=37, start=START)))
+    producer = KinesisProducer(kinesis, stream)
+    worker = None
+    from_ms, until_ms = int((START + 60) * 1000), int((START + 140) * 1000)
+    window = ("--from", iso(from_ms), "--until", iso(until_ms))
+    try:
+        producer.put((f.camera.stream_arn, encode_frame(f)) for f in frames)
+        worker = start_worker(stream, "it-live-1", env, tmp_path)
+        wait_for(
+            lambda: caught_up(dynamodb, cfg.application_name, producer.result.last_sequence),
+            240,
+            1,
+            "the live run at the last records",
+        )
+        live = window_docs(opensearch, prefix, from_ms, until_ms)
+        spanning = [t for t in live["tracks"].values() if t["first_seen"] < from_ms]
+        assert len(live["detections"]) > 100 and len(live["tracks"]) > 10 and live["alerts"] and spanning
+        drain_queue(sqs, queue)
+        archived = Counter(line["sequence_number"] for line in archive_lines(s3, cfg.firehose.raw_stream))
+
+        # From the stream, beside the live worker (which goes on running).
+        done = cli(env, "replay", "run", *window, "--generation", "g1", "--tail-s", "60", "--report-every-s", "2")
+        assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+        assert "records/s" in done.stderr and "lease tables deleted" in done.stderr
+        gen = f"{prefix}-gen-g1"
+        assert differences(live, window_docs(opensearch, gen, from_ms, until_ms)) == []
+        assert all(t["first_seen"] < until_ms for t in stored_tracks(opensearch, gen).values())
+        assert drain_queue(sqs, queue) == []  # no alert sent by the replay
+        assert Counter(line["sequence_number"] for line in archive_lines(s3, cfg.firehose.raw_stream)) == archived
+        assert not dynamodb.list_tables()["TableNames"] or not any(
+            t.startswith(f"{cfg.application_name}-replay-g1") for t in dynamodb.list_tables()["TableNames"]
+        )
+
+        # From the archive, no stream involved.
+        done = cli(env, "replay", "run", *window, "--generation", "g2", "--from-archive", "--tail-s", "60")
+        assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+        assert differences(live, window_docs(opensearch, f"{prefix}-gen-g2", from_ms, until_ms)) == []
+
+        # Promote: the read aliases answer from g1; drop is refused while it is promoted; back to live; drop.
+        done = cli(env, "replay", "promote", "--generation", "g1")
+        assert done.returncode == 0, done.stderr
+        members = set(opensearch.indices.get_alias(name=f"{prefix}-tracks"))
+        assert members and all(m.startswith(gen) for m in members), members
+        hits = opensearch.search(index=f"{prefix}-tracks", body={"size": 10000})["hits"]["hits"]
+        assert {h["_index"] for h in hits} <= members and {h["_id"] for h in hits} == set(
+            stored_tracks(opensearch, gen)
+        )
+        refused = cli(env, "replay", "drop", "--generation", "g1")
+        assert refused.returncode == 1 and "promoted" in refused.stderr
+        assert cli(env, "replay", "promote", "--generation", "live").returncode == 0
+        assert not any(m.startswith(gen) for m in opensearch.indices.get_alias(name=f"{prefix}-tracks"))
+        for name in ("g1", "g2"):
+            done = cli(env, "replay", "drop", "--generation", name)
+            assert done.returncode == 0, done.stderr
+        assert not opensearch.indices.get(index=f"{prefix}-gen-*", params={"allow_no_indices": "true"})
+        assert window_docs(opensearch, prefix, from_ms, until_ms) == live  # the live indices untouched
     finally:
         if worker is not None:
             stop_worker(worker, timeout_s=60)
