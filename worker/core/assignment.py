@@ -9,13 +9,15 @@ Cost and bounds. Pairs come only from the tracker's gates, found through a grid 
 a frame costs about O(faces + tracks) to gate rather than O(faces x tracks). The pairs split into
 connected groups (faces and tracks that compete for one another); each group is solved on its own,
 exactly by `scipy.optimize.linear_sum_assignment` (Jonker-Volgenant) while it has at most
-`MAX_EXACT` members, and cheapest pairs first beyond that, so no frame's work is unbounded.
+`MAX_EXACT` members, and cheapest pairs first beyond that, so no frame's work is unbounded. Most groups
+are tiny (one track and two faces, two and two): those are solved directly, to the same optimum, and
+handed to scipy whenever their best two choices are a near tie, so scipy's tie-breaking still decides.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -25,6 +27,12 @@ from scipy.optimize import linear_sum_assignment
 MAX_EXACT = 64
 # No pair may cost this much: the solver's stand-in for "not allowed".
 _FORBIDDEN = 1e9
+# Groups of at most this many pairs (most of those with two tracks and two faces) are solved by trying
+# every matching, cheaper than building scipy's padded matrix. When the best two matchings' totals are
+# this close, the group goes to scipy after all, so its choice between near-equal optima (its
+# tie-breaking, its rounding) stays the rule.
+MAX_ENUMERATED = 4
+_NEAR_TIE = 1e-9
 
 
 class FaceGrid:
@@ -58,49 +66,127 @@ def assign(
     """The (track, face) pairs of the least total cost, each track and face at most once.
 
     `pairs` holds the allowed pairs and their costs; leaving a track or a face unpaired costs
-    `unpaired_cost` each, so a pair is taken only where it beats leaving both alone.
+    `unpaired_cost` each, so a pair is taken only where it beats leaving both alone. The result lists the
+    groups in the order of their first pair in `pairs`, each group's pairs in track order.
     """
     # A pair dearer than leaving both alone is never taken, competed for or not.
-    pairs = {key: cost for key, cost in pairs.items() if cost < 2 * unpaired_cost}
+    both_alone = 2 * unpaired_cost
+    pairs = {key: cost for key, cost in pairs.items() if cost < both_alone}
     if not pairs:
         return []
-    tracks_seen = {ti for ti, _ in pairs}
-    if len(tracks_seen) == len(pairs) and len({fi for _, fi in pairs}) == len(pairs):
+    per_track: dict[int, int] = {}
+    per_face: dict[int, int] = {}
+    for ti, fi in pairs:
+        per_track[ti] = per_track.get(ti, 0) + 1
+        per_face[fi] = per_face.get(fi, 0) + 1
+    if len(per_track) == len(pairs) and len(per_face) == len(pairs):
         return list(pairs)  # no track or face has two candidates: nothing competes
+    # A pair whose track and face have no other candidate is a group of its own: taken as it is.
+    group_of = _groups([key for key in pairs if per_track[key[0]] > 1 or per_face[key[1]] > 1])
+    solved: set[int] = set()
     out: list[tuple[int, int]] = []
-    for group in _groups(pairs):
-        if len(group) == 1:
-            out.append(group[0])
-            continue
-        tracks = sorted({ti for ti, _ in group})
-        faces = sorted({fi for _, fi in group})
-        if len(tracks) + len(faces) > MAX_EXACT:
-            out += _cheapest_first(group, pairs)
-            continue
-        out += _optimal(group, pairs, tracks, faces, unpaired_cost)
+    for key in pairs:
+        group = group_of.get(key[0])
+        if group is None:
+            out.append(key)
+        elif id(group) not in solved:  # at the group's first pair
+            solved.add(id(group))
+            out += _solve(group, pairs, unpaired_cost)
     return out
 
 
-def _groups(pairs: dict[tuple[int, int], float]) -> list[list[tuple[int, int]]]:
-    """Pairs split into connected groups: tracks and faces linked through shared candidates."""
-    parent: dict[tuple[str, int], tuple[str, int]] = {}
+def _solve(
+    group: list[tuple[int, int]], pairs: dict[tuple[int, int], float], unpaired_cost: float
+) -> list[tuple[int, int]]:
+    """The pairs one group of competing tracks and faces (at least two pairs) takes, in track order."""
+    group = sorted(group)
+    tracks = sorted({ti for ti, _ in group})
+    faces = sorted({fi for _, fi in group})
+    if len(tracks) + len(faces) > MAX_EXACT:
+        return _cheapest_first(group, pairs)
+    if len(tracks) == 1 or len(faces) == 1:
+        found = _star(group, pairs, 2 * unpaired_cost)
+    elif len(group) <= MAX_ENUMERATED:
+        found = _enumerated(group, pairs, 2 * unpaired_cost)
+    else:
+        found = None
+    return _optimal(group, pairs, tracks, faces, unpaired_cost) if found is None else found
 
-    def find(node: tuple[str, int]) -> tuple[str, int]:
-        root = node
-        while parent.setdefault(root, root) != root:
-            root = parent[root]
-        while parent[node] != root:
-            parent[node], node = root, parent[node]
-        return root
 
-    for ti, fi in pairs:
-        a, b = find(("t", ti)), find(("f", fi))
-        if a != b:
-            parent[a] = b
-    groups: dict[tuple[str, int], list[tuple[int, int]]] = {}
+def _star(
+    group: list[tuple[int, int]], pairs: dict[tuple[int, int], float], both_alone: float
+) -> list[tuple[int, int]] | None:
+    """One track and several faces, or the reverse: the cheapest pair (every pair beats leaving both
+    alone); None when that is a near tie with the next cheapest or with leaving both alone (then
+    _optimal decides)."""
+    ranked = sorted(pairs[key] for key in group)
+    if ranked[1] - ranked[0] <= _NEAR_TIE or both_alone - ranked[0] <= _NEAR_TIE:
+        return None
+    return [next(key for key in group if pairs[key] == ranked[0])]
+
+
+def _enumerated(
+    group: list[tuple[int, int]], pairs: dict[tuple[int, int], float], both_alone: float
+) -> list[tuple[int, int]] | None:
+    """The optimum of a small group by trying every matching, in track order as _optimal gives it; None
+    when the best two are a near tie (then _optimal decides). A pair's price is relative to leaving both
+    alone, so the totals compare as _optimal's padded totals do."""
+    options: dict[int, list[tuple[int, float]]] = {}
+    for ti, fi in group:  # sorted: tracks in order
+        options.setdefault(ti, []).append((fi, pairs[(ti, fi)] - both_alone))
+    rows = list(options.items())
+    best, second = math.inf, math.inf
+    best_pairs: list[tuple[int, int]] = []
+    chosen: list[tuple[int, int]] = []
+    used: set[int] = set()
+
+    def walk(i: int, total: float) -> None:
+        nonlocal best, second, best_pairs
+        if i == len(rows):
+            if total < best:
+                best, second, best_pairs = total, best, list(chosen)
+            elif total < second:
+                second = total
+            return
+        walk(i + 1, total)  # this track left alone
+        ti, faces = rows[i]
+        for fi, price in faces:
+            if fi not in used:
+                used.add(fi)
+                chosen.append((ti, fi))
+                walk(i + 1, total + price)
+                chosen.pop()
+                used.discard(fi)
+
+    walk(0, 0.0)
+    return None if second - best <= _NEAR_TIE else best_pairs
+
+
+def _groups(pairs: list[tuple[int, int]]) -> dict[int, list[tuple[int, int]]]:
+    """Pairs split into connected groups (tracks and faces linked through shared candidates): each track's
+    group, one list shared by every track of the group."""
+    of_track: dict[int, list[tuple[int, int]]] = {}
+    of_face: dict[int, list[tuple[int, int]]] = {}
     for key in pairs:
-        groups.setdefault(find(("t", key[0])), []).append(key)
-    return [sorted(g) for g in groups.values()]
+        ti, fi = key
+        a, b = of_track.get(ti), of_face.get(fi)
+        if a is None:
+            if b is None:
+                of_track[ti] = of_face[fi] = [key]
+            else:
+                b.append(key)
+                of_track[ti] = b
+        elif b is None or a is b:
+            a.append(key)
+            of_face[fi] = a
+        else:  # the pair joins two groups: the smaller moves into the larger
+            big, small = (a, b) if len(a) >= len(b) else (b, a)
+            big += small
+            big.append(key)
+            for t, f in small:
+                of_track[t] = of_face[f] = big
+            of_track[ti] = of_face[fi] = big
+    return of_track
 
 
 def _cheapest_first(group: list[tuple[int, int]], pairs: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
@@ -147,29 +233,28 @@ def _optimal(
 def gated_pairs(
     reaches: Sequence[tuple[float, float, float] | None],
     centres: Sequence[tuple[float, float]],
-    cost: Callable[[int, int], float | None],
+    prices: Callable[[int, Sequence[int]], Iterable[tuple[int, float]]],
 ) -> dict[tuple[int, int], float]:
     """Every allowed (track, face) pair with its cost.
 
     `reaches[ti]` is (x, y, radius) of the frame region where track ti's face could be (None: it cannot
-    take any face now); `cost(ti, fi)` applies the tracker's gates and prices the pair. Small frames are
-    checked exhaustively; larger ones through a FaceGrid whose cell is the median reach.
+    take any face now); `prices(ti, candidates)` gives, in candidate order, the candidate faces within
+    that reach that pass the tracker's gates, each with its price (one call per track, not per pair: the
+    pair loop is the hottest code of a frame). Small frames offer every face as a candidate; larger ones
+    those a FaceGrid whose cell is the median reach finds near the reach.
     """
     out: dict[tuple[int, int], float] = {}
-    grid = None
     if len(reaches) * len(centres) > 256:
         radii = sorted(r[2] for r in reaches if r is not None)
         grid = FaceGrid(centres, radii[len(radii) // 2] if radii else 0.1)
+        for ti, where in enumerate(reaches):
+            if where is not None:
+                for fi, c in prices(ti, grid.near(*where)):
+                    out[(ti, fi)] = c
+        return out
     everyone = range(len(centres))
     for ti, where in enumerate(reaches):
-        if where is None:
-            continue
-        x, y, radius = where
-        for fi in everyone if grid is None else grid.near(x, y, radius):
-            fx, fy = centres[fi]
-            if (fx - x) ** 2 + (fy - y) ** 2 > radius * radius:
-                continue  # beyond any gate: not worth pricing
-            c = cost(ti, fi)
-            if c is not None:
+        if where is not None:
+            for fi, c in prices(ti, everyone):
                 out[(ti, fi)] = c
     return out

@@ -37,11 +37,13 @@ match vote for nobody. The identity with the largest total wins; a tie stays unk
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from worker.core.assignment import assign, gated_pairs
-from worker.core.detections import MATCH_THRESHOLD, detection_id, stable_id
+from worker.core.detections import MATCH_THRESHOLD, stable_id
 from worker.core.record import BoundingBox, DetectedFace, FrameRecord
 
 
@@ -174,27 +176,71 @@ class FrameResult:
 
 def quality_weight(face: DetectedFace) -> float:
     """0..1: frontal, sharp, well-lit faces count more (in votes and for the best frame)."""
-    sharp = (face.sharpness if face.sharpness is not None else 50.0) / 100.0
-    bright = face.brightness if face.brightness is not None else 50.0
-    light = max(0.0, 1.0 - abs(bright - 60.0) / 60.0)
-    yaw = abs(face.pose.yaw) if face.pose else 0.0
-    pitch = abs(face.pose.pitch) if face.pose else 0.0
-    frontal = max(0.0, 1.0 - (yaw / 90.0) - (pitch / 90.0))
-    return 0.2 + 0.8 * (0.4 * sharp + 0.2 * light + 0.4 * frontal)
+    # (max(0.0, x) written as a comparison, the same value: this runs for every face)
+    sharpness, brightness, pose = face.sharpness, face.brightness, face.pose
+    sharp = (sharpness if sharpness is not None else 50.0) / 100.0
+    bright = brightness if brightness is not None else 50.0
+    light = 1.0 - abs(bright - 60.0) / 60.0
+    yaw = abs(pose.yaw) if pose else 0.0
+    pitch = abs(pose.pitch) if pose else 0.0
+    frontal = 1.0 - (yaw / 90.0) - (pitch / 90.0)
+    return 0.2 + 0.8 * (0.4 * sharp + 0.2 * (light if light > 0.0 else 0.0) + 0.4 * (frontal if frontal > 0.0 else 0.0))
 
 
 def best_frame_score(face: DetectedFace, quality: float | None = None) -> float:
     # Larger faces carry more pixels; area is capped so one huge box does not win on size alone.
-    return min(face.box.area, 0.05) / 0.05 * 0.5 + (quality_weight(face) if quality is None else quality) * 0.5
+    area = face.box.area
+    return (area if area <= 0.05 else 0.05) / 0.05 * 0.5 + (quality_weight(face) if quality is None else quality) * 0.5
 
 
-def _within(reach: tuple[float, float, float] | None, face: DetectedFace) -> bool:
-    """Whether the face's centre lies in the track's reach (a superset of its gates: a cheap pre-check)."""
-    if reach is None:
-        return False
-    x, y, radius = reach
+def _detection_ids(frame: FrameRecord) -> list[str]:
+    """detection_id() of each face of the frame, the frame's part of the hash computed once: stable_id
+    hashes its parts joined by \\x1f, and the parts before the face index are the frame's (the unit test
+    tests/unit/test_tracker_speed_equivalence.py holds these equal to detection_id)."""
+    head = f"det\x1f{frame.stream_arn}\x1f{frame.fragment_number}\x1f{frame.frame_offset_s:.3f}\x1f"
+    common = hashlib.blake2b(head.encode(), digest_size=16)
+    out = []
+    for face in frame.faces:
+        h = common.copy()
+        h.update(str(face.index).encode())
+        out.append(h.hexdigest())
+    return out
+
+
+# What pricing one face needs of it: centre x, y, width, recognised (a match at or above MATCH_THRESHOLD),
+# who it is matched to (None when not recognised), that match's similarity.
+_FaceView = tuple[float, float, float, bool, str | None, float]
+# What pricing faces for one track at one frame time needs, computed once per track and frame
+# (CameraTracker._view): predicted x, y, width; the gate (face widths); whether the prediction is still in
+# the frame; its identity and strong identity; whether an unmatched / a recognised face narrows its gate;
+# whether it is recognised (takeovers); the price of a recognised face for a never recognised track; its
+# reach (a superset of its gates, frame units, for the spatial pre-check).
+_View = tuple[
+    float, float, float, float, bool, str | None, str | None, bool, bool, bool, float, tuple[float, float, float]
+]
+
+
+def _face_view(face: DetectedFace) -> _FaceView:
     cx, cy = face.box.centre
-    return (cx - x) ** 2 + (cy - y) ** 2 <= radius * radius
+    best = face.best_match
+    if best is not None and best.similarity >= MATCH_THRESHOLD:
+        return cx, cy, face.box.width, True, best.external_image_id, best.similarity
+    return cx, cy, face.box.width, False, None, 0.0 if best is None else best.similarity
+
+
+def _place(
+    px: float, py: float, pw: float, inside: bool, gate: float, cx: float, cy: float, width: float, max_ratio: float
+) -> float | None:
+    """Cost of a face at (cx, cy) of this width being a track predicted at (px, py, pw), or None when it
+    cannot be: sizes too far apart, the prediction out of the frame, or beyond the gate (face widths)."""
+    ratio = max(width, pw) / max(min(width, pw), 1e-6)
+    if ratio > max_ratio or not inside:
+        return None  # out of the frame: its path has left it, a face here now is someone else
+    scale = (width + pw) / 2.0
+    distance = math.hypot(cx - px, cy - py) / max(scale, 1e-6)
+    if distance > gate:
+        return None
+    return distance + 3.0 * (ratio - 1.0)
 
 
 class CameraTracker:
@@ -238,66 +284,102 @@ class CameraTracker:
     ) -> float | None:
         """Cost of the face at `centre` being `track` at time t, or None when it cannot be."""
         px, py, pw = self._predict(track, t)
-        ratio = max(width, pw) / max(min(width, pw), 1e-6)
-        if ratio > self.params.max_size_ratio:
-            return None
-        if not (-0.05 <= px <= 1.05 and -0.05 <= py <= 1.05):
-            return None  # its path has left the frame: a face here now is someone else
-        scale = (width + pw) / 2.0
-        distance = math.hypot(centre[0] - px, centre[1] - py) / max(scale, 1e-6)
-        if distance > self._gate(track, abs(t - track.last_seen), base) * gate_scale:
-            return None
-        return distance + 3.0 * (ratio - 1.0)
+        inside = -0.05 <= px <= 1.05 and -0.05 <= py <= 1.05
+        gate = self._gate(track, abs(t - track.last_seen), base) * gate_scale
+        return _place(px, py, pw, inside, gate, centre[0], centre[1], width, self.params.max_size_ratio)
 
-    def _cost(self, track: Track, face: DetectedFace, t: float) -> float | None:
+    def _view(self, track: Track, t: float) -> _View | None:
+        """The track's figures at time t that every face it is priced against shares: computed once per track
+        and frame rather than once per pair. None: seen too long ago to take a face directly."""
         p = self.params
-        if abs(t - track.last_seen) > p.direct_gap_s:
+        elapsed = t - track.last_seen
+        dt = abs(elapsed)
+        if dt > p.direct_gap_s:
             return None
-        best = face.best_match
-        known = best is not None and best.similarity >= MATCH_THRESHOLD
-        mine = track.strong_identity(p.strong_similarity) if known else None
-        conflict = known and best is not None and mine is not None and mine != best.external_image_id
-        if conflict and best is not None and best.similarity >= p.conflict_veto_similarity:
-            return None  # surely X, and this face is somebody else: two people
-        winner = track.identity()[0] if track.votes else None
-        # Recognised as the track's own person: evidence enough to follow a fast walker a little further.
-        same_person = known and best is not None and winner == best.external_image_id
-        scale = p.same_identity_gate if same_person else 1.0
-        if conflict or (
-            (track.hits >= 3 and not known and track.matched >= 0.8 * track.hits)
-            or (track.hits >= 2 and known and track.matched == 0)
-        ):
-            # A weaker match of somebody else for a track surely of X (a profile view may be matched wrong),
-            # an unmatched face for a track recognised in nearly every frame, or a recognised face for a
-            # track never recognised: it may still be them (one frame in ten of a person is not matched,
-            # more when they look away), but only where the motion says so clearly.
-            scale = p.unknown_face_gate
-        place = self._place_cost(track, face.box.centre, face.box.width, t, scale)
-        if place is None:
-            return None
-        if same_person:
-            return place - p.identity_bonus
-        if known and winner is not None:
-            return place + p.identity_conflict  # recognised as somebody else, below the veto
-        if known and track.hits >= 2 and track.matched == 0:
-            # A face Rekognition recognises joining a track it never recognised: strong evidence of two
-            # people (a stranger is never matched). The reverse, an unmatched face for a recognised track,
-            # is weak evidence (one frame in ten of an employee is not matched) and is not priced.
-            return place + p.unknown_vs_known * min(1.0, track.hits / 3.0)
-        if not known and self._recognised(track):
-            return place + p.unmatched_for_recognised
-        return place
+        # _predict and _gate, written out: this runs for every open track of every frame
+        growth, width, (x, y), (vx, vy) = track.growth, track.width, track.centre, track.velocity
+        k = math.exp(growth * elapsed) if growth else 1.0
+        step = elapsed * (1.0 + k) / 2.0
+        px, py, pw = x + vx * step, y + vy * step, width * k
+        hits, matched = track.hits, track.matched
+        if hits <= 1:
+            gate = p.max_distance_unmoved
+        else:
+            speed = math.hypot(vx, vy) / (width if width >= 1e-6 else 1e-6)
+            gate = p.max_distance + dt * (p.distance_per_s + p.distance_per_speed * speed)
+        winner, similarity = track.identity() if track.votes else (None, 0.0)
+        # _place measures in the mean width of prediction and face (at most max_size_ratio apart)
+        scale = pw * (1.0 + p.max_size_ratio) / 2.0
+        widen = p.same_identity_gate if track.votes else 1.0  # only a recognised track widens
+        return (
+            px,
+            py,
+            pw,
+            gate,
+            -0.05 <= px <= 1.05 and -0.05 <= py <= 1.05,
+            winner,
+            winner if winner is not None and similarity >= p.strong_similarity else None,
+            hits >= 3 and matched >= 0.8 * hits,  # matched throughout: an unmatched face only where clear
+            hits >= 2 and matched == 0,  # never matched: a recognised face only where clear
+            matched >= p.takeover_min_matched and matched >= 0.8 * hits,  # as _recognised
+            p.unknown_vs_known * min(1.0, hits / 3.0),
+            (px, py, gate * widen * scale),
+        )
 
-    def _reach(self, track: Track, t: float) -> tuple[float, float, float] | None:
-        """Where, and how far around it (frame units), the track's face may be at time t; None: nowhere."""
-        dt = abs(t - track.last_seen)
-        if dt > self.params.direct_gap_s:
-            return None
-        px, py, pw = self._predict(track, t)
-        # _place_cost measures in the mean width of prediction and face (at most max_size_ratio apart)
-        scale = pw * (1.0 + self.params.max_size_ratio) / 2.0
-        widen = self.params.same_identity_gate if track.votes else 1.0  # only a recognised track widens
-        return px, py, self._gate(track, dt) * widen * scale
+    def _prices(
+        self, view: _View, faces: Sequence[_FaceView], candidates: Iterable[int], reach: tuple[float, float, float]
+    ) -> list[tuple[int, float]]:
+        """The candidate faces (indices into `faces`) within `reach` that the track of `view` may take, with
+        their costs, in candidate order. One call per track: this loop runs for every pair of every frame,
+        so _place is written out in it."""
+        p = self.params
+        px, py, pw, gate, inside, winner, strong, unknown_tight, known_tight, recognised, unknown_extra, _ = view
+        out: list[tuple[int, float]] = []
+        if not inside:
+            return out  # its path has left the frame: a face here now is someone else
+        x, y, radius = reach
+        radius2 = radius * radius
+        veto, max_ratio = p.conflict_veto_similarity, p.max_size_ratio
+        for fi in candidates:
+            cx, cy, width, known, who, similarity = faces[fi]
+            if (cx - x) ** 2 + (cy - y) ** 2 > radius2:
+                continue  # beyond any gate: not worth pricing
+            conflict = known and strong is not None and strong != who
+            if conflict and similarity >= veto:
+                continue  # surely X, and this face is somebody else: two people
+            # Recognised as the track's own person: evidence enough to follow a fast walker a little further.
+            same_person = known and winner == who
+            if conflict or (known_tight if known else unknown_tight):
+                # A weaker match of somebody else for a track surely of X (a profile view may be matched
+                # wrong), an unmatched face for a track recognised in nearly every frame, or a recognised face
+                # for a track never recognised: it may still be them (one frame in ten of a person is not
+                # matched, more when they look away), but only where the motion says so clearly.
+                scale = p.unknown_face_gate
+            else:
+                scale = p.same_identity_gate if same_person else 1.0
+            small, large = (width, pw) if width < pw else (pw, width)
+            ratio = large / (small if small >= 1e-6 else 1e-6)
+            if ratio > max_ratio:
+                continue
+            mean = (width + pw) / 2.0
+            distance = math.hypot(cx - px, cy - py) / (mean if mean >= 1e-6 else 1e-6)
+            if distance > gate * scale:
+                continue
+            place = distance + 3.0 * (ratio - 1.0)
+            if same_person:
+                out.append((fi, place - p.identity_bonus))
+            elif known and winner is not None:
+                out.append((fi, place + p.identity_conflict))  # recognised as somebody else, below the veto
+            elif known and known_tight:
+                # A face Rekognition recognises joining a track it never recognised: strong evidence of two
+                # people (a stranger is never matched). The reverse, an unmatched face for a recognised
+                # track, is weak evidence (one frame in ten of an employee is not matched) and is not priced.
+                out.append((fi, place + unknown_extra))
+            elif not known and recognised:
+                out.append((fi, place + p.unmatched_for_recognised))
+            else:
+                out.append((fi, place))
+        return out
 
     def _identities_agree(self, lost: Track, new: Track) -> bool:
         p = self.params
@@ -322,14 +404,12 @@ class CameraTracker:
         result = FrameResult(closed=self.advance(t))
         if not frame.faces:
             return result
-        faces: list[tuple[str, DetectedFace]] = []
-        for face in frame.faces:
-            det = detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
-            if det not in self.seen:
-                faces.append((det, face))
+        seen = self.seen
+        faces = [(det, face) for det, face in zip(_detection_ids(frame), frame.faces, strict=True) if det not in seen]
+        views = [_face_view(f) for _, f in faces]
         if faces and t > self.previous_t + 0.0005:
-            self._relink(t, [f for _, f in faces], result)
-        self._associate(t, faces, frame, result)
+            self._relink(t, views, result)
+        self._associate(t, faces, views, frame, result)
         # Tracks a tentative one may continue: seen twice (motion known), then not for over direct_gap_s.
         lost_tracks = [tr for tr in self.open if tr.hits >= 2 and tr.last_seen < t - self.params.direct_gap_s]
         result.touched = list({id(x): x for x in result.touched}.values())  # a relinked track may be there twice
@@ -356,15 +436,25 @@ class CameraTracker:
         return result
 
     def _associate(
-        self, t: float, faces: list[tuple[str, DetectedFace]], frame: FrameRecord, result: FrameResult
+        self,
+        t: float,
+        faces: list[tuple[str, DetectedFace]],
+        face_views: list[_FaceView],
+        frame: FrameRecord,
+        result: FrameResult,
     ) -> None:
         """Pair this frame's faces with open tracks (jointly), and start a track for each face left."""
         tracks = self.open
-        pairs = gated_pairs(
-            [self._reach(track, t) for track in tracks],
-            [f.box.centre for _, f in faces],
-            lambda ti, fi: self._cost(tracks[ti], faces[fi][1], t),
-        )
+        view = self._view
+        views = [view(track, t) for track in tracks]
+        reaches = [None if v is None else v[-1] for v in views]
+        fragment, offset = frame.fragment_number, frame.frame_offset_s
+
+        def prices(ti: int, candidates: Sequence[int]) -> list[tuple[int, float]]:
+            view, reach = views[ti], reaches[ti]
+            return [] if view is None or reach is None else self._prices(view, face_views, candidates, reach)
+
+        pairs = gated_pairs(reaches, [(f[0], f[1]) for f in face_views], prices)
         chosen = assign(pairs, self.params.unpaired_cost)
         chosen += self._second_chance(t, tracks, faces, chosen)
         used_faces: set[int] = set()
@@ -373,17 +463,15 @@ class CameraTracker:
             det, face = faces[fi]
             track = tracks[ti]
             snapshot = self._before_unmatched(track, face)
-            self._add(track, det, face, t, frame.fragment_number, frame.frame_offset_s)
+            self._add(track, det, face, t, fragment, offset)
             result.touched.append(track)
             result.faces[track.track_id] = face
-            self._watch_identity(
-                track, snapshot, Observation(det, t, face, frame.fragment_number, frame.frame_offset_s), result
-            )
+            self._watch_identity(track, snapshot, Observation(det, t, face, fragment, offset), result)
         for fi, (det, face) in enumerate(faces):
             if fi in used_faces:
                 continue
             track = self._new_track(frame.stream_arn, t, face)
-            self._add(track, det, face, t, frame.fragment_number, frame.frame_offset_s)
+            self._add(track, det, face, t, fragment, offset)
             self.open.append(track)
             result.touched.append(track)
             result.faces[track.track_id] = face
@@ -443,7 +531,7 @@ class CameraTracker:
 
     # -- young tracks: the previous frame's provisional links, chosen again -----------------------
 
-    def _relink(self, t: float, faces: list[DetectedFace], result: FrameResult) -> None:
+    def _relink(self, t: float, faces: list[_FaceView], result: FrameResult) -> None:
         """Choose again how the previous frame's faces joined one-face tracks, knowing this frame.
 
         Parents are the first faces of young tracks (one face, or two with the second at the previous
@@ -476,28 +564,35 @@ class CameraTracker:
         if not parents or not children:
             return
         probes = [self._probe([a]) for a in parents]
+        seen_as = [_face_view(b.face) for b in children]
         links: dict[tuple[int, int], float] = {}
         for ai, a in enumerate(parents):
-            reach = self._reach(probes[ai], t1)
+            then = self._view(probes[ai], t1)
+            if then is None:
+                continue
             for bi, b in enumerate(children):
-                if b.t > a.t and _within(reach, b.face) and (link := self._cost(probes[ai], b.face, b.t)) is not None:
-                    links[(ai, bi)] = link
+                # within its reach then; priced at the child's own time (the same, but for rounding)
+                view = then if b.t == t1 else self._view(probes[ai], b.t)
+                if b.t > a.t and view is not None:
+                    for _, link in self._prices(view, seen_as, (bi,), then[-1]):
+                        links[(ai, bi)] = link
         if not links or self._uncontested(links, parents, children, owner):
             return
         miss = p.relink_miss_cost
 
-        def ahead(obs: list[Observation]) -> float:
-            probe = self._probe(obs)
-            reach = self._reach(probe, t)
-            costs = [c for f in faces if _within(reach, f) and (c := self._cost(probe, f, t)) is not None]
+        def ahead(probe: Track) -> float:
+            view = self._view(probe, t)
+            if view is None:
+                return miss
+            costs = [c for _, c in self._prices(view, faces, range(len(faces)), view[-1])]
             return min(min(costs), miss) if costs else miss
 
-        alone_parent = [ahead([a]) for a in parents]
-        alone_child = [p.relink_new_cost + ahead([b]) for b in children]
+        alone_parent = [ahead(probe) for probe in probes]  # a parent's probe is the one that priced its links
+        alone_child = [p.relink_new_cost + ahead(self._probe([b])) for b in children]
         # each pair relative to leaving both alone, plus the two unpaired prices assign() charges
         pairs = {
             (ai, bi): link
-            + ahead([parents[ai], children[bi]])
+            + ahead(self._probe([parents[ai], children[bi]]))
             - alone_parent[ai]
             - alone_child[bi]
             + 2 * p.unpaired_cost
@@ -554,7 +649,7 @@ class CameraTracker:
         box = first.face.box
         probe = Track("", self.stream_arn, first.t, first.t, box.centre, box.width, box.centre, box.width)
         for o in obs:
-            self._apply(probe, o.face, o.t, o.fragment_number, o.frame_offset_s)
+            self._apply(probe, o.face, o.t, o.fragment_number, o.frame_offset_s, scored=False)
         return probe
 
     def _rebuild(self, track: Track, obs: list[Observation]) -> None:
@@ -696,43 +791,64 @@ class CameraTracker:
             track.observations.append(Observation(det, t, face, fragment, offset))
         self._apply(track, face, t, fragment, offset)
 
-    def _apply(self, track: Track, face: DetectedFace, t: float, fragment: str, offset: float) -> None:
-        """Move the track to this face: position, velocity, identity votes, best frame."""
+    def _apply(
+        self, track: Track, face: DetectedFace, t: float, fragment: str, offset: float, scored: bool = True
+    ) -> None:
+        """Move the track to this face: position, velocity, identity votes, best frame (not `scored`: a
+        throw-away probe, whose best frame nobody reads)."""
+        # Hot (every face, and every probe of a relink): min/max are written out as comparisons (the same
+        # values), attributes read once.
         track.hits += 1
-        if t > track.last_seen:
-            dt = t - track.last_seen
-            cx, cy = face.box.centre
+        box = face.box
+        last = track.last_seen
+        if t > last:
+            dt = t - last
+            cx, cy = box.centre
             p = self.params
-            grown = face.box.width / max(track.width, 1e-6)
-            k = math.exp(track.growth * dt) if track.growth else 1.0
-            vx = (cx - track.centre[0]) / (dt * (1.0 + k) / 2.0)
-            vy = (cy - track.centre[1]) / (dt * (1.0 + k) / 2.0)
-            vx, vy = max(-p.max_speed, min(p.max_speed, vx)), max(-p.max_speed, min(p.max_speed, vy))
-            g = max(-p.max_growth, min(p.max_growth, math.log(max(grown, 1e-6)) / dt))
+            width = track.width
+            grown = box.width / (width if width >= 1e-6 else 1e-6)
+            growth = track.growth
+            k = math.exp(growth * dt) if growth else 1.0
+            step = dt * (1.0 + k) / 2.0
+            centre = track.centre
+            vx = (cx - centre[0]) / step
+            vy = (cy - centre[1]) / step
+            top = p.max_speed
+            vx = top if vx >= top else -top if vx <= -top else vx
+            vy = top if vy >= top else -top if vy <= -top else vy
+            top = p.max_growth
+            g = math.log(grown if grown >= 1e-6 else 1e-6) / dt
+            g = top if g >= top else -top if g <= -top else g
             if track.hits > 2:  # the second face gives the first velocity; later ones smooth it
                 # the old velocity at the new scale: image motion grows with the face
-                vx = 0.5 * vx + 0.5 * track.velocity[0] * grown
-                vy = 0.5 * vy + 0.5 * track.velocity[1] * grown
-                g = 0.5 * g + 0.5 * track.growth
+                velocity = track.velocity
+                vx = 0.5 * vx + 0.5 * velocity[0] * grown
+                vy = 0.5 * vy + 0.5 * velocity[1] * grown
+                g = 0.5 * g + 0.5 * growth
             track.velocity = (vx, vy)
             track.growth = g
             track.centre = (cx, cy)
-            track.width = face.box.width
+            track.width = box.width
             track.last_seen = t
-        track.first_seen = min(track.first_seen, t)
+        if t < track.first_seen:
+            track.first_seen = t
         best = face.best_match
+        known = best is not None and best.similarity >= MATCH_THRESHOLD
+        if not (known or scored):
+            return
         quality = quality_weight(face)
-        if best is not None and best.similarity >= MATCH_THRESHOLD:
+        if known and best is not None:
             track.matched += 1
-            weight = best.similarity / 100.0 * quality
-            track.votes[best.external_image_id] = track.votes.get(best.external_image_id, 0.0) + weight
-            track.best_similarity[best.external_image_id] = max(
-                track.best_similarity.get(best.external_image_id, 0.0), best.similarity
-            )
+            who, similarity = best.external_image_id, best.similarity
+            track.votes[who] = track.votes.get(who, 0.0) + similarity / 100.0 * quality
+            held = track.best_similarity.get(who, 0.0)
+            track.best_similarity[who] = similarity if similarity > held else held
+        if not scored:
+            return
         score = best_frame_score(face, quality)
         current = track.best_frame
         if current is None or score > current.score or (score == current.score and t < current.frame_time):
-            track.best_frame = BestFrame(score, fragment, offset, t, face.box)
+            track.best_frame = BestFrame(score, fragment, offset, t, box)
 
     def advance(self, t: float, own_frame: bool = True) -> list[Track]:
         """Close and return tracks idle for too long at time t.
@@ -740,9 +856,9 @@ class CameraTracker:
         Only this camera's own frames move its watermark (the reorder window and the hand-off
         position); the shard's heartbeat passes the shard's latest time just to close tracks.
         """
-        if own_frame:
-            self.watermark = max(self.watermark, t)
-        now = max(self.watermark, t)
+        if own_frame and t > self.watermark:
+            self.watermark = t
+        now = t if t > self.watermark else self.watermark
         idle = self.params.max_gap_s + self.params.stitch_wait_s
         closed = [tr for tr in self.open if now - tr.last_seen > idle]
         if closed:
@@ -753,8 +869,9 @@ class CameraTracker:
                 self.seen -= set(track.detection_ids)  # beyond the reorder window: forget, to bound memory
         return closed
 
-    def restore(self, tracks: list[Track], applied_until: float) -> None:
-        """Take over open tracks another worker persisted, before this camera's first frame here."""
+    def restore(self, tracks: list[Track], applied_until: float, previous_t: float = 0.0) -> None:
+        """Take over open tracks another worker persisted, before this camera's first frame here;
+        `previous_t` is its frame whose links to young tracks were still provisional."""
         known = {t.track_id for t in self.open}
         for track in tracks:
             if track.track_id not in known and not track.closed:
@@ -763,6 +880,7 @@ class CameraTracker:
         self.open.sort(key=lambda tr: (tr.first_seen, tr.track_id))
         self.applied_until = max(self.applied_until, applied_until)
         self.watermark = max(self.watermark, applied_until)
+        self.previous_t = max(self.previous_t, previous_t)
 
 
 class Tracker:
