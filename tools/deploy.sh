@@ -77,6 +77,27 @@ image_tag() {
   echo "$sha"
 }
 
+# Before the service changes: every shard's checkpoint, so a bad deploy can be rolled back with
+# `facewatch replay --to-checkpoints FILE` (README, Replay). Nothing deployed or never run: nothing to save.
+export_checkpoints() {
+  local tag=$1 stream app out why
+  stream=$(tf output -raw detections_stream 2>/dev/null) && app=$(tf output -raw application_name 2>/dev/null) \
+    || { step "nothing deployed yet: no checkpoints to save"; return 0; }
+  out=$ROOT/.run/checkpoints/$app-before-$tag.json
+  why=$(mktemp)
+  if FACEWATCH_STREAM=$stream FACEWATCH_APPLICATION=$app AWS_REGION=$REGION \
+      "$PY" -m worker checkpoints export --out "$out" >/dev/null 2>"$why"; then
+    step "checkpoints saved to $out (roll back: facewatch replay --to-checkpoints $out --dry-run, then --execute)"
+  elif grep -q "no lease table" "$why"; then
+    step "no worker has run yet: no checkpoints to save"
+  else
+    cat "$why" >&2
+    rm -f "$why"
+    fail "could not save the checkpoints before changing the service (set SKIP_CHECKPOINT_EXPORT=1 to deploy without)"
+  fi
+  rm -f "$why"
+}
+
 plan_and_apply() {
   local tag=$1
   tf plan -input=false -var "image_tag=$tag" -out=deploy.tfplan
@@ -118,6 +139,7 @@ case "$ACTION" in
     tf apply -input=false -var "image_tag=$TAG" -target=module.workers.aws_ecr_repository.worker \
       ${AUTO_APPROVE:+-auto-approve}
     push_image "$TAG"
+    [ "${SKIP_CHECKPOINT_EXPORT:-0}" = 1 ] || export_checkpoints "$TAG"
     plan_and_apply "$TAG"
     step "deployed $TAG; stream processors are created stopped: 'facewatch processors start' starts them"
     ;;

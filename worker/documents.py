@@ -142,6 +142,7 @@ class CameraStateSource(TypedDict):
     shard_id: str
     open_tracks: list[dict[str, str]]
     alert_clocks: dict[str, Any]
+    previous_t: float  # seconds: the tracker's latest frame with faces (its young links are provisional)
 
 
 class ShardProgressSource(TypedDict):

@@ -13,10 +13,14 @@ archived; `promote` moves the read aliases, `drop` deletes the generation."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import uuid
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -25,7 +29,7 @@ from worker.config import load_config
 from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import read_leases
 from worker.ops.resources import delete_alert_topic, drain_queue, ensure_alert_topic
-from worker.ops.streams import create_stream, delete_stream
+from worker.ops.streams import create_stream, delete_stream, split_shard_in_half
 from worker.ops.times import iso
 from worker.sim.encode import encode_frame
 from worker.sim.producer import KinesisProducer
@@ -103,6 +107,68 @@ def differences(want: dict[str, dict[str, dict]], got: dict[str, dict[str, dict]
                 fields = sorted(f for f in set(x) | set(y) if x.get(f) != y.get(f))
                 out.append(f"{family} {doc_id}: {', '.join(fields) if x and y else 'missing' if x else 'extra'}")
     return out
+
+
+@dataclass
+class Live:
+    """A stream with a live fleet on it (one worker at a time), SNS read through SQS, the archive in S3."""
+
+    env: dict[str, str]
+    cfg: Any
+    prefix: str
+    stream: str
+    queue: str
+    tmp_path: Any
+    producer: Any = None
+    worker: Any = None
+
+    def __post_init__(self) -> None:
+        cfg = self.cfg
+        self.kinesis, self.dynamodb, self.s3, self.sqs = aws.kinesis(cfg), aws.dynamodb(cfg), aws.s3(cfg), aws.sqs(cfg)
+        self.producer = KinesisProducer(self.kinesis, self.stream)
+
+    def put(self, frames) -> None:
+        self.producer.put((f.camera.stream_arn, encode_frame(f)) for f in frames)
+
+    def start(self, worker_id: str, **env: str) -> None:
+        self.worker = start_worker(self.stream, worker_id, {**self.env, **env}, self.tmp_path)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            assert stop_worker(self.worker, timeout_s=90) is not None
+            self.worker = None
+
+    def wait_caught_up(self, what: str) -> None:
+        last = self.producer.result.last_sequence
+        wait_for(lambda: caught_up(self.dynamodb, self.cfg.application_name, last), 240, 1, what)
+
+    def sent(self) -> list[dict]:
+        return drain_queue(self.sqs, self.queue)
+
+    def archived(self) -> Counter[str]:
+        return Counter(line["sequence_number"] for line in archive_lines(self.s3, self.cfg.firehose.raw_stream))
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return cli(self.env, *args)
+
+
+@pytest.fixture
+def live(isolated_env, tmp_path):
+    prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
+    stream = f"it-{uuid.uuid4().hex[:8]}"
+    cfg0 = load_config(env=isolated_env, stack_env_file=None)
+    topic, queue = ensure_alert_topic(cfg0, f"it-replay-{uuid.uuid4().hex[:8]}")
+    env = {**isolated_env, "FACEWATCH_STREAM": stream, "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic}
+    cfg = load_config(env=env, stack_env_file=None)
+    create_stream(aws.kinesis(cfg), stream, 2)
+    run = Live(env, cfg, prefix, stream, queue, tmp_path)
+    try:
+        yield run
+    finally:
+        if run.worker is not None:
+            stop_worker(run.worker, timeout_s=60)
+        delete_stream(run.kinesis, stream)
+        delete_alert_topic(cfg0, topic, queue)
 
 
 @pytest.mark.timeout(900)
@@ -282,3 +348,92 @@ def test_a_side_by_side_replay_and_an_archive_replay_rebuild_the_window_equal_th
             stop_worker(worker, timeout_s=60)
         delete_stream(kinesis, stream)
         delete_alert_topic(cfg0, topic, queue)
+
+
+@pytest.mark.timeout(900)
+def test_a_replay_whose_worker_is_killed_mid_way_finishes_with_the_same_documents(live, opensearch):
+    frames = frames_of(build_scenario(ScenarioSpec(cameras=6, duration_s=300, seed=41, start=START)))
+    live.put(frames)
+    live.start("it-live-1")
+    live.wait_caught_up("the live run at the last records")
+    from_ms, until_ms = int((START + 50) * 1000), int((START + 220) * 1000)
+    want = window_docs(opensearch, live.prefix, from_ms, until_ms)
+    gen = f"{live.prefix}-gen-k1"
+    args = ["replay", "run", "--from", iso(from_ms), "--until", iso(until_ms), "--generation", "k1"]
+    env = {**live.env, "FACEWATCH__KINESIS__MAX_RECORDS": "20"}  # many small batches: a kill lands mid-way
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "worker", *args, "--tail-s", "60", "--report-every-s", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: count(opensearch, f"{gen}-detections") > 0, 120, 0.2, "the replay's first documents")
+        victim = subprocess.run(
+            ["pgrep", "-f", "replay-k1-1.properties"], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert victim, "no replay worker to kill"  # the daemon (`run` execs the JVM, named by its properties)
+        os.killpg(int(victim[0]), signal.SIGKILL)  # the daemon and its processors at once, as a task dies
+        killed_at = count(opensearch, f"{gen}-detections")
+        _, err = replay.communicate(timeout=400)
+    finally:
+        if replay.poll() is None:
+            replay.kill()
+    assert replay.returncode == 0, err[-3000:]
+    assert killed_at < len(want["detections"]), "the kill came after the replay had finished"
+    assert "exited with" in err and "1 worker restarts" in err
+    assert differences(want, window_docs(opensearch, gen, from_ms, until_ms)) == []
+
+
+@pytest.mark.timeout(900)
+def test_a_rewind_across_a_shard_split_loses_nothing_and_doubles_nothing(live, opensearch):
+    frames = frames_of(build_scenario(ScenarioSpec(cameras=6, duration_s=160, seed=43, start=START)))
+    middle = START + 80
+    live.put(f for f in frames if f.frame_time < middle)
+    live.start("it-live-1")
+    live.wait_caught_up("checkpoints at the first half")
+    export = live.tmp_path / "before-split.json"
+    assert live.cli("checkpoints", "export", "--out", str(export)).returncode == 0
+    parent = sorted(live.producer.result.last_sequence)[0]
+    children = split_shard_in_half(live.kinesis, live.stream, parent)
+    live.put(f for f in frames if f.frame_time >= middle)
+    wait_for(
+        lambda: (
+            {c for c in children if c in live.producer.result.last_sequence}
+            and caught_up(live.dynamodb, live.cfg.application_name, live.producer.result.last_sequence)
+        ),
+        300,
+        1,
+        "the children read to their last records",
+    )
+    live.stop()
+    want = window_docs(opensearch, live.prefix, 0, 2**62)
+    archived = live.archived()
+
+    dry = live.cli("replay", "--to-checkpoints", str(export), "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    for child in children:  # created after the export: replayed from their start, after the parent
+        assert child in dry.stdout
+    assert "created after the export" in dry.stdout
+    opensearch.indices.delete(index=f"{live.prefix}-tracks-*")
+    done = live.cli("replay", "--to-checkpoints", str(export), "--execute")
+    assert done.returncode == 0, done.stdout + done.stderr
+    leases = {lease.shard_id: lease.checkpoint for lease in read_leases(live.dynamodb, live.cfg.application_name)}
+    assert all(leases[c] == "TRIM_HORIZON" for c in children) and leases[parent] != "SHARD_END", leases
+    live.start("it-live-2")
+    wait_for(
+        lambda: caught_up(live.dynamodb, live.cfg.application_name, live.producer.result.last_sequence),
+        300,
+        1,
+        "the replay across the split at the last records",
+    )
+    got = window_docs(opensearch, live.prefix, 0, 2**62)
+    # Nothing lost: every detection and alert is there; the tracks the replay rebuilt are the live ones.
+    assert set(got["detections"]) == set(want["detections"]) and got["alerts"] == want["alerts"]
+    assert got["tracks"] and all(want["tracks"].get(k) == v for k, v in got["tracks"].items())
+    spanning_split = [t for t in want["tracks"].values() if t["first_seen"] < middle * 1000 < t["last_seen"]]
+    assert spanning_split and all(got["tracks"].get(t["track_id"]) == t for t in spanning_split)
+    # Nothing doubled: the archive holds every record once, as before the replay.
+    assert live.archived() == archived and max(archived.values()) == 1
+    assert live.sent() == []

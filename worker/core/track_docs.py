@@ -13,9 +13,11 @@ from typing import Any
 
 from worker.core.cameras import Camera
 from worker.core.detections import day_of
-from worker.core.record import BoundingBox
-from worker.core.tracker import BestFrame, CameraTracker, Track
+from worker.core.record import BoundingBox, DetectedFace, FaceMatch, Pose
+from worker.core.tracker import BestFrame, CameraTracker, Observation, Track
 from worker.documents import CameraStateSource, TrackSource
+
+_NOWHERE = Camera(stream_arn="", camera_id="")  # a snapshot's location is its track's, not stored twice
 
 
 def category_of(identity: str | None, watchlist_prefix: str) -> str:
@@ -79,14 +81,76 @@ def track_document(track: Track, camera: Camera, watchlist_prefix: str) -> Track
             "best_frame_score": best.score if best else None,
             "quality_frames": track.quality_frames,
             "alerted": sorted(track.alerted),
+            # What the tracker still may revise (a young track's faces, a takeover in progress): without
+            # it, a new owner of the shard would decide these differently from the worker it replaces.
+            "observations": [_observation(o) for o in track.observations],
+            "streak": [_observation(o) for o in track.streak],
+            "before_streak": _snapshot(track.before_streak),
+            "split_from": track.split_from,
         },
     }
     return TrackDoc(track.track_id, day_of(track.first_seen), source)
 
 
+def _face(face: DetectedFace) -> dict[str, Any]:
+    b, p = face.box, face.pose
+    return {
+        "index": face.index,
+        "box": [b.width, b.height, b.left, b.top],
+        "confidence": face.confidence,
+        "pose": [p.pitch, p.roll, p.yaw] if p is not None else None,
+        "brightness": face.brightness,
+        "sharpness": face.sharpness,
+        "matches": [[m.external_image_id, m.face_id, m.similarity] for m in face.matches],
+    }
+
+
+def _face_from(d: dict[str, Any]) -> DetectedFace:
+    pose = d["pose"]
+    return DetectedFace(
+        index=int(d["index"]),
+        box=BoundingBox(*(float(x) for x in d["box"])),
+        confidence=float(d["confidence"]),
+        pose=Pose(float(pose[0]), float(pose[1]), float(pose[2])) if pose is not None else None,
+        brightness=None if d["brightness"] is None else float(d["brightness"]),
+        sharpness=None if d["sharpness"] is None else float(d["sharpness"]),
+        matches=tuple(FaceMatch(str(e), str(f), float(s)) for e, f, s in d["matches"]),
+    )
+
+
+def _observation(o: Observation) -> dict[str, Any]:
+    return {
+        "det": o.det,
+        "t": o.t,
+        "face": _face(o.face),
+        "fragment_number": o.fragment_number,
+        "frame_offset_s": o.frame_offset_s,
+        "quality": o.quality,
+    }
+
+
+def _observation_from(d: dict[str, Any]) -> Observation:
+    return Observation(
+        d["det"], float(d["t"]), _face_from(d["face"]), d["fragment_number"], float(d["frame_offset_s"]), d["quality"]
+    )
+
+
+def _snapshot(track: Track | None) -> dict[str, Any] | None:
+    """A whole track (the state a takeover split returns to), as the document's resume needs it."""
+    if track is None:
+        return None
+    doc = dict(track_document(track, _NOWHERE, "").source)
+    return {
+        "track": {k: doc[k] for k in ("track_id", "stream_arn", "frames", "matched_frames", "confirmed", "state")},
+        "best_frame": doc["best_frame"],
+        "resume": doc["resume"],
+    }
+
+
 def track_from_document(source: dict[str, Any]) -> Track:
     """The open track another worker persisted, as this worker's tracker needs it."""
     r = source["resume"]
+    before = r.get("before_streak")
     best = source.get("best_frame")
     track = Track(
         track_id=source["track_id"],
@@ -107,6 +171,10 @@ def track_from_document(source: dict[str, Any]) -> Track:
         closed=source["state"] == "closed",
         quality_frames=int(r.get("quality_frames", 0)),
         alerted=set(r.get("alerted", [])),
+        observations=[_observation_from(o) for o in r.get("observations", [])],
+        streak=[_observation_from(o) for o in r.get("streak", [])],
+        before_streak=None if before is None else track_from_document({**before["track"], **before}),
+        split_from=r.get("split_from", ""),
     )
     if best is not None:
         b = best["bbox"]
@@ -130,6 +198,7 @@ def camera_state(
         "stream_arn": camera.stream_arn,
         "camera_id": camera_id,
         "applied_until": _ms(camera.watermark),  # restore() keeps it >= applied_until
+        "previous_t": camera.previous_t,  # its links to young tracks are still provisional
         "shard_id": shard_id,
         "open_tracks": [{"index": index_of(t), "id": t.track_id} for t in camera.open],
         "alert_clocks": alert_clocks,

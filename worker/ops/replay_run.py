@@ -131,6 +131,7 @@ def seed_generation(gen_sink: OpenSearchSink, gen_prefix: str, seeds: list[Seed]
             "shard_id": "",
             "open_tracks": [],
             "alert_clocks": seed.alert_clocks,
+            "previous_t": 0.0,
         }
         client.index(index=index, id=camera_state_id(seed.stream_arn), body=dict(state))
     client.indices.refresh(index=index)

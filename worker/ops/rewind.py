@@ -382,6 +382,7 @@ class Rewinder:
                 "shard_id": camera.shard_id,
                 "open_tracks": [],
                 "alert_clocks": camera.alert_clocks,
+                "previous_t": 0.0,
             }
             self.client.index(index=index, id=stable_id("camera-state", camera.stream_arn), body=dict(state))
         requested = round(time.time() * 1000)

@@ -97,7 +97,9 @@ class TrackingStage:
         for state in states.values():
             arn = state["stream_arn"]
             tracks = by_camera.get(arn, [])
-            self.tracker.camera(arn).restore(tracks, state["applied_until"] / 1000.0)
+            self.tracker.camera(arn).restore(
+                tracks, state["applied_until"] / 1000.0, float(state.get("previous_t") or 0.0)
+            )
             self.alerts.restore_clocks(arn, state.get("alert_clocks") or {})
             stats.restored_tracks += len(tracks)
         for arn in arns:

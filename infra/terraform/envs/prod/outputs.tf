@@ -7,6 +7,11 @@ output "detections_stream" {
   value = module.stream.name
 }
 
+output "application_name" {
+  description = "The workers' KCL application (its lease table): `facewatch checkpoints export` reads it."
+  value       = local.application_name
+}
+
 output "stream_processors" {
   description = "Stream processor by camera id; created stopped (`facewatch processors start`)."
   value       = module.cameras.stream_processor_names
