@@ -206,6 +206,12 @@ def build_parser(prog: str = CONSOLE_PROG) -> argparse.ArgumentParser:
         "--max-lookback-hours", type=float, default=6.0, help="how far before --from to look for quiet points"
     )
     run_r.add_argument("--stream", help="stream to replay (default: kinesis.stream_name)")
+    run_r.add_argument(
+        "--worker-logs",
+        default=".run/logs",
+        metavar="DIR",
+        help="where the replay workers' logs go, one file each; - for this command's own output (in a container)",
+    )
     promote_r = rp_sub.add_parser(
         "promote", help="make the read aliases answer from generation NAME (or `live`)", formatter_class=HelpFormatter
     )

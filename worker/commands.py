@@ -339,7 +339,8 @@ def _replay_generation(args: argparse.Namespace) -> int:
             )
         else:
             start = replay_run.plan_start(history, spec)
-            replay = replay_run.SideBySideReplay(cfg, aws.kinesis(cfg), aws.dynamodb(cfg), gen_sink)
+            logs = None if args.worker_logs == "-" else Path(args.worker_logs)
+            replay = replay_run.SideBySideReplay(cfg, aws.kinesis(cfg), aws.dynamodb(cfg), gen_sink, log_dir=logs)
             result = replay.run(spec, start)
         rate = result["records"] / max(result["seconds"], 1e-9)
         sys.stdout.write(

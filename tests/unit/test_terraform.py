@@ -3,6 +3,8 @@ system depends on is asserted, not just the syntax."""
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import os
 import re
 import shutil
@@ -14,6 +16,7 @@ import hcl2
 import pytest
 
 from worker.config import ConfigError, load_config
+from worker.ops.generations import replay_application
 
 TF = Path(__file__).resolve().parents[2] / "infra" / "terraform"
 MODULES = TF / "modules"
@@ -226,31 +229,59 @@ def test_versions_are_pinned():
     assert all(p["version"].startswith("~>") for p in providers.values())
 
 
-def test_the_task_environment_is_a_configuration_the_worker_accepts():
-    """Every FACEWATCH_* variable the task definition sets must be a key load_config knows: a misspelt
-    one would stop every task at start."""
-    env_expr = local_values(ALL_MODULES["workers"])["environment"]
-    samples = {
-        "var.stream_name": "facewatch-prod-detections",
-        "var.application_name": "facewatch-prod-workers",
-        "var.log_level": "info",
-        "var.region": "eu-west-1",
-        "tostring(local.grace_ms)": "105000",
-        "var.opensearch_endpoint": "https://vpc-facewatch.eu-west-1.es.amazonaws.com",
-        "var.raw_stream_name": "facewatch-prod-raw",
-        "var.tracks_stream_name": "facewatch-prod-tracks",
-        "var.quarantine_bucket": "facewatch-prod-quarantine-123456789012",
-        "var.alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:facewatch-prod-alerts",
-        "var.cameras_json": (
-            '[{"id": "hq-lobby-1", "stream_arn": "arn:aws:kinesisvideo:eu-west-1:1:stream/hq-lobby-1/1", "site": "hq"}]'
-        ),
-        "var.webhook_url": "",
-        "var.zones_json": '[{"zone": "hq-lab", "allowed": ["emp-0001"]}]',
-    }
+# Values of the expressions the task environments are made of, as a deployment would have them.
+ENV_SAMPLES = {
+    "var.stream_name": "facewatch-prod-detections",
+    "var.application_name": "facewatch-prod-workers",
+    "var.log_level": "info",
+    "var.region": "eu-west-1",
+    "tostring(local.grace_ms)": "105000",
+    "var.opensearch_endpoint": "https://vpc-facewatch.eu-west-1.es.amazonaws.com",
+    "var.raw_stream_name": "facewatch-prod-raw",
+    "var.tracks_stream_name": "facewatch-prod-tracks",
+    "var.quarantine_bucket": "facewatch-prod-quarantine-123456789012",
+    "var.alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:facewatch-prod-alerts",
+    "var.cameras_json": (
+        '[{"id": "hq-lobby-1", "stream_arn": "arn:aws:kinesisvideo:eu-west-1:1:stream/hq-lobby-1/1", "site": "hq"}]'
+    ),
+    "var.webhook_url": "",
+    "var.zones_json": '[{"zone": "hq-lab", "allowed": ["emp-0001"]}]',
+    "var.archive_bucket": "facewatch-prod-archive-123456789012",
+}
+
+
+def _evaluate_env(env_expr: dict[str, str], samples: dict[str, str]) -> dict[str, str]:
     env = {}
     for key, value in env_expr.items():
         expression = value.removeprefix("${").removesuffix("}") if value.startswith("${") else None
-        env[key] = samples[expression] if expression else value
+        if expression is not None and expression.startswith("local."):
+            expression = local_values(ALL_MODULES["workers"])[expression.removeprefix("local.")]
+            env[key] = expression
+        else:
+            env[key] = samples[expression] if expression else value
+    return env
+
+
+def worker_env(samples: dict[str, str] = ENV_SAMPLES) -> dict[str, str]:
+    return _evaluate_env(local_values(ALL_MODULES["workers"])["environment"], samples)
+
+
+def replay_env(samples: dict[str, str] = ENV_SAMPLES) -> dict[str, str]:
+    """local.replay_environment: merge(local.environment, {KEY = value, ...}), evaluated."""
+    expression = local_values(ALL_MODULES["workers"])["replay_environment"]
+    match = re.fullmatch(r"\$\{merge\(local\.environment, \{(.*)\}\)\}", expression)
+    assert match, f"replay_environment is no longer merge(local.environment, {{...}}): {expression}"
+    extra = {
+        key: (value[1:-1] if value.startswith('"') else "${" + value + "}")
+        for key, value in re.findall(r'(\w+) = ("[^"]*"|[\w.]+)', match.group(1))
+    }
+    return {**worker_env(samples), **_evaluate_env(extra, samples)}
+
+
+def test_the_task_environment_is_a_configuration_the_worker_accepts():
+    """Every FACEWATCH_* variable the task definition sets must be a key load_config knows: a misspelt
+    one would stop every task at start."""
+    env = worker_env()
     assert env["FACEWATCH__OPENSEARCH__AUTH"] == "sigv4"
     cfg = load_config(env=env, stack_env_file=None)
     assert cfg.kinesis.stream_name == "facewatch-prod-detections"
@@ -307,3 +338,257 @@ def test_the_camera_registry_passes_business_hours_and_per_camera_rules_in_the_k
     assert keys <= set(CAMERA_KEYS) | {"id"}  # a key the worker does not know would stop every task
     variable = next(v for block in ROOT["variable"] for k, v in block.items() if k == "cameras")
     assert "alert_rules" in str(variable["type"]) and "business_hours" in str(variable["type"])
+
+
+# ---- the replay task ----
+
+
+def outputs(parsed: dict) -> dict[str, dict]:
+    return {name: body for block in parsed.get("output", []) for name, body in block.items()}
+
+
+def variables(parsed: dict) -> dict[str, dict]:
+    return {name: body for block in parsed.get("variable", []) for name, body in block.items()}
+
+
+def _statements(document: dict) -> list[dict]:
+    statements = list(document.get("statement", []))
+    statements += [d["content"][0] for d in document.get("dynamic", []) for d in d.values()]
+    return statements
+
+
+def replay_statements() -> list[dict]:
+    return _statements(data_sources(ALL_MODULES["workers"], "aws_iam_policy_document")["replay"])
+
+
+def test_the_replay_task_runs_the_worker_image_with_its_own_role_and_only_with_a_command_override():
+    workers = ALL_MODULES["workers"]
+    tasks = resources(workers, "aws_ecs_task_definition")
+    replay, worker = tasks["replay"], tasks["worker"]
+    assert replay["family"] == "${var.name_prefix}-replay" != worker["family"]
+    assert replay["requires_compatibilities"] == ["FARGATE"] and replay["network_mode"] == "awsvpc"
+    container, worker_container = replay["container_definitions"], worker["container_definitions"]
+    image = re.compile(r"\bimage = local\.image\b")
+    assert image.search(container) and image.search(worker_container)  # the very image the fleet runs
+    # Its own role; the worker's execution role pulls the image and writes the logs.
+    assert replay["task_role_arn"] == "${aws_iam_role.replay.arn}" != worker["task_role_arn"]
+    assert replay["execution_role_arn"] == worker["execution_role_arn"]
+    assert resources(workers, "aws_iam_role")["replay"]["assume_role_policy"] == (
+        "${data.aws_iam_policy_document.ecs_trust.json}"
+    )
+    # The image's entry point is the daemon: the replay task replaces it with the plain command line,
+    # whose default only prints the usage, so nothing happens without a command override.
+    assert 'entryPoint = ["/usr/bin/tini", "--", "facewatch"]' in container
+    assert 'command = ["replay", "--help"]' in container
+    assert "entryPoint" not in worker_container and not re.search(r'command = \[(?!"CMD")', worker_container)
+    dockerfile = (TF.parents[1] / "docker" / "Dockerfile").read_text()
+    assert re.search(r'^ENTRYPOINT \["/usr/bin/tini", .*"facewatch", "run"', dockerfile, re.MULTILINE)
+    assert "healthCheck" not in container  # `facewatch health` watches a daemon's heartbeats: a replay has none
+    assert "secrets" not in container  # no webhook secret: a replay sends no alert
+    # A read-only root: the working directory is the writable /tmp (the replay's .run/ for its workers).
+    assert "readonlyRootFilesystem = true" in container and 'workingDirectory = "/tmp"' in container
+    assert re.search(r"environment = \[for k in sort\(keys\(local\.replay_environment\)\)", container)
+    # Its own log group and stream prefix, off the worker log group the fleet's alarms filter.
+    assert "awslogs-group = aws_cloudwatch_log_group.replay.name" in container
+    assert 'awslogs-stream-prefix = "replay"' in container
+    assert resources(workers, "aws_cloudwatch_log_group")["replay"]["kms_key_id"] == "${var.kms_key_arn}"
+    logs = next(
+        s for s in data_sources(workers, "aws_iam_policy_document")["execution"]["statement"] if s["sid"] == "Logs"
+    )
+    assert "${aws_cloudwatch_log_group.replay.arn}:*" in logs["resources"]
+    # Sized on its own (several KCL daemons in one task), set from the environment.
+    assert (replay["cpu"], replay["memory"]) == ("${var.replay_cpu}", "${var.replay_memory}")
+    assert variables(workers)["replay_cpu"]["default"] == 2048
+    assert variables(workers)["replay_memory"]["default"] == 4096
+    call = modules_called(ROOT)["workers"]
+    assert (call["replay_cpu"], call["replay_memory"]) == ("${var.replay_cpu}", "${var.replay_memory}")
+    assert variables(ROOT)["replay_cpu"]["default"] == 2048 and variables(ROOT)["replay_memory"]["default"] == 4096
+    # Never a service: it runs once per `aws ecs run-task`.
+    assert all(
+        s["task_definition"] != "${aws_ecs_task_definition.replay.arn}"
+        for s in resources(workers, "aws_ecs_service").values()
+    )
+
+
+def test_the_replay_environment_is_the_workers_plus_the_archive_and_no_way_to_alert():
+    with_webhook = {**ENV_SAMPLES, "var.webhook_url": "https://soc.example.com/facewatch/alerts"}
+    env = replay_env(with_webhook)
+    live = worker_env(with_webhook)
+    assert {k: v for k, v in env.items() if k in live and env[k] != live[k]} == {
+        "FACEWATCH__ALERTS__SNS_TOPIC_ARN": "",
+        "FACEWATCH__ALERTS__WEBHOOK_URL": "",
+    }
+    assert set(env) - set(live) == {
+        "FACEWATCH__FIREHOSE__ARCHIVE_BUCKET",
+        "FACEWATCH__FIREHOSE__ENABLED",
+        "FACEWATCH__QUARANTINE__PREFIX",
+    }
+    assert env["FACEWATCH__FIREHOSE__ARCHIVE_BUCKET"] == "facewatch-prod-archive-123456789012"
+    # Loads without the webhook secret the task does not get, though the live fleet has a webhook.
+    cfg = load_config(env=env, stack_env_file=None)
+    assert cfg.firehose.archive_bucket == "facewatch-prod-archive-123456789012"
+    assert cfg.firehose.raw_stream == "facewatch-prod-raw"  # the archive prefix the role may read
+    assert cfg.firehose.enabled is False
+    assert cfg.alerts.sns_topic_arn == "" and cfg.alerts.webhook_url == ""
+    assert cfg.application_name == "facewatch-prod-workers"  # replay_application() derives its own from it
+    # The dead-letter prefix the role may write under is the one the workers use.
+    assert cfg.quarantine.prefix == load_config(env=worker_env(), stack_env_file=None).quarantine.prefix
+    assert local_values(ALL_MODULES["workers"])["quarantine_prefix"] == cfg.quarantine.prefix
+    with pytest.raises(ConfigError):  # the check above can fail: a webhook without its secret is refused
+        load_config(env={**env, "FACEWATCH__ALERTS__WEBHOOK_URL": "https://soc.example.com/x"}, stack_env_file=None)
+    # The root wires the archive the module reads.
+    call = modules_called(ROOT)["workers"]
+    assert call["archive_bucket"] == "${module.archive.bucket}"
+    assert call["archive_bucket_arn"] == "${module.archive.bucket_arn}"
+
+
+def test_the_replay_role_has_no_firehose_sns_ecs_or_secret_permission():
+    statements = replay_statements()
+    actions = {a for s in statements for a in s["actions"]}
+    assert {"kinesis:GetRecords", "es:ESHttpPut", "s3:GetObject", "dynamodb:CreateTable"} <= actions
+    forbidden = ("firehose:", "sns:", "ecs:", "iam:", "secretsmanager:", "lambda:", "kinesis:Put", "*")
+    assert not [a for a in actions if a.startswith(forbidden) or a.endswith(":*")], actions
+    assert all(s.get("effect", "Allow") == "Allow" for s in statements)
+    # Nothing else is attached to the role.
+    workers = ALL_MODULES["workers"]
+    policies = [
+        p for p in resources(workers, "aws_iam_role_policy").values() if p["role"] == "${aws_iam_role.replay.id}"
+    ]
+    assert policies == [resources(workers, "aws_iam_role_policy")["replay"]]
+    assert policies[0]["policy"] == "${data.aws_iam_policy_document.replay.json}"
+    assert not resources(workers, "aws_iam_role_policy_attachment")
+    # KCL metrics under the replay application's name only, never the live fleet's namespaces.
+    metrics = next(s for s in statements if s["actions"] == ["cloudwatch:PutMetricData"])
+    (condition,) = metrics["condition"]
+    assert condition["variable"] == "cloudwatch:namespace" and condition["values"] == ["${local.replay_tables}"]
+    # S3: read the raw archive, write dead letters under the replay prefix; nothing else.
+    s3 = {a: s["resources"] for s in statements for a in s["actions"] if a.startswith("s3:")}
+    assert s3 == {
+        "s3:ListBucket": ["${var.archive_bucket_arn}"],
+        "s3:GetObject": ["${var.archive_bucket_arn}/${var.raw_stream_name}/*"],
+        "s3:PutObject": ["${var.quarantine_bucket_arn}/${local.quarantine_prefix}replay-*"],
+    }
+    # The domain lets the replay role in (its access policy names each principal).
+    access = data_sources(ALL_MODULES["opensearch"], "aws_iam_policy_document")["access"]
+    assert "${var.replay_role_arn}" in access["statement"][0]["principals"][0]["identifiers"]
+    assert modules_called(ROOT)["opensearch"]["replay_role_arn"] == "${module.workers.replay_task_role_arn}"
+
+
+DYNAMODB_READS = {"dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:Query"}
+DYNAMODB_DESCRIBES = {"dynamodb:DescribeContinuousBackups"}
+
+
+def _table_names(resource: str, application: str) -> str:
+    """A table ARN expression of the workers module as the table name (pattern) it stands for."""
+    replay_tables = local_values(ALL_MODULES["workers"])["replay_tables"]
+    resource = resource.replace("${local.replay_tables}", replay_tables).replace("${var.application_name}", application)
+    assert resource.startswith("${local.table_arn}/"), resource
+    return resource.removeprefix("${local.table_arn}/")
+
+
+def test_the_replay_role_writes_dynamodb_only_on_replay_tables_and_moves_live_checkpoints_only():
+    application = ENV_SAMPLES["var.application_name"]
+    live_tables = [application, f"{application}-CoordinatorState", f"{application}-WorkerMetricStats"]
+    replay = replay_application(application, "fix_2026_12_01")
+    replay_tables = [replay, f"{replay}-CoordinatorState", f"{replay}-WorkerMetricStats"]
+    granted: dict[str, set[str]] = {}  # table (pattern) -> actions
+    for statement in replay_statements():
+        dynamodb = {a for a in statement["actions"] if a.startswith("dynamodb:")}
+        if not dynamodb:
+            continue
+        assert dynamodb == set(statement["actions"]), "DynamoDB actions in a statement of their own"
+        for resource in statement["resources"]:
+            granted.setdefault(_table_names(resource, application), set()).update(dynamodb)
+    writes = {t: a - DYNAMODB_READS - DYNAMODB_DESCRIBES for t, a in granted.items()}
+    for pattern, actions in writes.items():
+        if not actions:
+            continue
+        for table in live_tables:
+            if fnmatch.fnmatchcase(table, pattern) or fnmatch.fnmatchcase(f"{table}/index/x", pattern):
+                # The live lease table: checkpoints export reads it, replay --to-... moves its checkpoints.
+                assert table == application and pattern == application, (pattern, actions)
+                assert actions == {"dynamodb:UpdateItem"}, actions
+    assert granted[application] == {
+        "dynamodb:DescribeTable",
+        "dynamodb:GetItem",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+    }
+    # Every other write is on the replay application's three tables (and their indexes), which it
+    # creates, uses and deletes (replay run when done; replay drop).
+    replay_patterns = [p for p in granted if p != application]
+    assert replay_patterns and all("-replay-" in p for p in replay_patterns)
+    for table in replay_tables:
+        assert any(fnmatch.fnmatchcase(table, p) for p in replay_patterns), table
+        assert any(fnmatch.fnmatchcase(f"{table}/index/LeaseOwnerToLeaseKeyIndex", p) for p in replay_patterns)
+    lease_management = {
+        "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable",
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan",
+        "dynamodb:Query",
+    }  # fmt: skip
+    assert all(lease_management <= granted[p] for p in replay_patterns)
+    for table in live_tables:  # no pattern of the replay's matches a live table
+        assert not any(fnmatch.fnmatchcase(table, p) for p in replay_patterns), table
+    # The pattern is the one worker/ops/generations.py replay_application() names its applications by.
+    assert local_values(ALL_MODULES["workers"])["replay_tables"] == "${var.application_name}-replay-*"
+
+
+def test_the_stream_keeps_seven_days_by_default_and_the_root_sets_it():
+    variable = variables(ROOT)["stream_retention_hours"]
+    assert variable["type"] == "number" and variable["default"] == 168
+    (validation,) = variable["validation"]
+    assert validation["condition"] == "${var.stream_retention_hours >= 24 && var.stream_retention_hours <= 8760}"
+    assert "--from-archive" in variable["description"]
+    assert modules_called(ROOT)["stream"]["retention_hours"] == "${var.stream_retention_hours}"
+    stream = ALL_MODULES["stream"]
+    assert variables(stream)["retention_hours"]["default"] == 168
+    assert resources(stream, "aws_kinesis_stream")["this"]["retention_period"] == "${var.retention_hours}"
+    with (ENV / "terraform.tfvars.example").open() as handle:
+        assert hcl2.load(handle)["stream_retention_hours"] == 168
+
+
+def test_the_replay_run_command_runs_the_replay_task_on_the_worker_network():
+    workers = ALL_MODULES["workers"]
+    out = outputs(workers)
+    assert out["replay_task_definition"]["value"] == "${aws_ecs_task_definition.replay.family}"
+    command = out["replay_run_command"]["value"]
+    for part in (
+        "aws ecs run-task --region ${var.region}",
+        "--cluster ${aws_ecs_cluster.this.name}",
+        "--task-definition ${aws_ecs_task_definition.replay.family}",
+        "--launch-type FARGATE",
+        "--overrides '${local.replay_overrides}'",
+    ):
+        assert part in command, part
+    # The network of the worker service: its subnets and security group, no public IP.
+    network = resources(workers, "aws_ecs_service")["worker"]["network_configuration"][0]
+    vpc = re.search(r"awsvpcConfiguration=\{subnets=\[(.*?)\],securityGroups=\[(.*?)\],assignPublicIp=(\w+)\}", command)
+    assert vpc, command
+    assert vpc.group(1) == network["subnets"].replace("${var.subnet_ids}", '${join(",", var.subnet_ids)}')
+    assert [vpc.group(2)] == network["security_groups"]
+    assert vpc.group(3) == "DISABLED" and network["assign_public_ip"] is False
+    # The overrides, rendered as Terraform would: JSON naming the replay container and a `replay run`.
+    local = local_values(workers)
+    rendered = (
+        local["replay_overrides"]
+        .replace('\\"', '"')
+        .replace(
+            '${join(",", [for a in local.replay_example : ""${a}""])}',
+            ",".join(f'"{a}"' for a in local["replay_example"]),
+        )
+        .replace("${local.replay_container}", local["replay_container"])
+    )
+    (override,) = json.loads(rendered)["containerOverrides"]
+    assert (
+        "name = local.replay_container"
+        in resources(workers, "aws_ecs_task_definition")["replay"]["container_definitions"]
+    )
+    assert override["name"] == local["replay_container"]
+    assert override["command"][:2] == ["replay", "run"]
+    args = dict(zip(override["command"][2::2], override["command"][3::2], strict=True))
+    assert set(args) == {"--from", "--until", "--generation", "--worker-logs"}
+    assert args["--worker-logs"] == "-"  # the workers' logs go to the task's log, not a file in it
+    # The root prints it.
+    root = outputs(ROOT)
+    assert root["replay_run_command"]["value"] == "${module.workers.replay_run_command}"
+    assert root["replay_task_definition"]["value"] == "${module.workers.replay_task_definition}"

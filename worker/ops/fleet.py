@@ -14,12 +14,17 @@ from typing import Any
 
 
 def start_worker(
-    stream: str, worker_id: str, env: dict[str, str], log_dir: Path = Path(".run/logs")
+    stream: str, worker_id: str, env: dict[str, str], log_dir: Path | None = Path(".run/logs")
 ) -> subprocess.Popen:
+    """A worker in its own process group; its output to <log_dir>/<worker id>.log, or, with no log_dir,
+    to this process's own stdout and stderr (in a container: the task's log)."""
+    command = [sys.executable, "-m", "worker", "run", "--stream", stream, "--worker-id", worker_id]
+    if log_dir is None:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / f"{worker_id}.log").open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "worker", "run", "--stream", stream, "--worker-id", worker_id],
+            command,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -204,7 +204,7 @@ class SideBySideReplay:
         dynamodb: Any,
         gen_sink: OpenSearchSink,
         out: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-        log_dir: Path = Path(".run/logs"),
+        log_dir: Path | None = Path(".run/logs"),
     ) -> None:
         self.cfg = cfg
         self.kinesis = kinesis

@@ -78,11 +78,12 @@ module "access_logs" {
 }
 
 module "stream" {
-  source      = "../../modules/stream"
-  name        = local.stream_name
-  on_demand   = var.on_demand
-  shard_count = var.shard_count
-  kms_key_arn = aws_kms_key.main.arn
+  source          = "../../modules/stream"
+  name            = local.stream_name
+  on_demand       = var.on_demand
+  shard_count     = var.shard_count
+  retention_hours = var.stream_retention_hours
+  kms_key_arn     = aws_kms_key.main.arn
 }
 
 module "cameras" {
@@ -121,6 +122,8 @@ module "workers" {
   image_tag             = var.image_tag
   cpu                   = var.worker_cpu
   memory                = var.worker_memory
+  replay_cpu            = var.replay_cpu
+  replay_memory         = var.replay_memory
   vpc_id                = var.vpc_id
   subnet_ids            = var.private_subnet_ids
   region                = var.region
@@ -134,6 +137,8 @@ module "workers" {
   tracks_stream_name    = "${local.prefix}-tracks"
   quarantine_bucket     = module.alerting.quarantine_bucket
   quarantine_bucket_arn = module.alerting.quarantine_bucket_arn
+  archive_bucket        = module.archive.bucket
+  archive_bucket_arn    = module.archive.bucket_arn
   alert_topic_arn       = module.alerting.alert_topic_arn
   cameras_json          = local.cameras_json
   zones_json            = jsonencode([for zone in sort(keys(var.restricted_zones)) : { zone = zone, allowed = var.restricted_zones[zone] }])
@@ -152,6 +157,7 @@ module "opensearch" {
   subnet_ids                = var.private_subnet_ids
   client_security_group_ids = [module.workers.security_group_id]
   worker_role_arn           = module.workers.task_role_arn
+  replay_role_arn           = module.workers.replay_task_role_arn
   admin_role_arn            = var.opensearch_admin_role_arn
   kms_key_arn               = aws_kms_key.main.arn
 }

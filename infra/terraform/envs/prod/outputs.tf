@@ -63,3 +63,27 @@ output "kms_key_arn" {
   description = "Encrypt the alert webhook's secret with this key (the task's execution role may decrypt it)."
   value       = aws_kms_key.main.arn
 }
+
+output "stream_retention_hours" {
+  description = "How far back `replay run` reads the stream; an older window needs `replay run --from-archive`."
+  value       = var.stream_retention_hours
+}
+
+output "replay_task_definition" {
+  description = "The one-off replay task (`facewatch replay ...` with a command override)."
+  value       = module.workers.replay_task_definition
+}
+
+output "replay_run_command" {
+  description = "`aws ecs run-task` of a side-by-side replay: fill in --from, --until and --generation (README, Replay)."
+  value       = module.workers.replay_run_command
+}
+
+output "replay_task_role_arn" {
+  description = "Map this role as a backend role of an OpenSearch security role that may manage the facewatch-* indices, templates and aliases (fine-grained access control)."
+  value       = module.workers.replay_task_role_arn
+}
+
+output "replay_log_group" {
+  value = module.workers.replay_log_group
+}

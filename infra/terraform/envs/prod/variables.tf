@@ -65,6 +65,17 @@ variable "on_demand" {
   default     = false
 }
 
+variable "stream_retention_hours" {
+  description = "Hours the detections stream keeps records (24-8760; beyond 24 Kinesis bills extended retention, beyond 168 long-term retention). `replay run` reads the stream within this window; an older window is replayed from the S3 raw archive (`replay run --from-archive`)."
+  type        = number
+  default     = 168
+
+  validation {
+    condition     = var.stream_retention_hours >= 24 && var.stream_retention_hours <= 8760
+    error_message = "stream_retention_hours must be between 24 (the Kinesis minimum) and 8760 (365 days, the maximum)."
+  }
+}
+
 variable "max_workers_on_demand" {
   description = "With on_demand, the most worker tasks (on-demand streams start at 4 shards and grow)."
   type        = number
@@ -85,6 +96,18 @@ variable "worker_cpu" {
 variable "worker_memory" {
   type    = number
   default = 2048
+}
+
+variable "replay_cpu" {
+  description = "CPU units of the one-off replay task (1024 = 1 vCPU): `replay run` and its KCL workers (--workers) share it."
+  type        = number
+  default     = 2048
+}
+
+variable "replay_memory" {
+  description = "Memory (MiB) of the one-off replay task."
+  type        = number
+  default     = 4096
 }
 
 variable "opensearch_instance_type" {

@@ -57,7 +57,7 @@ data "aws_iam_policy_document" "access" {
     resources = ["${local.domain_arn}/*"]
     principals {
       type        = "AWS"
-      identifiers = [var.worker_role_arn, var.admin_role_arn]
+      identifiers = [var.worker_role_arn, var.replay_role_arn, var.admin_role_arn]
     }
   }
 }

@@ -55,6 +55,11 @@ variable "worker_role_arn" {
   type        = string
 }
 
+variable "replay_role_arn" {
+  description = "Task role of the one-off replay task (`replay run|promote|drop`, rewinds): allowed es:ESHttp* on the domain; map it in fine-grained access control to a role that manages the facewatch-* indices, aliases and templates."
+  type        = string
+}
+
 variable "admin_role_arn" {
   description = "IAM role that is the fine-grained access control master user (operators)."
   type        = string

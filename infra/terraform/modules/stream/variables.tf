@@ -21,9 +21,14 @@ variable "shard_count" {
 }
 
 variable "retention_hours" {
-  description = "How long records stay readable: the replay window after an outage."
+  description = "How long records stay readable (24-8760 hours): the window `replay run` reads from the stream; older records are replayed from the S3 archive (`replay run --from-archive`)."
   type        = number
-  default     = 48
+  default     = 168
+
+  validation {
+    condition     = var.retention_hours >= 24 && var.retention_hours <= 8760
+    error_message = "retention_hours must be between 24 (the Kinesis minimum) and 8760 (365 days, the maximum)."
+  }
 }
 
 variable "kms_key_arn" {

@@ -26,6 +26,21 @@ locals {
     FACEWATCH_ZONES                       = var.zones_json
     AWS_REGION                            = var.region
   }
+  # The replay task (below): the workers' configuration plus the archive it reads with --from-archive,
+  # minus every way out it has no permission for (Firehose, SNS, the webhook: replayed alerts are indexed).
+  quarantine_prefix = "quarantine/" # worker/config quarantine.prefix; a replay writes <prefix>replay-<generation>/
+  replay_environment = merge(local.environment, {
+    FACEWATCH__FIREHOSE__ARCHIVE_BUCKET = var.archive_bucket
+    FACEWATCH__FIREHOSE__ENABLED        = "false"
+    FACEWATCH__QUARANTINE__PREFIX       = local.quarantine_prefix
+    FACEWATCH__ALERTS__SNS_TOPIC_ARN    = ""
+    FACEWATCH__ALERTS__WEBHOOK_URL      = ""
+  })
+  replay_tables    = "${var.application_name}-replay-*" # worker/ops/generations.py replay_application, and its KCL 3 tables
+  replay_container = "replay"
+  replay_example   = ["replay", "run", "--from", "<FROM_ISO8601>", "--until", "<UNTIL_ISO8601>", "--generation", "<NAME>", "--worker-logs", "-"]
+  # JSON by hand: jsonencode would write < and > as \u003c and \u003e.
+  replay_overrides = "{\"containerOverrides\":[{\"name\":\"${local.replay_container}\",\"command\":[${join(",", [for a in local.replay_example : "\"${a}\""])}]}]}"
   # Read by the ECS agent at task start (the execution role), never stored in the task definition.
   secrets = var.webhook_secret_arn == "" ? [] : [
     { name = "FACEWATCH__ALERTS__WEBHOOK_SECRET", valueFrom = var.webhook_secret_arn },
@@ -207,7 +222,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.worker.arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.worker.arn}:*", "${aws_cloudwatch_log_group.replay.arn}:*"]
   }
   statement {
     sid       = "DecryptImage"
@@ -294,4 +309,139 @@ resource "aws_iam_role_policy" "task" {
   name   = "worker"
   role   = aws_iam_role.task.id
   policy = data.aws_iam_policy_document.task.json
+}
+
+# ---- the replay task ----
+# A one-off task (`aws ecs run-task`, output replay_run_command), never a service: `facewatch replay run`
+# with its own KCL workers as processes inside it (its own application, <application>-replay-<NAME>,
+# whose three lease tables it creates and deletes), into the indices of generation NAME; and the other
+# replay commands (replay promote|drop, replay --to-..., checkpoints export) with another command.
+# Its own log group: a replay's sink retries and dead letters must not raise the live fleet's alarms
+# (../monitoring filters the worker log group).
+resource "aws_cloudwatch_log_group" "replay" {
+  name              = "/ecs/${var.name_prefix}-replay"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_ecs_task_definition" "replay" {
+  family                   = "${var.name_prefix}-replay"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.replay_cpu
+  memory                   = var.replay_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.replay.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  volume {
+    name = "tmp" # the only writable path, and the working directory: .run/ (workers' properties, logs), JVM temp files
+  }
+
+  # The image's entry point runs the daemon (`facewatch run`); this one runs the command given, and the
+  # default command only prints the usage: the task does nothing without a command override.
+  container_definitions = jsonencode([{
+    name                   = local.replay_container
+    image                  = local.image
+    essential              = true
+    readonlyRootFilesystem = true
+    user                   = "10001:10001"
+    entryPoint             = ["/usr/bin/tini", "--", "facewatch"]
+    command                = ["replay", "--help"]
+    workingDirectory       = "/tmp"
+    stopTimeout            = var.stop_timeout_s
+    environment            = [for k in sort(keys(local.replay_environment)) : { name = k, value = local.replay_environment[k] }]
+    mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.replay.name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = "replay"
+      }
+    }
+  }])
+}
+
+resource "aws_iam_role" "replay" {
+  name               = "${var.name_prefix}-replay-task"
+  assume_role_policy = data.aws_iam_policy_document.ecs_trust.json
+}
+
+# What the replay needs and nothing more: no Firehose (the archive holds every record once), no SNS
+# (replayed alerts are indexed, not sent), no ECS; DynamoDB writes on the live application's lease
+# table only to move its checkpoints (UpdateItem), every other table write on <application>-replay-*.
+data "aws_iam_policy_document" "replay" {
+  statement {
+    sid = "ReadDetections" # the replay's KCL workers, checkpoints export and rewind positions
+    actions = [
+      "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator",
+      "kinesis:ListShards", "kinesis:SubscribeToShard", "kinesis:RegisterStreamConsumer", "kinesis:DescribeStreamConsumer",
+    ]
+    resources = [var.stream_arn, "${var.stream_arn}/consumer/*"]
+  }
+  statement {
+    sid = "ReplayTables" # the replay application's lease, coordinator-state and worker-metrics tables
+    actions = [
+      "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:GetItem",
+      "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:Query",
+      "dynamodb:DescribeContinuousBackups", "dynamodb:UpdateContinuousBackups", "dynamodb:TagResource",
+    ]
+    resources = ["${local.table_arn}/${local.replay_tables}", "${local.table_arn}/${local.replay_tables}/index/*"]
+  }
+  statement {
+    sid       = "LiveLeases" # checkpoints export reads them; replay --to-... moves their checkpoints
+    actions   = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"]
+    resources = ["${local.table_arn}/${var.application_name}"]
+  }
+  statement {
+    sid       = "KclMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # AWS requires "*": PutMetricData has no resource-level permissions; limited by namespace below
+    condition {
+      test     = "StringLike"
+      variable = "cloudwatch:namespace"
+      values   = [local.replay_tables] # KCL publishes under the application name; never the live fleet's namespaces
+    }
+  }
+  statement {
+    sid       = "ListArchive" # replay run --from-archive: the raw stream's objects only
+    actions   = ["s3:ListBucket"]
+    resources = [var.archive_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.raw_stream_name}/*"]
+    }
+  }
+  statement {
+    sid       = "ReadArchive"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.archive_bucket_arn}/${var.raw_stream_name}/*"]
+  }
+  statement {
+    sid       = "DeadLetters" # a replay's dead letters, apart from the live fleet's
+    actions   = ["s3:PutObject"]
+    resources = ["${var.quarantine_bucket_arn}/${local.quarantine_prefix}replay-*"]
+  }
+  statement {
+    sid       = "Index" # generations: indices, templates, aliases (promote), deletes (drop); live camera states (rewind)
+    actions   = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"]
+    resources = ["${var.opensearch_domain_arn}/*"]
+  }
+  statement {
+    sid       = "UseKey" # decrypt the stream and the archive; encrypt dead letters
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "replay" {
+  name   = "replay"
+  role   = aws_iam_role.replay.id
+  policy = data.aws_iam_policy_document.replay.json
 }

@@ -19,6 +19,18 @@ variable "memory" {
   default     = 2048
 }
 
+variable "replay_cpu" {
+  description = "CPU units of the one-off replay task (1024 = 1 vCPU): `replay run`, its KCL daemons (--workers) and their record processors."
+  type        = number
+  default     = 2048
+}
+
+variable "replay_memory" {
+  description = "Memory (MiB) of the one-off replay task (a valid Fargate pairing with replay_cpu)."
+  type        = number
+  default     = 4096
+}
+
 variable "stop_timeout_s" {
   description = "Seconds ECS waits after SIGTERM before SIGKILL (Fargate allows up to 120); the daemon's shutdownGraceMillis is derived from it."
   type        = number
@@ -81,6 +93,15 @@ variable "quarantine_bucket" {
 }
 
 variable "quarantine_bucket_arn" {
+  type = string
+}
+
+variable "archive_bucket" {
+  description = "The Firehose archive bucket: the replay task reads the raw stream's objects there (`replay run --from-archive`)."
+  type        = string
+}
+
+variable "archive_bucket_arn" {
   type = string
 }
 
