@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts faults fuzz lint lint-infra image docker-up docker-down plan deploy destroy clean
+.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts bench-replay faults fuzz lint lint-infra image docker-up docker-down plan deploy destroy clean
 
 help:
 	@echo "make demo        - install, start the local stack, run 2 workers on simulated cameras, summarise"
@@ -14,6 +14,7 @@ help:
 	@echo "make stack-reset - delete the local stack's OpenSearch data (.run/data/opensearch); stack stopped only"
 	@echo "make bench       - quality (tracker vs ground truth), throughput and alert benchmarks -> bench/results/"
 	@echo "make bench-alerts - alert recall/precision/latency over a simulated day; a kill; a webhook outage (~12 min)"
+	@echo "make bench-replay - replay catch-up (side by side, from the archive) beside the live rate; documents compared"
 	@echo "make fuzz        - hostile records through the whole batch path (20000 examples, ~20 min)"
 	@echo "make faults      - the fault suite (kill -9, outages, 429s, Firehose failures, poison, split, scaling)"
 	@echo "make image       - build the worker image (starts a local Docker engine and base image if needed)"
@@ -50,7 +51,7 @@ test-unit: deps
 test-integration: deps
 	@$(PY) -m pytest -q tests/integration
 
-bench: bench-quality bench-throughput bench-alerts
+bench: bench-quality bench-throughput bench-alerts bench-replay
 
 bench-quality: deps
 	@$(PY) bench/quality.py
@@ -60,6 +61,9 @@ bench-throughput: deps
 
 bench-alerts: deps
 	@$(PY) bench/alerts.py
+
+bench-replay: deps
+	@$(PY) bench/replay.py
 
 faults: deps
 	@$(PY) bench/faults.py

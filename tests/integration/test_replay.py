@@ -26,6 +26,7 @@ import pytest
 
 from worker import aws
 from worker.config import load_config
+from worker.ops.compare import alert_core, differences, window_docs
 from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import read_leases
 from worker.ops.resources import delete_alert_topic, drain_queue, ensure_alert_topic
@@ -39,7 +40,6 @@ from worker.sinks.templates import camera_state_index
 from .helpers import archive_lines, count, stored_alerts, stored_tracks, wait_for
 
 START = 1_767_312_000.0  # 2026-01-02T00:00:00Z
-DELIVERY = ("delivered_to", "sent_at", "delivered_at", "received_time", "rejected_by", "replayed")
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -56,11 +56,6 @@ def caught_up(dynamodb, application: str, last: dict[str, str]) -> bool:
     return all(leases.get(shard) == seq for shard, seq in last.items())
 
 
-def alert_core(docs: dict[str, dict]) -> dict[str, dict]:
-    """An alert as raised, without the delivery record the lanes fill in."""
-    return {k: {f: v for f, v in d.items() if f not in DELIVERY} for k, d in docs.items()}
-
-
 def lease_table(dynamodb, application: str) -> list[dict]:
     return sorted(dynamodb.scan(TableName=application, ConsistentRead=True)["Items"], key=lambda i: i["leaseKey"]["S"])
 
@@ -71,42 +66,6 @@ def everything(client, prefix: str) -> dict[str, int]:
         name: int(info["docs.count"])
         for name, info in ((i["index"], i) for i in client.cat.indices(index=f"{prefix}-*", format="json"))
     }
-
-
-def window_docs(client, prefix: str, from_ms: int, until_ms: int) -> dict[str, dict[str, dict]]:
-    """What a replay of [from, until) must hold: detections and alerts of the window, tracks overlapping it."""
-    client.indices.refresh(index=f"{prefix}-*")
-
-    def search(family: str, query: dict) -> dict[str, dict]:
-        body = {"size": 10000, "query": query}
-        hits = client.search(index=f"{prefix}-{family}-*", body=body, params={"ignore_unavailable": "true"})
-        return {h["_id"]: h["_source"] for h in hits["hits"]["hits"]}
-
-    return {
-        "detections": search("detections", {"range": {"frame_time": {"gte": from_ms, "lt": until_ms}}}),
-        "tracks": search(
-            "tracks",
-            {
-                "bool": {
-                    "filter": [{"range": {"first_seen": {"lt": until_ms}}}, {"range": {"last_seen": {"gte": from_ms}}}]
-                }
-            },
-        ),
-        "alerts": alert_core(search("alerts", {"range": {"time": {"gte": from_ms, "lt": until_ms}}})),
-    }
-
-
-def differences(want: dict[str, dict[str, dict]], got: dict[str, dict[str, dict]]) -> list[str]:
-    """Per document that differs: its family, id and the fields that differ (empty: all equal)."""
-    out = []
-    for family in sorted(set(want) | set(got)):
-        a, b = want.get(family, {}), got.get(family, {})
-        for doc_id in sorted(set(a) | set(b)):
-            if a.get(doc_id) != b.get(doc_id):
-                x, y = a.get(doc_id) or {}, b.get(doc_id) or {}
-                fields = sorted(f for f in set(x) | set(y) if x.get(f) != y.get(f))
-                out.append(f"{family} {doc_id}: {', '.join(fields) if x and y else 'missing' if x else 'extra'}")
-    return out
 
 
 @dataclass

@@ -286,6 +286,7 @@ class SideBySideReplay:
             launch()
         progress = Progress(started)
         restarts = 0
+        first_records: float | None = None  # start-up: workers, lease table, first flush
         try:
             deadline = started + spec.max_hours * 3600
             while True:
@@ -298,6 +299,8 @@ class SideBySideReplay:
                         launch()
                 reports = self.reports(spec, application)
                 now = time.monotonic()
+                if first_records is None and any(r.records for r in reports):
+                    first_records = now - started
                 for report in reports:
                     self.out(progress.line(report, spec.until_ms, now))
                 if reports and all(r.done for r in reports):
@@ -311,8 +314,16 @@ class SideBySideReplay:
         reports = self.reports(spec, application)
         records = sum(r.records for r in reports)
         deleted = delete_lease_tables(self.dynamodb, application)
+        startup = first_records if first_records is not None else elapsed
         self.out(
-            f"replay {spec.generation} finished in {elapsed:.0f} s: {records} records of the last processors,"
-            f" {restarts} worker restarts; lease tables deleted: {', '.join(deleted) or 'none'}"
+            f"replay {spec.generation} finished in {elapsed:.1f} s (first records after {startup:.1f} s):"
+            f" {records} records of the last processors, {restarts} worker restarts; lease tables deleted:"
+            f" {', '.join(deleted) or 'none'}"
         )
-        return {"seconds": elapsed, "records": records, "restarts": restarts, "shards": len(reports)}
+        return {
+            "seconds": elapsed,
+            "startup_s": startup,
+            "records": records,
+            "restarts": restarts,
+            "shards": len(reports),
+        }
