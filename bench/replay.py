@@ -71,6 +71,16 @@ def run_cli(env: dict[str, str], *args: str) -> tuple[float, str, str]:
     return elapsed, done.stdout, done.stderr
 
 
+def flushed(client, prefix: str) -> bool:
+    """Whether a processor has flushed records yet (its shard progress document): start-up is over."""
+    index = f"{prefix}-cameras-state"
+    try:
+        body = {"size": 0, "query": {"term": {"kind": "shard_progress"}}}
+        return client.search(index=index, body=body)["hits"]["total"]["value"] > 0
+    except Exception:  # noqa: BLE001 - no index before the first flush
+        return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cameras", type=int, default=50)
@@ -121,7 +131,7 @@ def main() -> int:
                 leases = {lease.shard_id: lease.checkpoint for lease in read_leases(dynamodb, cfg.application_name)}
             except dynamodb.exceptions.ResourceNotFoundException:
                 leases = {}
-            if first_progress is None and any(v and v[0].isdigit() for v in leases.values()):
+            if first_progress is None and flushed(client, prefix):
                 first_progress = time.monotonic()
             if all(leases.get(s) == q for s, q in last.items()):
                 break

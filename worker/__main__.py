@@ -254,6 +254,14 @@ def build_parser(prog: str = CONSOLE_PROG) -> argparse.ArgumentParser:
     )
     rp_p.add_argument("--stream", help="stream whose application to rewind (default: kinesis.stream_name)")
     rp_p.add_argument(
+        "--stop-fleet",
+        action="store_true",
+        help="with --execute on ECS: set the worker service's desired count to 0, wait for its tasks to stop,"
+        " rewind, and set it back (needs --cluster and --service)",
+    )
+    rp_p.add_argument("--cluster", help="ECS cluster of the worker service, with --stop-fleet (default: none)")
+    rp_p.add_argument("--service", help="ECS worker service, with --stop-fleet (default: none)")
+    rp_p.add_argument(
         "--max-lookback-hours",
         type=float,
         default=6.0,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -64,3 +64,10 @@ def sns(cfg: Config) -> SNSClient:
 def sqs(cfg: Config) -> SQSClient:
     """Only the local tests and benchmarks read alerts back through an SQS subscription."""
     return boto3.client("sqs", region_name=cfg.kinesis.region, endpoint_url=cfg.sns_endpoint or None, config=_SINK)
+
+
+def ecs(cfg: Config) -> Any:
+    """ECS, to stop and restart the worker service around a rewind in place (`replay --stop-fleet`)."""
+    return boto3.client(
+        "ecs", region_name=cfg.kinesis.region, endpoint_url=cfg.aws_endpoint_url or None, config=_RETRIES
+    )

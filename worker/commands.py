@@ -356,6 +356,7 @@ def _replay_generation(args: argparse.Namespace) -> int:
 def _rewind(args: argparse.Namespace) -> int:
     from worker import aws
     from worker.ops import checkpoints, rewind, times
+    from worker.ops.ecs_fleet import FleetNotStopped, with_service_stopped
     from worker.sinks.opensearch import OpenSearchSink, make_client
 
     cfg = _stream_config(args.stream)
@@ -392,8 +393,23 @@ def _rewind(args: argparse.Namespace) -> int:
             if args.live_check_s is not None
             else (5.0 if cfg.kinesis.fast_lease_timers else 10.0) + 2.0
         )
-        rewinder.execute(plan, watch, deliver_alerts=args.deliver_alerts)
-    except (rewind.RewindRefused, rewind.LeaseChanged) as exc:
+        if args.stop_fleet:
+            if not (args.cluster and args.service):
+                print(
+                    "replay: --stop-fleet needs --cluster and --service (terraform output cluster_name, service_name)",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            with_service_stopped(
+                aws.ecs(cfg),
+                args.cluster,
+                args.service,
+                lambda: rewinder.execute(plan, watch, deliver_alerts=args.deliver_alerts),
+                out=lambda line: print(f"replay: {line}", file=sys.stderr),
+            )
+        else:
+            rewinder.execute(plan, watch, deliver_alerts=args.deliver_alerts)
+    except (rewind.RewindRefused, rewind.LeaseChanged, FleetNotStopped) as exc:
         print(f"replay: refused: {exc}", file=sys.stderr)
         return EXIT_FAILED
     moved = sum(1 for m in plan.moves if m.changes)

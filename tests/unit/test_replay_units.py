@@ -140,3 +140,44 @@ def test_a_checkpoint_file_round_trips_and_a_foreign_one_is_refused(tmp_path):
         path.write_text(json.dumps(broken))
         with pytest.raises(checkpoints.SnapshotError, match=message):
             checkpoints.load(path)
+
+
+class FakeEcs:
+    """ECS's answers for one service whose tasks stop `stops_after` polls after desired count 0."""
+
+    def __init__(self, desired: int, stops_after: int) -> None:
+        self.desired, self.running, self.stops_after = desired, desired, stops_after
+        self.calls: list[tuple[str, int]] = []
+
+    def describe_services(self, cluster: str, services: list[str]) -> dict:
+        if self.desired == 0 and self.running:
+            self.stops_after -= 1
+            if self.stops_after <= 0:
+                self.running = 0
+        return {"services": [{"desiredCount": self.desired, "runningCount": self.running}]}
+
+    def update_service(self, cluster: str, service: str, desiredCount: int) -> None:  # noqa: N803 - boto3's name
+        self.desired = desiredCount
+        self.calls.append(("update", desiredCount))
+
+
+def test_a_stopped_fleet_is_started_again_with_its_count_even_when_the_rewind_fails():
+    from worker.ops.ecs_fleet import FleetNotStopped, with_service_stopped
+
+    ecs = FakeEcs(desired=3, stops_after=2)
+    seen: list[int] = []
+    assert with_service_stopped(ecs, "c", "s", lambda: seen.append(ecs.running) or "done", poll_s=0) == "done"
+    assert seen == [0] and ecs.calls == [("update", 0), ("update", 3)]  # rewound only once no task ran
+
+    ecs = FakeEcs(desired=2, stops_after=1)
+
+    def fails() -> None:
+        raise RuntimeError("lease changed")
+
+    with pytest.raises(RuntimeError, match="lease changed"):
+        with_service_stopped(ecs, "c", "s", fails, poll_s=0)
+    assert ecs.calls[-1] == ("update", 2)
+    ecs = FakeEcs(desired=2, stops_after=10**9)
+    with pytest.raises(FleetNotStopped, match="still runs 2 tasks"):
+        with_service_stopped(ecs, "c", "s", lambda: None, wait_s=0, poll_s=0)
+    assert ecs.calls[-1] == ("update", 2)

@@ -24,7 +24,8 @@ def window_docs(client: Any, prefix: str, from_ms: int, until_ms: int) -> dict[s
 
     def search(family: str, query: dict) -> dict[str, dict]:
         docs: dict[str, dict] = {}
-        body = {"size": 10000, "query": query, "sort": [{"_id": "asc"}]}
+        key = {"detections": "detection_id", "tracks": "track_id", "alerts": "alert_id"}[family]
+        body: dict[str, Any] = {"size": 10000, "query": query, "sort": [{key: "asc"}]}
         while True:
             hits = client.search(index=f"{prefix}-{family}-*", body=body, params={"ignore_unavailable": "true"})
             page = hits["hits"]["hits"]
