@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts bench-replay faults fuzz lint lint-infra image docker-up docker-down plan deploy destroy clean
+.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts bench-replay bench-heap faults fuzz lint lint-infra image docker-up docker-down plan deploy destroy clean
 
 help:
 	@echo "make demo        - install, start the local stack, run 2 workers on simulated cameras, summarise"
@@ -64,6 +64,10 @@ bench-alerts: deps
 
 bench-replay: deps
 	@$(PY) bench/replay.py
+
+# The daemon JVM's heap as the image sizes it, with maxRecords 10000 on two shards (issue 22).
+bench-heap: deps
+	@$(PY) bench/daemon_heap.py
 
 faults: deps
 	@$(PY) bench/faults.py

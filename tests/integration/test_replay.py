@@ -26,6 +26,7 @@ import pytest
 
 from worker import aws
 from worker.config import load_config
+from worker.localstack.webhook import WebhookReceiver
 from worker.ops.compare import alert_core, differences, window_docs
 from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import read_leases
@@ -36,10 +37,12 @@ from worker.sim.encode import encode_frame
 from worker.sim.producer import KinesisProducer
 from worker.sim.scenario import ScenarioSpec, build_scenario, frames_of
 from worker.sinks.templates import camera_state_index
+from worker.webhooks import new_secret
 
 from .helpers import archive_lines, count, stored_alerts, stored_tracks, wait_for
 
 START = 1_767_312_000.0  # 2026-01-02T00:00:00Z
+SECRET = new_secret()
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -235,78 +238,61 @@ def test_rewind_to_an_export_rebuilds_the_deleted_tracks_equal_and_sends_nothing
 
 
 @pytest.mark.timeout(900)
-def test_a_side_by_side_replay_and_an_archive_replay_rebuild_the_window_equal_then_promote_and_drop(
-    isolated_env, opensearch, tmp_path
-):
-    prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
-    stream = f"it-{uuid.uuid4().hex[:8]}"
-    cfg0 = load_config(env=isolated_env, stack_env_file=None)
-    topic, queue = ensure_alert_topic(cfg0, f"it-replay-{uuid.uuid4().hex[:8]}")
-    env = {**isolated_env, "FACEWATCH_STREAM": stream, "FACEWATCH__ALERTS__SNS_TOPIC_ARN": topic}
-    cfg = load_config(env=env, stack_env_file=None)
-    kinesis, dynamodb, s3, sqs = aws.kinesis(cfg), aws.dynamodb(cfg), aws.s3(cfg), aws.sqs(cfg)
-    create_stream(kinesis, stream, 2)
-    frames = frames_of(build_scenario(ScenarioSpec(cameras=6, duration_s=200, seed=37, start=START)))
-    producer = KinesisProducer(kinesis, stream)
-    worker = None
-    from_ms, until_ms = int((START + 60) * 1000), int((START + 140) * 1000)
-    window = ("--from", iso(from_ms), "--until", iso(until_ms))
+def test_a_side_by_side_replay_and_an_archive_replay_rebuild_the_window_equal_then_promote_and_drop(live, opensearch):
+    receiver = WebhookReceiver(SECRET)  # the live fleet alerts SNS and a webhook
+    live.env.update(FACEWATCH__ALERTS__WEBHOOK_URL=receiver.url, FACEWATCH__ALERTS__WEBHOOK_SECRET=SECRET)
     try:
-        producer.put((f.camera.stream_arn, encode_frame(f)) for f in frames)
-        worker = start_worker(stream, "it-live-1", env, tmp_path)
-        wait_for(
-            lambda: caught_up(dynamodb, cfg.application_name, producer.result.last_sequence),
-            240,
-            1,
-            "the live run at the last records",
-        )
-        live = window_docs(opensearch, prefix, from_ms, until_ms)
-        spanning = [t for t in live["tracks"].values() if t["first_seen"] < from_ms]
-        assert len(live["detections"]) > 100 and len(live["tracks"]) > 10 and live["alerts"] and spanning
-        drain_queue(sqs, queue)
-        archived = Counter(line["sequence_number"] for line in archive_lines(s3, cfg.firehose.raw_stream))
+        live.put(frames_of(build_scenario(ScenarioSpec(cameras=6, duration_s=200, seed=37, start=START))))
+        live.start("it-live-1")
+        live.wait_caught_up("the live run at the last records")
+        from_ms, until_ms = int((START + 60) * 1000), int((START + 140) * 1000)
+        window = ("--from", iso(from_ms), "--until", iso(until_ms))
+        want = window_docs(opensearch, live.prefix, from_ms, until_ms)
+        spanning = [t for t in want["tracks"].values() if t["first_seen"] < from_ms]
+        assert len(want["detections"]) > 100 and len(want["tracks"]) > 10 and want["alerts"] and spanning
+        # Caught up means delivered: an undelivered alert holds the checkpoint.
+        assert live.sent() and sum(receiver.received.values()) > 0
+        hooked = sum(receiver.received.values())
+        archived = live.archived()
 
         # From the stream, beside the live worker (which goes on running).
-        done = cli(env, "replay", "run", *window, "--generation", "g1", "--tail-s", "60", "--report-every-s", "2")
+        done = live.cli("replay", "run", *window, "--generation", "g1", "--tail-s", "60", "--report-every-s", "2")
         assert done.returncode == 0, done.stdout + done.stderr[-3000:]
         assert "records/s" in done.stderr and "lease tables deleted" in done.stderr
-        gen = f"{prefix}-gen-g1"
-        assert differences(live, window_docs(opensearch, gen, from_ms, until_ms)) == []
+        gen = f"{live.prefix}-gen-g1"
+        assert differences(want, window_docs(opensearch, gen, from_ms, until_ms)) == []
         assert all(t["first_seen"] < until_ms for t in stored_tracks(opensearch, gen).values())
-        assert drain_queue(sqs, queue) == []  # no alert sent by the replay
-        assert Counter(line["sequence_number"] for line in archive_lines(s3, cfg.firehose.raw_stream)) == archived
-        assert not dynamodb.list_tables()["TableNames"] or not any(
-            t.startswith(f"{cfg.application_name}-replay-g1") for t in dynamodb.list_tables()["TableNames"]
-        )
+        tables = live.dynamodb.list_tables()["TableNames"]
+        assert not any(t.startswith(f"{live.cfg.application_name}-replay-g1") for t in tables)
 
         # From the archive, no stream involved.
-        done = cli(env, "replay", "run", *window, "--generation", "g2", "--from-archive", "--tail-s", "60")
+        done = live.cli("replay", "run", *window, "--generation", "g2", "--from-archive", "--tail-s", "60")
         assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-        assert differences(live, window_docs(opensearch, f"{prefix}-gen-g2", from_ms, until_ms)) == []
+        assert differences(want, window_docs(opensearch, f"{live.prefix}-gen-g2", from_ms, until_ms)) == []
+        # Neither replay alerted anybody nor archived anything.
+        assert live.sent() == [] and sum(receiver.received.values()) == hooked
+        assert live.archived() == archived
 
         # Promote: the read aliases answer from g1; drop is refused while it is promoted; back to live; drop.
-        done = cli(env, "replay", "promote", "--generation", "g1")
+        done = live.cli("replay", "promote", "--generation", "g1")
         assert done.returncode == 0, done.stderr
-        members = set(opensearch.indices.get_alias(name=f"{prefix}-tracks"))
+        members = set(opensearch.indices.get_alias(name=f"{live.prefix}-tracks"))
         assert members and all(m.startswith(gen) for m in members), members
-        hits = opensearch.search(index=f"{prefix}-tracks", body={"size": 10000})["hits"]["hits"]
-        assert {h["_index"] for h in hits} <= members and {h["_id"] for h in hits} == set(
-            stored_tracks(opensearch, gen)
-        )
-        refused = cli(env, "replay", "drop", "--generation", "g1")
+        hits = opensearch.search(index=f"{live.prefix}-tracks", body={"size": 10000})["hits"]["hits"]
+        assert {h["_index"] for h in hits} <= members
+        assert {h["_id"] for h in hits} == set(stored_tracks(opensearch, gen))
+        refused = live.cli("replay", "drop", "--generation", "g1")
         assert refused.returncode == 1 and "promoted" in refused.stderr
-        assert cli(env, "replay", "promote", "--generation", "live").returncode == 0
-        assert not any(m.startswith(gen) for m in opensearch.indices.get_alias(name=f"{prefix}-tracks"))
+        assert live.cli("replay", "promote", "--generation", "live").returncode == 0
+        assert not any(m.startswith(gen) for m in opensearch.indices.get_alias(name=f"{live.prefix}-tracks"))
         for name in ("g1", "g2"):
-            done = cli(env, "replay", "drop", "--generation", name)
+            done = live.cli("replay", "drop", "--generation", name)
             assert done.returncode == 0, done.stderr
-        assert not opensearch.indices.get(index=f"{prefix}-gen-*", params={"allow_no_indices": "true"})
-        assert window_docs(opensearch, prefix, from_ms, until_ms) == live  # the live indices untouched
+        assert not opensearch.indices.get(index=f"{live.prefix}-gen-*", params={"allow_no_indices": "true"})
+        assert window_docs(opensearch, live.prefix, from_ms, until_ms) == want  # the live indices untouched
     finally:
-        if worker is not None:
-            stop_worker(worker, timeout_s=60)
-        delete_stream(kinesis, stream)
-        delete_alert_topic(cfg0, topic, queue)
+        live.stop()
+        receiver.close()
 
 
 @pytest.mark.timeout(900)

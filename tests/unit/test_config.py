@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from worker.config import ConfigError, load_config
-from worker.source.daemon import properties
+from worker.source.daemon import java_command, properties
 
 
 def load(env: dict[str, str] | None = None, path: Path | None = None):
@@ -133,3 +133,17 @@ def test_every_camera_and_zone_problem_is_reported_at_once(tmp_path):
         "kinesis.max_records",
     ]
     assert "end 08:00 is not after start 19:00" in lines[2] and "listed twice" in lines[3]
+
+
+def test_the_daemon_heap_is_a_share_of_the_container_memory_unless_pinned(monkeypatch, tmp_path):
+    monkeypatch.delenv("FACEWATCH_DAEMON_HEAP", raising=False)
+    cfg = load_config(env={}, stack_env_file=None)
+    cmd = java_command(cfg, tmp_path / "p")
+    assert "-XX:MaxRAMPercentage=40" in cmd and not any(a.startswith("-Xmx") for a in cmd)
+    cfg = load_config(env={"FACEWATCH__WORKER__DAEMON_HEAP_PERCENT": "55"}, stack_env_file=None)
+    assert "-XX:MaxRAMPercentage=55" in java_command(cfg, tmp_path / "p")
+    monkeypatch.setenv("FACEWATCH_DAEMON_HEAP", "1g")
+    cmd = java_command(cfg, tmp_path / "p")
+    assert "-Xmx1g" in cmd and not any(a.startswith("-XX:MaxRAMPercentage") for a in cmd)
+    with pytest.raises(ConfigError, match="daemon_heap_percent"):
+        load_config(env={"FACEWATCH__WORKER__DAEMON_HEAP_PERCENT": "95"}, stack_env_file=None)

@@ -236,6 +236,7 @@ ENV_SAMPLES = {
     "var.log_level": "info",
     "var.region": "eu-west-1",
     "tostring(local.grace_ms)": "105000",
+    "tostring(var.daemon_heap_percent)": "40",
     "var.opensearch_endpoint": "https://vpc-facewatch.eu-west-1.es.amazonaws.com",
     "var.raw_stream_name": "facewatch-prod-raw",
     "var.tracks_stream_name": "facewatch-prod-tracks",
@@ -287,6 +288,7 @@ def test_the_task_environment_is_a_configuration_the_worker_accepts():
     assert cfg.kinesis.stream_name == "facewatch-prod-detections"
     assert cfg.application_name == "facewatch-prod-workers"
     assert cfg.kinesis.shutdown_grace_ms == 105000
+    assert cfg.worker.daemon_heap_percent == 40  # the JVM sized from the task's memory, not -Xmx256m
     assert cfg.quarantine.bucket == "facewatch-prod-quarantine-123456789012"
     assert cfg.alerts.sns_topic_arn.endswith(":facewatch-prod-alerts")
     assert len(cfg.cameras) == 1

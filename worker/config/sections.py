@@ -55,6 +55,15 @@ class WorkerSection(Section):
     id: Text = ""  # empty: <hostname>-<pid>
     log_level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = "info"
     heartbeat_dir: Text = ""  # record processors keep one heartbeat file per shard here (`facewatch health`)
+    daemon_heap_percent: Float = Field(
+        40.0,
+        ge=5,
+        le=90,
+        description=(
+            "between 5 and 90: the daemon JVM's share of the container's memory (-XX:MaxRAMPercentage); the"
+            " rest is the record processors' (one Python process per shard)"
+        ),
+    )
     health_max_age_s: Float = Field(
         300.0,
         ge=10,

@@ -79,8 +79,12 @@ def java_command(cfg: Config, props_file: Path) -> list[str]:
     if cfg.kinesis.endpoint:
         # kinesalite answers broken CBOR above ~16 KB; JSON works with every server, AWS included.
         cmd.append("-Daws.cborEnabled=false")
-    heap = os.environ.get("FACEWATCH_DAEMON_HEAP", "256m")
-    cmd += [f"-Xmx{heap}", "-cp", f"{jars_dir()}/*", MAIN_CLASS, "--properties-file", str(props_file)]
+    # Sized from the container's memory (cgroup limit; the host's RAM outside a container): a fixed -Xmx
+    # 256m ran out of heap with maxRecords 10000 (MessageWriter.writeProcessRecordsMessage holds a whole
+    # batch as JSON). FACEWATCH_DAEMON_HEAP=<size> pins it instead, e.g. for a benchmark.
+    heap = os.environ.get("FACEWATCH_DAEMON_HEAP")
+    cmd.append(f"-Xmx{heap}" if heap else f"-XX:MaxRAMPercentage={cfg.worker.daemon_heap_percent:g}")
+    cmd += ["-cp", f"{jars_dir()}/*", MAIN_CLASS, "--properties-file", str(props_file)]
     return cmd
 
 

@@ -10,21 +10,22 @@ locals {
   image      = "${aws_ecr_repository.worker.repository_url}:${var.image_tag}"
   grace_ms   = (var.stop_timeout_s - 15) * 1000 # leaves the JVM time to exit after the processors drained
   environment = {
-    FACEWATCH_STREAM                      = var.stream_name
-    FACEWATCH_APPLICATION                 = var.application_name
-    FACEWATCH_LOG_LEVEL                   = var.log_level
-    FACEWATCH_CAMERAS                     = var.cameras_json
-    FACEWATCH__KINESIS__REGION            = var.region
-    FACEWATCH__KINESIS__SHUTDOWN_GRACE_MS = tostring(local.grace_ms)
-    FACEWATCH__OPENSEARCH__URL            = var.opensearch_endpoint
-    FACEWATCH__OPENSEARCH__AUTH           = "sigv4"
-    FACEWATCH__FIREHOSE__RAW_STREAM       = var.raw_stream_name
-    FACEWATCH__FIREHOSE__TRACKS_STREAM    = var.tracks_stream_name
-    FACEWATCH__QUARANTINE__BUCKET         = var.quarantine_bucket
-    FACEWATCH__ALERTS__SNS_TOPIC_ARN      = var.alert_topic_arn
-    FACEWATCH__ALERTS__WEBHOOK_URL        = var.webhook_url
-    FACEWATCH_ZONES                       = var.zones_json
-    AWS_REGION                            = var.region
+    FACEWATCH_STREAM                       = var.stream_name
+    FACEWATCH_APPLICATION                  = var.application_name
+    FACEWATCH_LOG_LEVEL                    = var.log_level
+    FACEWATCH_CAMERAS                      = var.cameras_json
+    FACEWATCH__KINESIS__REGION             = var.region
+    FACEWATCH__KINESIS__SHUTDOWN_GRACE_MS  = tostring(local.grace_ms)
+    FACEWATCH__WORKER__DAEMON_HEAP_PERCENT = tostring(var.daemon_heap_percent)
+    FACEWATCH__OPENSEARCH__URL             = var.opensearch_endpoint
+    FACEWATCH__OPENSEARCH__AUTH            = "sigv4"
+    FACEWATCH__FIREHOSE__RAW_STREAM        = var.raw_stream_name
+    FACEWATCH__FIREHOSE__TRACKS_STREAM     = var.tracks_stream_name
+    FACEWATCH__QUARANTINE__BUCKET          = var.quarantine_bucket
+    FACEWATCH__ALERTS__SNS_TOPIC_ARN       = var.alert_topic_arn
+    FACEWATCH__ALERTS__WEBHOOK_URL         = var.webhook_url
+    FACEWATCH_ZONES                        = var.zones_json
+    AWS_REGION                             = var.region
   }
   # The replay task (below): the workers' configuration plus the archive it reads with --from-archive,
   # minus every way out it has no permission for (Firehose, SNS, the webhook: replayed alerts are indexed).

@@ -19,6 +19,17 @@ variable "memory" {
   default     = 2048
 }
 
+variable "daemon_heap_percent" {
+  description = "The KCL daemon JVM's share of the task memory (-XX:MaxRAMPercentage); the rest is one Python record processor per shard."
+  type        = number
+  default     = 40
+
+  validation {
+    condition     = var.daemon_heap_percent >= 5 && var.daemon_heap_percent <= 90
+    error_message = "daemon_heap_percent must be between 5 and 90."
+  }
+}
+
 variable "replay_cpu" {
   description = "CPU units of the one-off replay task (1024 = 1 vCPU): `replay run`, its KCL daemons (--workers) and their record processors."
   type        = number
