@@ -259,6 +259,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _replay_generation(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from opensearchpy.exceptions import OpenSearchException
+
     from worker import aws
     from worker.compose import handler_factory
     from worker.ops import archive_replay, generations, replay_run, times
@@ -351,9 +354,15 @@ def _replay_generation(args: argparse.Namespace) -> int:
     except (generations.GenerationError, replay_run.ReplayRefused, times.TimeError) as exc:
         print(f"replay {args.action}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except (ClientError, BotoCoreError, OpenSearchException) as exc:
+        print(f"replay {args.action}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _rewind(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from opensearchpy.exceptions import OpenSearchException
+
     from worker import aws
     from worker.ops import checkpoints, rewind, times
     from worker.ops.ecs_fleet import FleetNotStopped, with_service_stopped
@@ -382,35 +391,44 @@ def _rewind(args: argparse.Namespace) -> int:
         params.max_gap_s + params.stitch_wait_s,
         args.max_lookback_hours * 3600.0,
     )
-    try:
+    watch = (
+        args.live_check_s if args.live_check_s is not None else (5.0 if cfg.kinesis.fast_lease_timers else 10.0) + 2.0
+    )
+
+    def plan_and_apply() -> rewind.RewindPlan:
+        """The plan is made with the fleet stopped (a live worker moves the leases on), then applied."""
         plan = rewinder.plan(target, args.shards, args.allow_trimmed)
         sys.stdout.write(rewind.render(plan))
-        if args.dry_run:
-            sys.stdout.write("dry run: nothing changed\n")
-            return EXIT_OK if not plan.refusals else EXIT_FAILED
-        watch = (
-            args.live_check_s
-            if args.live_check_s is not None
-            else (5.0 if cfg.kinesis.fast_lease_timers else 10.0) + 2.0
+        if not args.dry_run:
+            rewinder.execute(plan, watch, deliver_alerts=args.deliver_alerts)
+        return plan
+
+    if args.stop_fleet and not (args.execute and args.cluster and args.service):
+        print(
+            "replay: --stop-fleet goes with --execute, --cluster and --service (terraform output cluster_name,"
+            " service_name)",
+            file=sys.stderr,
         )
+        return EXIT_USAGE
+    try:
         if args.stop_fleet:
-            if not (args.cluster and args.service):
-                print(
-                    "replay: --stop-fleet needs --cluster and --service (terraform output cluster_name, service_name)",
-                    file=sys.stderr,
-                )
-                return EXIT_USAGE
-            with_service_stopped(
+            plan = with_service_stopped(
                 aws.ecs(cfg),
                 args.cluster,
                 args.service,
-                lambda: rewinder.execute(plan, watch, deliver_alerts=args.deliver_alerts),
+                plan_and_apply,
                 out=lambda line: print(f"replay: {line}", file=sys.stderr),
             )
         else:
-            rewinder.execute(plan, watch, deliver_alerts=args.deliver_alerts)
+            plan = plan_and_apply()
+        if args.dry_run:
+            sys.stdout.write("dry run: nothing changed\n")
+            return EXIT_OK if not plan.refusals else EXIT_FAILED
     except (rewind.RewindRefused, rewind.LeaseChanged, FleetNotStopped) as exc:
         print(f"replay: refused: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (ClientError, BotoCoreError, OpenSearchException) as exc:
+        print(f"replay: {type(exc).__name__}: {exc}; nothing after this point was changed", file=sys.stderr)
         return EXIT_FAILED
     moved = sum(1 for m in plan.moves if m.changes)
     sys.stdout.write(

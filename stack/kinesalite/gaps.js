@@ -1,4 +1,4 @@
-// Two gaps between kinesalite and real Kinesis that KCL 3 cannot live with, closed by wrapping
+// Three gaps between kinesalite and real Kinesis that KCL 3 cannot live with, closed by wrapping
 // kinesalite's action modules before kinesalite loads them (it require()s them by path, so the cached
 // export it receives is the wrapper). Both matter only once a stream has been resharded.
 //
@@ -9,6 +9,9 @@
 //    (AT_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP). kinesalite ignores the filter and returns parents and
 //    children together, whose hash ranges overlap; KCL then finds the range "incomplete" and never
 //    creates a lease.
+// 3. GetShardIterator AT_TIMESTAMP later than a shard's last record: real Kinesis returns an iterator at
+//    the shard's tip; kinesalite never answers (it waits for a record that is not there), so a replay
+//    application starting AT_TIMESTAMP (or `replay --to-datetime`) hangs on a quiet shard.
 'use strict';
 const crypto = require('crypto');
 const db = require('kinesalite/db');
@@ -105,5 +108,40 @@ wrapAction('listShards', (listShards) => function listShardsWithFilter(store, da
   listShards(store, data, (err, result) => {
     if (err || !result || !data.ShardFilter) return cb(err, result);
     cb(null, Object.assign({}, result, { Shards: applyShardFilter(result.Shards, data.ShardFilter) }));
+  });
+});
+
+wrapAction('getShardIterator', (getShardIterator) => function getShardIteratorAtTimestamp(store, data, cb) {
+  if (data.ShardIteratorType !== 'AT_TIMESTAMP' || data.Timestamp == null || data.Timestamp * 1000 > Date.now()) {
+    return getShardIterator(store, data, cb);
+  }
+  let shardIx;
+  try {
+    shardIx = db.resolveShardId(data.ShardId).shardIx;
+  } catch (e) {
+    return getShardIterator(store, data, cb); // it answers the error itself
+  }
+  store.getStream(data.StreamName, (err) => {
+    if (err) return getShardIterator(store, data, cb);
+    let decided = false;
+    const records = store.getStreamDb(data.StreamName).createReadStream({
+      gt: db.shardIxToHex(shardIx),
+      lt: db.shardIxToHex(shardIx + 1),
+    });
+    records.on('data', (item) => {
+      if (!decided && item.value.ApproximateArrivalTimestamp >= data.Timestamp) {
+        decided = true;
+        records.destroy();
+        getShardIterator(store, data, cb); // a record is there: kinesalite's own answer
+      }
+    });
+    const atTip = () => {
+      if (decided) return;
+      decided = true;
+      getShardIterator(store, Object.assign({}, data, { ShardIteratorType: 'LATEST', Timestamp: undefined }), cb);
+    };
+    records.on('end', atTip);
+    records.on('close', atTip);
+    records.on('error', () => { if (!decided) { decided = true; getShardIterator(store, data, cb); } });
   });
 });

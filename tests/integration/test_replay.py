@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from worker.localstack.webhook import WebhookReceiver
 from worker.ops.compare import alert_core, differences, window_docs
 from worker.ops.fleet import start_worker, stop_worker
 from worker.ops.leases import read_leases
+from worker.ops.positions import checkpoint_before, stream_shards
 from worker.ops.resources import delete_alert_topic, drain_queue, ensure_alert_topic
 from worker.ops.streams import create_stream, delete_stream, split_shard_in_half
 from worker.ops.times import iso
@@ -378,3 +380,26 @@ def test_a_rewind_across_a_shard_split_loses_nothing_and_doubles_nothing(live, o
     # Nothing doubled: the archive holds every record once, as before the replay.
     assert live.archived() == archived and max(archived.values()) == 1
     assert live.sent() == []
+
+
+def test_a_quiet_shard_gives_an_at_timestamp_iterator_at_its_tip(live):
+    """AT_TIMESTAMP later than a shard's last record (a replay starting on a quiet shard) is answered, as
+    real Kinesis does, with an iterator at the tip that yields what comes next (stack/kinesalite/gaps.js),
+    and the checkpoint before such a time is the shard's last record."""
+    live.producer.put([("cam-a", b'{"n": 1}'), ("cam-a", b'{"n": 2}')])
+    (shard,) = [s for s, seq in live.producer.result.last_sequence.items() if seq]
+    second = live.producer.result.last_sequence[shard]
+    time.sleep(1.5)
+    after = time.time() - 0.5
+    started = time.monotonic()
+    iterator = live.kinesis.get_shard_iterator(
+        StreamName=live.stream, ShardId=shard, ShardIteratorType="AT_TIMESTAMP", Timestamp=after
+    )["ShardIterator"]
+    assert time.monotonic() - started < 5
+    assert live.kinesis.get_records(ShardIterator=iterator)["Records"] == []
+    live.producer.put([("cam-a", b'{"n": 3}')])
+    records = live.kinesis.get_records(ShardIterator=iterator)["Records"]
+    assert [r["Data"] for r in records] == [b'{"n": 3}']
+    shards = stream_shards(live.kinesis, live.stream)
+    last_before = checkpoint_before(live.kinesis, live.stream, shards[shard], round(after * 1000))
+    assert last_before == second  # KCL resumes after it: the third record is the first replayed

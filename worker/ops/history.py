@@ -96,10 +96,10 @@ class CameraHistory:
                 if later is not None and later - (int(bucket["key"]) + 1000) > self.quiet_ms:
                     return later, True
                 later = start
-            upper = lower
-            if not buckets and later is not None:
-                # An hour without a face before the earliest one found: quiet.
+            if not buckets and later is not None and upper - lower > self.quiet_ms:
+                # A whole chunk (longer than a track stays open) without a face before the earliest found.
                 return later, True
+            upper = lower
         if later is None:
             return before_ms, True
         # Nothing at all before the earliest face found, within the lookback, means quiet only if the

@@ -150,12 +150,18 @@ def checkpoint_before(kinesis: KinesisClient, stream: str, shard: StreamShard, a
     return "TRIM_HORIZON"
 
 
-def first_record_from(kinesis: KinesisClient, stream: str, shard_id: str, checkpoint: str) -> RecordTime | None:
-    """The first record KCL would deliver after this checkpoint (None: nothing there yet)."""
+def first_record_from(
+    kinesis: KinesisClient, stream: str, shard_id: str, checkpoint: str, at_ms: int | None = None
+) -> RecordTime | None:
+    """The first record KCL would deliver after this checkpoint (None: nothing there yet); `at_ms` is
+    the application's AT_TIMESTAMP, where the sentinel says so."""
     if checkpoint == "SHARD_END" or checkpoint == "LATEST":
         return None
-    if checkpoint in ("TRIM_HORIZON", "AT_TIMESTAMP"):
-        kwargs: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
+    if checkpoint == "AT_TIMESTAMP" and at_ms is not None:
+        stamp = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC)
+        kwargs: dict[str, Any] = {"ShardIteratorType": "AT_TIMESTAMP", "Timestamp": stamp}
+    elif checkpoint in ("TRIM_HORIZON", "AT_TIMESTAMP"):
+        kwargs = {"ShardIteratorType": "TRIM_HORIZON"}
     else:
         kwargs = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": checkpoint}
     iterator: str | None = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard_id, **kwargs)["ShardIterator"]

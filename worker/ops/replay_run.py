@@ -223,7 +223,7 @@ class SideBySideReplay:
                 f" from {iso(round(horizon_ms))}): replay from the archive instead (--from-archive)"
             )
 
-    def reports(self, spec: ReplaySpec, application: str) -> list[ShardReport]:
+    def reports(self, spec: ReplaySpec, application: str, start_ms: int | None = None) -> list[ShardReport]:
         try:
             leases = read_leases(self.dynamodb, application)
         except self.dynamodb.exceptions.ResourceNotFoundException:
@@ -251,7 +251,9 @@ class SideBySideReplay:
             elif at is not None and at >= end_ms:
                 report.done, report.why = True, "past --until"
             elif lease.checkpoint:
-                nxt = first_record_from(self.kinesis, self.cfg.kinesis.stream_name, lease.shard_id, lease.checkpoint)
+                nxt = first_record_from(
+                    self.kinesis, self.cfg.kinesis.stream_name, lease.shard_id, lease.checkpoint, start_ms
+                )
                 if nxt is None:
                     report.done, report.why = True, "newest record"
                 elif nxt.frame_time_ms is not None and nxt.frame_time_ms >= end_ms:
@@ -297,7 +299,7 @@ class SideBySideReplay:
                         del workers[worker_id]
                         restarts += 1
                         launch()
-                reports = self.reports(spec, application)
+                reports = self.reports(spec, application, start.at_ms)
                 now = time.monotonic()
                 if first_records is None and any(r.records for r in reports):
                     first_records = now - started
@@ -310,10 +312,10 @@ class SideBySideReplay:
         finally:
             for proc in workers.values():
                 stop_worker(proc, timeout_s=100)
+            reports = self.reports(spec, application, start.at_ms)
+            deleted = delete_lease_tables(self.dynamodb, application)  # also when stopped by an error
         elapsed = time.monotonic() - started
-        reports = self.reports(spec, application)
         records = sum(r.records for r in reports)
-        deleted = delete_lease_tables(self.dynamodb, application)
         startup = first_records if first_records is not None else elapsed
         self.out(
             f"replay {spec.generation} finished in {elapsed:.1f} s (first records after {startup:.1f} s):"

@@ -263,6 +263,13 @@ class Rewinder:
             if move.first_replayed is None and move.target != "SHARD_END":
                 move.first_replayed = first_record_from(self.kinesis, self.stream, move.shard_id, move.target)
         plan.moves = sorted(moves.values(), key=lambda m: m.shard_id)
+        if target.kind != "latest":
+            ahead = [m.shard_id for m in plan.moves if _position(m.target) > _position(m.current)]
+            if ahead:
+                plan.warnings.append(
+                    f"{', '.join(ahead)}: the new checkpoint is ahead of the current one: the records between"
+                    " them are skipped, never processed"
+                )
         return plan
 
     def _plan_cameras(self, plan: RewindPlan, moves: dict[str, ShardMove], shards: dict[str, StreamShard]) -> None:
@@ -359,8 +366,8 @@ class Rewinder:
     # -- applying it ----------------------------------------------------------------------------
 
     def execute(self, plan: RewindPlan, live_watch_s: float, deliver_alerts: bool = False) -> None:
-        """Apply the plan: camera states and replay markers first, then the lease table (the fleet is
-        stopped; running the same command again finishes a rewind that stopped half way)."""
+        """Apply the plan (the fleet stopped): refused, changing nothing, unless every lease to move is as
+        the plan read it; then camera states and replay markers, then the lease table."""
         if plan.refusals:
             raise RewindRefused("; ".join(plan.refusals))
         live = live_owners(self.dynamodb, self.application, live_watch_s)
@@ -372,6 +379,20 @@ class Rewinder:
                 " `facewatch run` processes, e.g. make stack-down or Ctrl-C on make demo), wait for the tasks to"
                 " stop, then run this again"
             )
+        # Nothing is written unless every lease to move is as the plan read it: a worker that ran since
+        # (or another rewind) would make the camera states and the checkpoints disagree.
+        now = {lease.shard_id: lease for lease in read_leases(self.dynamodb, self.application)}
+        for move in plan.moves:
+            if move.changes and move.lease is not None:
+                current = now.get(move.shard_id)
+                if current is None or (current.counter, current.checkpoint) != (
+                    move.lease.counter,
+                    move.lease.checkpoint,
+                ):
+                    raise RewindRefused(
+                        f"the lease of {move.shard_id} changed since the plan was made (a worker ran, or another"
+                        " rewind): nothing was changed; stop the fleet and run the command again"
+                    )
         index = camera_state_index(self.prefix)
         for camera in plan.cameras:
             state: CameraStateSource = {
