@@ -79,10 +79,25 @@ def test_profile_views_and_blur_do_not_make_a_stranger():
 
 def test_an_employee_at_work_raises_nothing_and_once_recognised_a_visit_is_never_unknown():
     assert run(walk(MONDAY_10H_PARIS, 10, match=("emp-0007", 97.0)))[0] == []
-    # Recognised in one frame among blurred ones: matched, so not a stranger.
-    frames = walk(MONDAY_10H_PARIS, 10, sharpness=80.0)
+    # Recognised in one frame among blurred ones (which say nothing about who it is): not a stranger.
+    frames = walk(MONDAY_10H_PARIS, 10, sharpness=5.0)
     frames[0] = frame(MONDAY_10H_PARIS, face(0.1, ("emp-0007", 96.0)))
     assert run(frames)[0] == []
+    # Recognised in two of ten good frames (a poorly enrolled employee): named, not a stranger.
+    frames = walk(MONDAY_10H_PARIS, 10, sharpness=80.0)
+    for i in (0, 5):
+        frames[i] = frame(MONDAY_10H_PARIS + i, face(0.1 + 0.03 * i, ("emp-0007", 96.0), sharpness=80.0))
+    assert run(frames)[0] == []
+
+
+def test_one_match_among_many_good_unmatched_faces_is_a_stranger_holding_a_neighbours_face():
+    # In a crowd one face of the employee beside a visitor can land in the visitor's track: one match in
+    # ten good faces is not enough to name it (MIN_MATCHED_SHARE), and the stranger is alerted once the
+    # track is nobody's, with three good unmatched faces beyond the matched one.
+    frames = walk(MONDAY_10H_PARIS, 10, sharpness=80.0)
+    frames[0] = frame(MONDAY_10H_PARIS, face(0.1, ("emp-0007", 96.0), sharpness=80.0))
+    alerts, _ = run(frames)
+    assert [(a.rule, a.identity, a.at) for a in alerts] == [("unknown_face", None, MONDAY_10H_PARIS + 6)]
 
 
 def test_a_watchlist_face_alerts_at_its_first_confident_frame_once_per_visit():

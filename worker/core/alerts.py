@@ -5,9 +5,10 @@ going about their day. So the rules look at tracks (a visit), not detections (a 
 
 - watchlist: a face matching a watchlist identity (ExternalImageId with the watchlist prefix) at or
   above `min_similarity`, raised at the first such frame, even before the track is confirmed;
-- unknown_face: a confirmed track no frame of which matched anyone, once `min_quality_frames` of its
-  faces passed the quality gate (size, sharpness, pose, confidence), so a profile view or a blur that
-  Rekognition could not match does not count as a stranger;
+- unknown_face: a confirmed track that is nobody's (no frame matched, or too few to name it: see
+  worker/core/tracker.py, Identity), once `min_quality_frames` of its unmatched faces passed the quality
+  gate (size, sharpness, pose, confidence), so a profile view or a blur that Rekognition could not
+  match does not count as a stranger;
 - restricted_zone: a recognised employee in a zone their entry in `allowed_zones` does not list;
 - after_hours: a recognised employee outside the camera's business hours, in the site's time zone.
 
@@ -202,7 +203,10 @@ class AlertEngine:
         if not track.confirmed:
             return out
         identity, confidence = track.identity()
-        if track.matched == 0 and track.quality_frames >= r.unknown_min_quality_frames:
+        # A stranger: nobody's track (unnamed: no match, or too few to be anybody's, as a visitor's track
+        # holding one face of the employee beside them), with enough good faces that were not matched (a
+        # matched face may have passed the gate too, so those are not counted).
+        if identity is None and track.quality_frames - track.matched >= r.unknown_min_quality_frames:
             out.append(("unknown_face", None, None))
         if identity is not None and category_of(identity, self.watchlist_prefix) == "employee":
             allowed = r.allowed_zones.get(camera.zone) if camera.zone else None
