@@ -52,9 +52,10 @@ from worker.core.detections import MATCH_THRESHOLD, stable_id
 from worker.core.record import BoundingBox, DetectedFace, FrameRecord
 
 # A track is named only when at least this share of its faces matched somebody (see Identity above).
-# Measured on the crowd scenarios (seed 3): stolen identities 7.9 % -> 4.4 % of visitor visits at 0.15,
-# with employee identity unchanged at a 60 % match rate (unmatched_employee 99.3 %); 0.2 and above start
-# to leave poorly matched employees unnamed (98.6 % at 0.2, 97.3 % at 0.25).
+# Measured (bench-quality, seeds 3/5/9): stolen identities 7.55 % -> 4.97 % of visitor visits, at a cost
+# to employees matched in only 60 % of their frames (unmatched_employee 99.78 % -> 99.44 %: the share
+# counts every face, not only those that could match); on seed 3, 0.2 and 0.25 left more of those
+# unnamed (98.6 %, 97.3 %). See docs/BENCHMARKS.md.
 MIN_MATCHED_SHARE = 0.15
 
 
