@@ -11,9 +11,9 @@ import math
 import random
 
 from worker.core import assignment
-from worker.core.detections import MATCH_THRESHOLD, detection_id
+from worker.core.detections import MATCH_THRESHOLD, detection_id, detection_ids
 from worker.core.record import BoundingBox, DetectedFace, FaceMatch, FrameRecord, Pose
-from worker.core.tracker import CameraTracker, Track, TrackerParams, _detection_ids, _face_view
+from worker.core.tracker import CameraTracker, Track, TrackerParams, _face_view
 
 CAM = "arn:aws:kinesisvideo:us-east-1:1:stream/cam-a/1"
 
@@ -29,7 +29,7 @@ def test_detection_ids_of_a_frame_are_detection_id_of_each_face():
         arn = rng.choice([CAM, "arn:aws:kinesisvideo:eu-west-1:2:stream/caméra/7"])
         frame = FrameRecord(arn, str(rng.randrange(10**46, 10**47)), 1.7e9, 1.7e9, offset, faces)
         expected = [detection_id(arn, frame.fragment_number, offset, f.index) for f in faces]
-        assert _detection_ids(frame) == expected
+        assert detection_ids(frame) == expected
 
 
 def reference_cost(camera: CameraTracker, track: Track, face: DetectedFace, t: float) -> float | None:

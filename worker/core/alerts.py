@@ -165,14 +165,16 @@ class AlertEngine:
             face = result.faces.get(track.track_id)
             if face is not None and self.rules.gate.passes(face):
                 track.note_quality_face()
-            raised_by = (
-                detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
-                if face is not None
-                else ""
-            )
+            raised_by = None  # the detection that raised it: hashed only when an alert is raised (rarely)
             for rule, identity, confidence in self._candidates(track, camera, frame.frame_time):
                 if camera.alert_rules is not None and rule not in camera.alert_rules:
                     continue  # e.g. a public lobby where strangers are expected: no unknown_face there
+                if raised_by is None:
+                    raised_by = (
+                        detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
+                        if face is not None
+                        else ""
+                    )
                 alert = self._raise(rule, track, camera, frame.frame_time, identity, confidence, arrival_ms, raised_by)
                 if alert is not None:
                     alerts.append(alert)

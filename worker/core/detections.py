@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -9,7 +12,16 @@ from worker.core.record import FrameRecord, camera_id_from_arn
 from worker.documents import DetectionSource
 from worker.model import RawRecord, stable_id
 
-__all__ = ["MATCH_THRESHOLD", "Detection", "day_of", "detection_id", "detections_of", "frame_id", "stable_id"]
+__all__ = [
+    "MATCH_THRESHOLD",
+    "Detection",
+    "day_of",
+    "detection_id",
+    "detection_ids",
+    "detections_of",
+    "frame_id",
+    "stable_id",
+]
 
 # Similarity at or above which a match counts as the face's identity (Rekognition's default
 # FaceMatchThreshold for stream processors is 80).
@@ -27,7 +39,28 @@ def frame_id(stream_arn: str, fragment_number: str, frame_offset_s: float) -> st
 
 
 def day_of(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y.%m.%d")
+    """The UTC day, `YYYY.MM.DD`: the daily index a document belongs to."""
+    return _day_name(math.floor(epoch_s / 86400.0))
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_name(day: int) -> str:
+    # Every document asks for its day; a shard sees a handful of days, so each is formatted once.
+    return datetime.fromtimestamp(day * 86400, tz=UTC).strftime("%Y.%m.%d")
+
+
+def detection_ids(frame: FrameRecord) -> list[str]:
+    """detection_id() of each face of the frame, the frame's part of the hash computed once: stable_id
+    hashes its parts joined by \\x1f, and the parts before the face index are the frame's (the unit test
+    tests/unit/test_tracker_speed_equivalence.py holds these equal to detection_id)."""
+    head = f"det\x1f{frame.stream_arn}\x1f{frame.fragment_number}\x1f{frame.frame_offset_s:.3f}\x1f"
+    common = hashlib.blake2b(head.encode(), digest_size=16)
+    out = []
+    for face in frame.faces:
+        h = common.copy()
+        h.update(str(face.index).encode())
+        out.append(h.hexdigest())
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +77,10 @@ def detections_of(frame: FrameRecord, shard_id: str = "", record: RawRecord | No
     frame_ms = round(frame.frame_time * 1000)
     day = day_of(frame.frame_time)
     out: list[Detection] = []
-    for face in frame.faces:
+    for face, doc_id in zip(frame.faces, detection_ids(frame), strict=True):
         best = face.best_match
         known = best is not None and best.similarity >= MATCH_THRESHOLD
         box = face.box
-        doc_id = detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
         source: DetectionSource = {
             "detection_id": doc_id,
             "camera_id": camera,

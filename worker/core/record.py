@@ -34,11 +34,13 @@ The limits, and why (see docs/ARCHITECTURE.md, "The record contract"):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
 
 from worker.documents import BoxSource
@@ -284,9 +286,19 @@ def parse_frame_record(data: bytes, max_bytes: int = 1024 * 1024, arrival_ms: in
     """Parse one Kinesis record's data; raise RecordError with a reason code if it is unusable.
 
     `arrival_ms` is the record's ApproximateArrivalTimestamp: the frame time must be plausible for it.
+    A record of exactly Rekognition's shape is decoded and validated in one compiled step (`_fast`);
+    anything else, or anything that step doubts, goes through the checks below, which give the verdict.
     """
     if len(data) > max_bytes:
         raise RecordError("too_large", f"{len(data)} bytes, above the {max_bytes} byte limit")
+    fast = _fast(data, arrival_ms)
+    if fast is not None:
+        return fast
+    return _checked(data, arrival_ms)
+
+
+def _checked(data: bytes, arrival_ms: int | None) -> FrameRecord:
+    """The contract, check by check: the first value at fault names the reason and the field."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -343,8 +355,165 @@ def parse_frame_record(data: bytes, max_bytes: int = 1024 * 1024, arrival_ms: in
     return FrameRecord(stream_arn, fragment, producer_ts, server_ts, offset, faces)
 
 
+@functools.lru_cache(maxsize=4096)
 def camera_id_from_arn(stream_arn: str) -> str:
     """`arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<created>` -> `<name>`."""
     _, _, resource = stream_arn.partition(":stream/")
     name = resource.split("/", 1)[0]
     return name or stream_arn
+
+
+# -- the compiled fast path ---------------------------------------------------------------------------
+# Rekognition's record, field for field, as msgspec Structs with the contract's ranges as constraints:
+# decoding and validating a well-formed record is one pass in C. It accepts a subset of what `_checked`
+# accepts, with the same values (tests/unit/test_record_fast.py holds the two equal on every fixture and
+# on generated hostile records), and returns None on anything else: an unknown key (a producer's extra
+# field, so the depth of what it holds is not known here), a value out of range, a string to check.
+# Unknown keys are refused so the schema bounds the nesting: no depth walk is needed on this path.
+_Angle = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
+_Percent = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
+_Extent = Annotated[float, msgspec.Meta(gt=0.0, le=1.0 + BOX_TOLERANCE)]
+_Corner = Annotated[float, msgspec.Meta(ge=-BOX_TOLERANCE, le=1.0 + BOX_TOLERANCE)]
+_Epoch = Annotated[float, msgspec.Meta(ge=EPOCH_MIN_S, lt=EPOCH_MAX_S)]
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class _BoxIn(_Strict):
+    Width: _Extent
+    Height: _Extent
+    Left: _Corner
+    Top: _Corner
+
+
+class _PoseIn(_Strict):
+    Pitch: _Angle | None = None
+    Roll: _Angle | None = None
+    Yaw: _Angle | None = None
+
+
+class _QualityIn(_Strict):
+    Brightness: _Percent | None = None
+    Sharpness: _Percent | None = None
+
+
+class _LandmarkIn(_Strict):  # not read by the pipeline: typed only so the schema bounds the nesting
+    X: float | None = None
+    Y: float | None = None
+    Type: str | None = None
+
+
+class _DetectedIn(_Strict):
+    BoundingBox: _BoxIn
+    Confidence: _Percent = 0.0
+    Landmarks: list[_LandmarkIn] | None = None
+    Pose: _PoseIn | None = None
+    Quality: _QualityIn | None = None
+
+
+class _LooseBoxIn(_Strict):  # the enrolled image's box: not read
+    Width: float | None = None
+    Height: float | None = None
+    Left: float | None = None
+    Top: float | None = None
+
+
+class _MatchFaceIn(_Strict):
+    FaceId: str
+    ExternalImageId: str | None = None
+    BoundingBox: _LooseBoxIn | None = None
+    Confidence: float | None = None
+    ImageId: str | None = None
+
+
+class _MatchIn(_Strict):
+    Similarity: _Percent
+    Face: _MatchFaceIn
+
+
+class _FaceIn(_Strict):
+    DetectedFace: _DetectedIn
+    MatchedFaces: Annotated[list[_MatchIn], msgspec.Meta(max_length=MAX_MATCHES_PER_FACE)] | None = None
+
+
+class _VideoIn(_Strict):
+    StreamArn: str
+    FragmentNumber: str
+    ProducerTimestamp: _Epoch
+    FrameOffsetInSeconds: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_FRAME_OFFSET_S)]
+    ServerTimestamp: _Epoch | msgspec.UnsetType = msgspec.UNSET
+
+
+class _InputIn(_Strict):
+    KinesisVideo: _VideoIn
+
+
+class _ProcessorInfoIn(_Strict):
+    Status: str | None = None
+
+
+class _RecordIn(_Strict):
+    InputInformation: _InputIn
+    StreamProcessorInformation: _ProcessorInfoIn | None = None
+    FaceSearchResponse: Annotated[list[_FaceIn], msgspec.Meta(max_length=MAX_FACES_PER_FRAME)] | None = None
+
+
+_DECODER = msgspec.json.Decoder(_RecordIn)
+
+
+def _plain(value: str, max_chars: int = MAX_ID_CHARS) -> bool:
+    """What `_str` accepts: non-empty, not too long, printable."""
+    return bool(value) and len(value) <= max_chars and value.isprintable()
+
+
+def _fast(data: bytes, arrival_ms: int | None) -> FrameRecord | None:
+    """The record, if it is exactly of Rekognition's shape and passes every check; else None."""
+    try:
+        doc = _DECODER.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    video = doc.InputInformation.KinesisVideo
+    arn, fragment, producer_ts = video.StreamArn, video.FragmentNumber, video.ProducerTimestamp
+    server_ts = producer_ts if video.ServerTimestamp is msgspec.UNSET else video.ServerTimestamp
+    offset = video.FrameOffsetInSeconds
+    if not _plain(arn, MAX_ARN_CHARS) or not _FRAGMENT.fullmatch(fragment):
+        return None
+    if abs(server_ts - producer_ts) > MAX_UPSTREAM_LAG_S:
+        return None
+    if arrival_ms:
+        arrival_s, frame_time = arrival_ms / 1000.0, producer_ts + offset
+        if not arrival_s - MAX_BEHIND_ARRIVAL_S <= frame_time <= arrival_s + MAX_AHEAD_OF_ARRIVAL_S:
+            return None
+    faces = []
+    for index, entry in enumerate(doc.FaceSearchResponse or ()):
+        detected = entry.DetectedFace
+        b, p, q = detected.BoundingBox, detected.Pose, detected.Quality
+        matches: tuple[FaceMatch, ...] = ()
+        if entry.MatchedFaces:
+            best: dict[str, FaceMatch] = {}
+            for m in entry.MatchedFaces:
+                face_id = m.Face.FaceId
+                external = m.Face.ExternalImageId or face_id
+                if not _plain(face_id) or not _plain(external):
+                    return None
+                current = best.get(external)
+                if current is None or m.Similarity > current.similarity:
+                    best[external] = FaceMatch(external, face_id, m.Similarity)
+            ranked = best.values()
+            if len(best) > 1:
+                ranked = sorted(ranked, key=lambda m: (-m.similarity, m.external_image_id))  # type: ignore[assignment]
+            matches = tuple(ranked)
+        faces.append(
+            DetectedFace(
+                index,
+                BoundingBox(b.Width, b.Height, b.Left, b.Top),
+                detected.Confidence,
+                None if p is None else Pose(p.Pitch or 0.0, p.Roll or 0.0, p.Yaw or 0.0),
+                None if q is None else q.Brightness,
+                None if q is None else q.Sharpness,
+                matches,
+            )
+        )
+    return FrameRecord(arn, fragment, producer_ts, server_ts, offset, tuple(faces))

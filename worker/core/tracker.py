@@ -42,13 +42,12 @@ unknown, so the unknown-face rule can still see a stranger.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from worker.core.assignment import assign, gated_pairs
-from worker.core.detections import MATCH_THRESHOLD, stable_id
+from worker.core.detections import MATCH_THRESHOLD, detection_ids, stable_id
 from worker.core.record import BoundingBox, DetectedFace, FrameRecord
 
 # A track is named only when at least this share of its faces matched somebody (see Identity above).
@@ -204,20 +203,6 @@ def best_frame_score(face: DetectedFace, quality: float | None = None) -> float:
     # Larger faces carry more pixels; area is capped so one huge box does not win on size alone.
     area = face.box.area
     return (area if area <= 0.05 else 0.05) / 0.05 * 0.5 + (quality_weight(face) if quality is None else quality) * 0.5
-
-
-def _detection_ids(frame: FrameRecord) -> list[str]:
-    """detection_id() of each face of the frame, the frame's part of the hash computed once: stable_id
-    hashes its parts joined by \\x1f, and the parts before the face index are the frame's (the unit test
-    tests/unit/test_tracker_speed_equivalence.py holds these equal to detection_id)."""
-    head = f"det\x1f{frame.stream_arn}\x1f{frame.fragment_number}\x1f{frame.frame_offset_s:.3f}\x1f"
-    common = hashlib.blake2b(head.encode(), digest_size=16)
-    out = []
-    for face in frame.faces:
-        h = common.copy()
-        h.update(str(face.index).encode())
-        out.append(h.hexdigest())
-    return out
 
 
 # What pricing one face needs of it: centre x, y, width, recognised (a match at or above MATCH_THRESHOLD),
@@ -418,7 +403,7 @@ class CameraTracker:
         if not frame.faces:
             return result
         seen = self.seen
-        faces = [(det, face) for det, face in zip(_detection_ids(frame), frame.faces, strict=True) if det not in seen]
+        faces = [(det, face) for det, face in zip(detection_ids(frame), frame.faces, strict=True) if det not in seen]
         views = [_face_view(f) for _, f in faces]
         if faces and t > self.previous_t + 0.0005:
             self._relink(t, views, result)

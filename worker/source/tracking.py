@@ -11,6 +11,7 @@ in the middle of a visit therefore continues the same track instead of starting 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from worker.sinks.opensearch import OpenSearchSink
 from worker.sinks.templates import camera_state_index, index_name
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every frame
 def camera_state_id(stream_arn: str) -> str:
     return stable_id("camera-state", stream_arn)
 
