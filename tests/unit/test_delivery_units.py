@@ -3,6 +3,8 @@ dead-letter keys, retention, and the configuration that drives them."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from worker.model import IndexOp, QuarantineEntry, RawRecord
 from worker.ops.retention import expired
 from worker.sinks.firehose import MAX_RECORD_BYTES, batches
 from worker.sinks.quarantine import s3_body, s3_key
+from worker.sinks.writer import SinkWriter
 from worker.sinks.templates import retention_policy
 from worker.source.batch import archive_line
 from worker.source.checkpointing import CheckpointTracker
@@ -174,3 +177,41 @@ def test_firehose_can_be_switched_off_and_sigv4_takes_an_https_domain():
         stack_env_file=None,
     )
     assert not cfg.firehose.enabled and cfg.opensearch.auth == "sigv4"
+
+
+class _Sinks:
+    """OpenSearch and Firehose as SinkWriter.flush calls them: each waits until the other has started, so a
+    flush that wrote them one after the other would time out here (and fail)."""
+
+    def __init__(self) -> None:
+        self.index_started, self.put_started = threading.Event(), threading.Event()
+        self.put_done = threading.Event()
+        self.indexed: list[str] = []
+        self.archived: list[bytes] = []
+
+    def index(self, ops):
+        ops = list(ops)
+        self.index_started.set()
+        assert self.put_started.wait(5.0), "Firehose was not written while OpenSearch was"
+        self.indexed += [op.doc_id for op in ops]
+        return []
+
+    def put(self, stream, lines):
+        self.put_started.set()
+        assert self.index_started.wait(5.0), "OpenSearch was not written while Firehose was"
+        time.sleep(0.05)  # still writing when OpenSearch is done: the flush must wait for it
+        self.archived += lines
+        self.put_done.set()
+        return 1
+
+
+def test_a_flush_writes_opensearch_and_firehose_at_once_and_returns_when_both_are_done():
+    sinks = _Sinks()
+    writer = SinkWriter(sinks, sinks, None, "ut", "shard-0", "w-1")  # type: ignore[arg-type]  # fakes
+    buffer = WriteBuffer(100, 10**6, 60.0)
+    buffer.add_ops([IndexOp("ut-detections-x", "d1", {"n": 1})], 0.0)
+    buffer.add_archive("raw", [b"line-1\n", b"line-2\n"], 0.0)
+    buffer.covered("49001", 2, 0.0)
+    result = writer.flush(buffer.take())
+    assert sinks.put_done.is_set() and result.archived == 2 and sinks.archived == [b"line-1\n", b"line-2\n"]
+    assert sinks.indexed == ["d1"] and result.documents == 1 and result.last_sequence == "49001"

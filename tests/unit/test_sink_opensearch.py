@@ -4,6 +4,7 @@ configured bulk limits. Nothing sleeps: the sink's retry policy comes from the `
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -104,6 +105,8 @@ class FakeClient:
 
 
 def section(**values: str) -> OpenSearchSection:
+    """The sink's settings; one bulk request at a time unless a test asks (scripted answers go in order)."""
+    values.setdefault("bulk_in_flight", "1")
     env = {f"FACEWATCH__OPENSEARCH__{key.upper()}": value for key, value in values.items()}
     return load_config(env=env, stack_env_file=None).opensearch
 
@@ -290,3 +293,54 @@ def test_a_response_with_fewer_items_than_ops_resends_the_ops_it_does_not_mentio
     client = ShortAnswer()
     assert make_sink(client).index(ops(3)) == []
     assert [client.ids(n) for n in range(len(client.bodies))] == [["d0", "d1", "d2"], ["d1", "d2"]]
+
+
+class ConcurrentClient(FakeClient):
+    """Counts requests in flight at once; each waits until `together` of them are in flight (or 2 s)."""
+
+    def __init__(self, together: int, *answers: Answer) -> None:
+        super().__init__(*answers)
+        self.lock = threading.Lock()
+        self.now = self.peak = 0
+        self.together = threading.Barrier(together)
+
+    def bulk(self, body: bytes, **kw: Any) -> dict[str, Any]:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            self.together.wait(timeout=2.0)
+        except threading.BrokenBarrierError:
+            pass
+        try:
+            with self.lock:
+                return super().bulk(body, **kw)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_the_chunks_of_one_call_go_bulk_in_flight_at_a_time(make_sink):
+    client = ConcurrentClient(2)
+    cfg = section(bulk_max_docs="2", bulk_in_flight="2")
+    assert make_sink(client, cfg).index(ops(8)) == []
+    assert client.peak == 2  # two at once, never more
+    assert sorted(s.doc_id for r in client.requests for s in r) == sorted(f"d{i}" for i in range(8))
+
+
+def test_one_at_a_time_when_bulk_in_flight_is_1(make_sink):
+    client = ConcurrentClient(1)
+    assert make_sink(client, section(bulk_max_docs="2", bulk_in_flight="1")).index(ops(6)) == []
+    assert client.peak == 1 and len(client.bodies) == 3
+
+
+def test_a_rejection_or_an_error_of_a_concurrent_chunk_reaches_the_caller(make_sink):
+    def refuse_d3(sent: list[Sent]) -> list[Item]:
+        return [400 if s.doc_id == "d3" else 201 for s in sent]
+
+    client = ConcurrentClient(2, refuse_d3, refuse_d3)
+    rejected = make_sink(client, section(bulk_max_docs="2", bulk_in_flight="2")).index(ops(4))
+    assert [(r.op.doc_id, r.status) for r in rejected] == [("d3", 400)]
+    client = ConcurrentClient(2, RequestError(400, "parse", {}), RequestError(400, "parse", {}))
+    with pytest.raises(RequestError):
+        make_sink(client, section(bulk_max_docs="2", bulk_in_flight="2")).index(ops(4))

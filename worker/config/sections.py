@@ -128,6 +128,8 @@ class OpenSearchSection(Section):
     replicas: Int = Field(1, ge=0, le=5, description="between 0 and 5 (0 on a one-node cluster)")
     bulk_max_bytes: Int = Field(5 * MIB, ge=KIB, le=MAX_BULK_BYTES, description="between 1 KiB and 10 MiB (10485760)")
     bulk_max_docs: Int = Field(2000, ge=1, le=50000, description="between 1 and 50000")
+    # A flush larger than one bulk request sends its requests this many at a time (worker/sinks/opensearch.py).
+    bulk_in_flight: Int = Field(2, ge=1, le=8, description="between 1 and 8 bulk requests at a time per shard")
     request_timeout_s: Seconds = 30.0
     retry_base_s: Seconds = 0.2
     retry_max_s: Seconds = 10.0

@@ -10,6 +10,7 @@ checkpoint past data that is not acknowledged, so waiting (backpressure) is the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -131,6 +132,7 @@ class OpenSearchSink:
         self.cfg = cfg
         self.retry = retry or RetryPolicy(cfg.retry_base_s, cfg.retry_max_s)
         self.log = get_logger().bind(sink="opensearch")
+        self._pool: ThreadPoolExecutor | None = None
 
     def ensure_templates(self) -> None:
         """Install the index templates (idempotent), retrying while the cluster is unreachable."""
@@ -180,12 +182,20 @@ class OpenSearchSink:
         )
 
     def index(self, ops: Iterable[IndexOp]) -> list[Rejected]:
-        """Index every op. Returns the ops OpenSearch rejected for good; the rest are acknowledged."""
-        ops = list(ops)
-        rejected: list[Rejected] = []
-        for chunk in _chunks(ops, self.cfg.bulk_max_bytes, self.cfg.bulk_max_docs):
-            rejected.extend(self._index_chunk(chunk))
-        return rejected
+        """Index every op. Returns the ops OpenSearch rejected for good; the rest are acknowledged.
+
+        The chunks go `bulk_in_flight` at a time: the ops of one call are distinct documents (the write
+        buffer keeps one op per document, worker/buffer/pending.py), so no two requests in flight touch
+        the same document and their order cannot matter. Across calls the order holds: this returns only
+        once every chunk is acknowledged, so a later flush (a track's delete) never overtakes an earlier
+        one (its index)."""
+        chunks = list(_chunks(list(ops), self.cfg.bulk_max_bytes, self.cfg.bulk_max_docs))
+        if len(chunks) > 1 and self.cfg.bulk_in_flight > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.cfg.bulk_in_flight, thread_name_prefix="bulk")
+            futures = [self._pool.submit(self._index_chunk, chunk) for chunk in chunks]
+            return [r for future in futures for r in future.result()]  # the first error raises, as before
+        return [r for chunk in chunks for r in self._index_chunk(chunk)]
 
     def _index_chunk(self, chunk: list[tuple[IndexOp, bytes]]) -> list[Rejected]:
         rejected: list[Rejected] = []

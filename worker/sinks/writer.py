@@ -4,7 +4,7 @@
 2. Alerts: handed to the sinks' lanes (SNS, the webhook) when they were raised (worker/sinks/dispatch.py);
    here the flush only takes in what the lanes finished and retries what is due. One not delivered yet
    marks the flush `alerts_held`, and the processor does not checkpoint past it until it is.
-3. Firehose: raw records and closed tracks, each line acknowledged.
+3. Firehose: raw records and closed tracks, each line acknowledged; written while step 1 is.
 4. Quarantine: S3 (the durable dead letter), then its searchable copy in OpenSearch.
 5. The shard's progress document (last, on its own): "everything up to sequence N is in every sink".
 Only when all of them have been acknowledged does the caller treat the buffer's position as safe to
@@ -15,6 +15,7 @@ harmless, and the archive loses nothing); a crash after step 5 lets the successo
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -64,20 +65,28 @@ class SinkWriter:
         self.prefix = index_prefix
         self.shard_id = shard_id
         self.worker_id = worker_id
+        self._archive_thread: ThreadPoolExecutor | None = None
 
     def flush(self, pending: PendingWrites, progress: Callable[[str], IndexOp] | None = None) -> FlushResult:
-        """Write everything pending; returns only when every sink has acknowledged it."""
+        """Write everything pending; returns only when every sink has acknowledged it.
+
+        OpenSearch (1) and Firehose (3) are written at the same time, Firehose on the archive thread: they
+        hold different things, and the flush waits for both before steps 4 and 5, so a crash at any point
+        leaves what it left before (a successor writes both again), only sooner."""
         result = FlushResult(pending.last_sequence, pending.records)
         dead = list(pending.quarantine)
         ops = list(pending.ops.values())
+        archived: Future[int] | None = None
+        if self.firehose is not None and pending.archive:
+            if self._archive_thread is None:
+                self._archive_thread = ThreadPoolExecutor(1, thread_name_prefix="archive")
+            archived = self._archive_thread.submit(self._archive, pending.archive)
+        # (An error of OpenSearch raises at once: the processor ends, and with it the archive thread.)
         dead.extend(self._refused(self.opensearch.index(ops), pending))
         result.documents = len(ops)
+        result.archived = archived.result() if archived is not None else 0
         if self.alerts is not None:
             result.alerts_held = not self.alerts.deliver()
-        if self.firehose is not None:
-            for stream, lines in pending.archive.items():
-                self.firehose.put(stream, lines)
-                result.archived += len(lines)
         if dead:
             self.quarantine.put(dead, self.worker_id)
             refused = self.opensearch.index(searchable_op(entry, self.prefix, self.worker_id) for entry in dead)
@@ -93,6 +102,12 @@ class SinkWriter:
             if refused:
                 raise SinkRefused(f"progress document refused: {refused[0].status} {refused[0].error}")
         return result
+
+    def _archive(self, archive: dict[str, list[bytes]]) -> int:
+        assert self.firehose is not None
+        for stream, lines in archive.items():
+            self.firehose.put(stream, lines)
+        return sum(len(lines) for lines in archive.values())
 
     def _refused(self, rejected: list[Rejected], pending: PendingWrites) -> list[QuarantineEntry]:
         """One dead letter per record whose documents OpenSearch refused, listing each refused document

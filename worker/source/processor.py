@@ -57,6 +57,7 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         self.totals = BatchStats()
         self._last_summary = clock()
         self.heartbeat = Heartbeat("", "")
+        self._received_any = False
 
     # -- callbacks ------------------------------------------------------------------------------
     def initialize(self, initialize_input: Any) -> None:
@@ -88,6 +89,9 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
                 for r in process_records_input.records
             ]
             assert self.handler is not None
+            if records and not self._received_any:  # the start of this shard's work (bench/throughput.py)
+                self._received_any = True
+                self.log.info("first_records", received_ms=received_ms, records=len(records))
             # An empty list is the heartbeat of an idle shard (callProcessRecordsEvenForEmptyRecordList):
             # it closes tracks by the shard's record time and lets a time-based flush happen.
             self.totals.add(self.handler.handle(records, received_ms) if records else self.handler.heartbeat())
