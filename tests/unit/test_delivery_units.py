@@ -18,8 +18,8 @@ from worker.model import IndexOp, QuarantineEntry, RawRecord
 from worker.ops.retention import expired
 from worker.sinks.firehose import MAX_RECORD_BYTES, batches
 from worker.sinks.quarantine import s3_body, s3_key
-from worker.sinks.writer import SinkWriter
 from worker.sinks.templates import retention_policy
+from worker.sinks.writer import SinkWriter
 from worker.source.batch import archive_line
 from worker.source.checkpointing import CheckpointTracker
 
