@@ -161,6 +161,9 @@ class ProcessorSection(Section):
         le=256 * MIB,
         description=("between 64 KiB and 256 MiB (it bounds memory while a sink is down)"),
     )
+    # Flushes written on the flusher thread while the next batches are processed (worker/source/pipeline.py);
+    # 0 writes each flush in the record loop, as before.
+    flushes_in_flight: Int = Field(1, ge=0, le=4, description="between 0 (flush in the record loop) and 4")
 
 
 class CheckpointSection(Section):

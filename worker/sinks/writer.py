@@ -67,7 +67,9 @@ class SinkWriter:
         self.worker_id = worker_id
         self._archive_thread: ThreadPoolExecutor | None = None
 
-    def flush(self, pending: PendingWrites, progress: Callable[[str], IndexOp] | None = None) -> FlushResult:
+    def flush(
+        self, pending: PendingWrites, progress: Callable[[str], IndexOp] | None = None, settle_alerts: bool = True
+    ) -> FlushResult:
         """Write everything pending; returns only when every sink has acknowledged it.
 
         OpenSearch (1) and Firehose (3) are written at the same time, Firehose on the archive thread: they
@@ -85,7 +87,7 @@ class SinkWriter:
         dead.extend(self._refused(self.opensearch.index(ops), pending))
         result.documents = len(ops)
         result.archived = archived.result() if archived is not None else 0
-        if self.alerts is not None:
+        if self.alerts is not None and settle_alerts:
             result.alerts_held = not self.alerts.deliver()
         if dead:
             self.quarantine.put(dead, self.worker_id)

@@ -239,15 +239,26 @@ class BatchHandler:
 
     def flush(self) -> FlushResult:
         """Write everything buffered to every sink; returns once all of it is acknowledged."""
-        application = self.cfg.application_name
+        return self.take_flush()()
+
+    def take_flush(self, settle_alerts: bool = True) -> Callable[[], FlushResult]:
+        """Take the buffer and return its flush, to run now or on the flusher thread (worker/source/
+        pipeline.py): everything it writes is fixed here, so the batches handled meanwhile cannot change it.
+        Off the record loop, `settle_alerts=False`: the alert lanes are asked by the loop, not the flusher."""
+        application, prefix, shard_id = self.cfg.application_name, self.prefix, self.shard_id
         pending = self.buffer.take()
         self.flushed_records += pending.records
-        return self.writer.flush(
-            pending,
-            lambda seq: progress_op(
-                self.prefix, application, self.shard_id, seq, self.flushed_records, self.latest_frame_ms
-            ),
-        )
+        flushed, latest = self.flushed_records, self.latest_frame_ms
+        writer = self.writer
+
+        def run() -> FlushResult:
+            return writer.flush(
+                pending,
+                lambda seq: progress_op(prefix, application, shard_id, seq, flushed, latest),
+                settle_alerts=settle_alerts,
+            )
+
+        return run
 
     def drop(self) -> int:
         if self.writer.alerts is not None:

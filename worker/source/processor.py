@@ -24,8 +24,10 @@ from worker.logs import get_logger
 from worker.model import RawRecord
 from worker.ops.health import Heartbeat
 from worker.retry import RetriesExhausted, RetryPolicy
+from worker.sinks.writer import FlushResult
 from worker.source.batch import BatchHandler, BatchStats
 from worker.source.checkpointing import CheckpointTracker
+from worker.source.pipeline import FlushPipeline
 
 EXIT_UNEXPECTED = 70
 # Checkpoint errors after which this processor no longer owns the shard: stop checkpointing.
@@ -58,6 +60,8 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         self._last_summary = clock()
         self.heartbeat = Heartbeat("", "")
         self._received_any = False
+        depth = cfg.processor.flushes_in_flight
+        self.pipeline = FlushPipeline(depth) if depth > 0 else None  # None: flush in the record loop
 
     # -- callbacks ------------------------------------------------------------------------------
     def initialize(self, initialize_input: Any) -> None:
@@ -95,8 +99,9 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
             # An empty list is the heartbeat of an idle shard (callProcessRecordsEvenForEmptyRecordList):
             # it closes tracks by the shard's record time and lets a time-based flush happen.
             self.totals.add(self.handler.handle(records, received_ms) if records else self.handler.heartbeat())
+            self._collect()
             if self.handler.flush_due():
-                self._flush()
+                self._start_flush()
             elif self.checkpoints.holding or self.handler.alerts_pending():
                 self._settle_alerts()  # what the lanes delivered since; retries what is due
             position = self.checkpoints.due(self.clock())
@@ -111,6 +116,8 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         # buffer. The new owner is handed these records again from the last checkpoint.
         self.checkpoints.lost()
         self.heartbeat.clear()
+        if self.pipeline is not None:
+            self.pipeline.abandon()
         dropped = self.handler.drop() if self.handler else 0
         self.log.info("lease_lost", dropped_records=dropped, **self._totals())
 
@@ -145,9 +152,34 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
 
     # -- helpers --------------------------------------------------------------------------------
     def _flush(self) -> None:
+        """Everything outstanding and buffered, written and acknowledged before this returns."""
         if self.handler is None or not self.checkpoints.owns_shard:
             return
-        result = self.handler.flush()
+        if self.pipeline is not None:
+            for done in self.pipeline.drain():
+                self._flushed(done, settled_here=False)
+        self._flushed(self.handler.flush())
+
+    def _start_flush(self) -> None:
+        """A due flush: on the flusher thread when there is one (waits while it is full), else now."""
+        if self.handler is None or not self.checkpoints.owns_shard:
+            return
+        if self.pipeline is None:
+            self._flushed(self.handler.flush())
+            return
+        for done in self.pipeline.submit(self.handler.take_flush(settle_alerts=False)):
+            self._flushed(done, settled_here=False)
+
+    def _collect(self) -> None:
+        if self.pipeline is not None and self.pipeline.outstanding:
+            for done in self.pipeline.collect():
+                self._flushed(done, settled_here=False)
+
+    def _flushed(self, result: FlushResult, settled_here: bool = True) -> None:
+        """A flush every sink acknowledged: its position may be checkpointed (once its alerts are out)."""
+        assert self.handler is not None
+        if not settled_here:  # the flusher does not touch the alert lanes: ask them here, in the loop
+            result.alerts_held = not self.handler.deliver_alerts()
         self.checkpoints.flushed(result.last_sequence, result.records, result.alerts_held)
         self.totals.archived += result.archived
         self.totals.flushes += 1
