@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-quality bench-throughput bench-alerts bench-replay bench-heap faults fuzz lint lint-infra image docker-up docker-down plan deploy destroy clean
+.PHONY: help deps stack-up stack-down stack-status stack-reset demo test test-unit test-integration test-container bench bench-latest bench-pure bench-processor bench-quality bench-throughput bench-alerts bench-replay bench-heap faults fuzz lint lint-infra image docker-up docker-down plan deploy destroy clean
 
 help:
 	@echo "make demo        - install, start the local stack, run 2 workers on simulated cameras, summarise"
@@ -12,7 +12,8 @@ help:
 	@echo "make stack-up    - start the local stack; endpoints in .run/stack.env"
 	@echo "make stack-down  - stop the local stack"
 	@echo "make stack-reset - delete the local stack's OpenSearch data (.run/data/opensearch); stack stopped only"
-	@echo "make bench       - quality (tracker vs ground truth), throughput and alert benchmarks -> bench/results/"
+	@echo "make bench       - every layer beside its ceiling (latest.json, charts), quality, alerts, replay -> bench/results/"
+	@echo "make bench-latest - pure path, processor vs raw bulk, end to end, CPU split, alerts under load (~15 min)"
 	@echo "make bench-alerts - alert recall/precision/latency over a simulated day; a kill; a webhook outage (~12 min)"
 	@echo "make bench-replay - replay catch-up (side by side, from the archive) beside the live rate; documents compared"
 	@echo "make fuzz        - hostile records through the whole batch path (20000 examples, ~20 min)"
@@ -51,7 +52,17 @@ test-unit: deps
 test-integration: deps
 	@$(PY) -m pytest -q tests/integration
 
-bench: bench-quality bench-throughput bench-alerts bench-replay
+bench: bench-latest bench-quality bench-alerts bench-replay
+
+# Every layer beside its ceiling, in one run: bench/results/latest.json and the charts in docs/img/.
+bench-latest: deps
+	@$(PY) bench/latest.py
+
+bench-pure: deps
+	@$(PY) bench/pure_path.py
+
+bench-processor: deps
+	@$(PY) bench/processor.py
 
 bench-quality: deps
 	@$(PY) bench/quality.py

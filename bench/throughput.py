@@ -25,6 +25,9 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import procstat
 
 from worker import aws
 from worker.config import load_config
@@ -118,8 +121,11 @@ def main() -> int:
     first = last = None
     deadline = time.monotonic() + 600
     done = 0
+    snapshots: list[tuple[float, dict]] = []  # (epoch s, procstat snapshot), every 0.5 s: the CPU split
     try:
         while time.monotonic() < deadline:
+            if not snapshots or time.time() - snapshots[-1][0] >= 0.5:
+                snapshots.append((time.time(), procstat.snapshot()))
             try:
                 done = int(client.count(index=index)["count"])
             except Exception:  # noqa: BLE001 - before the first document
@@ -129,6 +135,7 @@ def main() -> int:
                 first = now
             if done >= faces:
                 last = now
+                snapshots.append((time.time(), procstat.snapshot()))
                 break
             time.sleep(0.05)
     finally:
@@ -145,6 +152,13 @@ def main() -> int:
         print("bench: no processor logged first_records", file=sys.stderr)
         return 1
     consume_s = last - received
+    # The CPU each process used while the records were consumed (from the last snapshot before the first
+    # record was received to the end): JVM start-up and lease taking left out.
+    start_t, start_snap = max(((t, snap) for t, snap in snapshots if t <= received), default=snapshots[0])
+    end_t, end_snap = snapshots[-1]
+    cpu = procstat.cpu_between(start_snap, end_snap)
+    window = end_t - start_t
+    worker_cpu = cpu.get("daemon", 0.0) + cpu.get("processor", 0.0)
     result = {
         "records": len(frames),
         "faces": faces,
@@ -168,6 +182,18 @@ def main() -> int:
         "from_worker_start_records_per_s": round(len(frames) / (last - started)),
         "worker_start_to_first_record_s": round(received - started, 2),
         "first_visible_to_last_records_per_s_overstated": round(len(frames) / max(last - first, 1e-3)),
+        "cpu_split": {
+            "window_s": round(window, 2),
+            "cores_used_by_role": {role: round(c / window, 2) for role, c in sorted(cpu.items())},
+            "cpu_s_by_role": {role: round(c, 2) for role, c in sorted(cpu.items())},
+        },
+        "processor_cpu_us_per_record": round(cpu.get("processor", 0.0) / len(frames) * 1e6, 1),
+        "daemon_cpu_us_per_record": round(cpu.get("daemon", 0.0) / len(frames) * 1e6, 1),
+        "worker_cpu_s_per_million_records": round(worker_cpu / len(frames) * 1e6, 1),
+        "peak_rss_mb": {
+            "processor": round(procstat.peak_rss(end_snap, "processor") / 2**20, 1),
+            "daemon": round(procstat.peak_rss(end_snap, "daemon") / 2**20, 1),
+        },
     }
     out = Path("bench/results/throughput.json" if not args.no_archive else "bench/results/throughput-no-archive.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -71,8 +70,9 @@ class RecordError(ValueError):
         self.field = field
 
 
-@dataclass(frozen=True, slots=True)
-class BoundingBox:
+# The parsed record's types are frozen msgspec Structs: one of each is made for every face of every record,
+# and a Struct is built about seven times faster than a frozen dataclass (they hold no cycles: gc=False).
+class BoundingBox(msgspec.Struct, frozen=True, gc=False):
     """Fractions of the frame: left/top of the upper-left corner, width/height of the box."""
 
     width: float
@@ -92,15 +92,13 @@ class BoundingBox:
         return (self.left + self.width / 2.0, self.top + self.height / 2.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Pose:
+class Pose(msgspec.Struct, frozen=True, gc=False):
     pitch: float
     roll: float
     yaw: float
 
 
-@dataclass(frozen=True, slots=True)
-class FaceMatch:
+class FaceMatch(msgspec.Struct, frozen=True, gc=False):
     """The best match of one enrolled person (several enrolled images are grouped by external id)."""
 
     external_image_id: str
@@ -108,8 +106,7 @@ class FaceMatch:
     similarity: float
 
 
-@dataclass(frozen=True, slots=True)
-class DetectedFace:
+class DetectedFace(msgspec.Struct, frozen=True, gc=False):
     index: int
     box: BoundingBox
     confidence: float
@@ -123,8 +120,7 @@ class DetectedFace:
         return self.matches[0] if self.matches else None
 
 
-@dataclass(frozen=True, slots=True)
-class FrameRecord:
+class FrameRecord(msgspec.Struct, frozen=True, gc=False):
     stream_arn: str
     fragment_number: str
     producer_timestamp: float

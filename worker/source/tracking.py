@@ -10,11 +10,11 @@ in the middle of a visit therefore continues the same track instead of starting 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import msgspec
 import orjson
 
 from worker.core.alerts import Alert, AlertEngine, AlertRules, alert_source
@@ -178,8 +178,8 @@ class TrackingStage:
             if camera is None or all(frame.frame_time - t.last_seen > idle for t in camera.open):
                 self._ended.add(arn)
         if at_ms >= self.ends_at_ms + self.tail_ms:
-            return dataclasses.replace(frame, faces=())  # a visit longer than the tail is cut there
-        return dataclasses.replace(frame, faces=()) if arn in self._ended else frame
+            return msgspec.structs.replace(frame, faces=())  # a visit longer than the tail is cut there
+        return msgspec.structs.replace(frame, faces=()) if arn in self._ended else frame
 
     def heartbeat(self) -> TrackingOutput:
         """An empty batch: close tracks the shard's latest record time says have ended."""
