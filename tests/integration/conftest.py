@@ -52,8 +52,9 @@ def local_stack():
 def isolated(local_stack: dict[str, str], prefix: str) -> dict[str, str]:
     """Its own indices, delivery streams and dead-letter prefix, so a test's counts are its own.
 
-    Flushing and checkpointing after every batch (the protocol tests expect one checkpoint per batch);
-    tests of the cadence set their own values.
+    Flushing and checkpointing after every batch, in the record loop (the protocol tests expect one
+    checkpoint per batch, during that batch's call); tests of the cadence and of the flusher thread
+    (test_processor_protocol.py) set their own values.
     """
     env = {
         **os.environ,
@@ -64,6 +65,7 @@ def isolated(local_stack: dict[str, str], prefix: str) -> dict[str, str]:
         "FACEWATCH__QUARANTINE__PREFIX": f"{prefix}/",
         "FACEWATCH__PROCESSOR__FLUSH_INTERVAL_S": "0",
         "FACEWATCH__CHECKPOINT__EVERY_S": "0",
+        "FACEWATCH__PROCESSOR__FLUSHES_IN_FLIGHT": "0",
     }
     env.pop("FACEWATCH_CONFIG", None)
     ensure_local_resources(load_config(env=env, stack_env_file=None))

@@ -3,6 +3,10 @@ against the real OpenSearch node: checkpoints only after acknowledgement, quaran
 
 from __future__ import annotations
 
+import base64
+
+import orjson
+
 from .helpers import FIXTURE, CuttableProxy, count, initialize, kinesis_record, simulated_records
 
 
@@ -115,3 +119,49 @@ def test_opensearch_outage_holds_the_checkpoint_until_it_is_back(child, isolated
         assert any(b"opensearch_unreachable" in line for line in c.stderr)
     finally:
         proxy.close()
+
+
+def test_with_the_flusher_thread_the_checkpoint_trails_the_batches_and_covers_only_acknowledged_data(
+    child, isolated_env, opensearch
+):
+    """flushes_in_flight 1 (the default): a call returns while its flush is written, so its checkpoint
+    comes in a later call, and then every document below it is already in OpenSearch."""
+    prefix = isolated_env["FACEWATCH__OPENSEARCH__INDEX_PREFIX"]
+    c = child({"FACEWATCH__PROCESSOR__FLUSHES_IN_FLIGHT": "1"})
+    initialize(c)
+    records, faces = simulated_records(100, duration_s=30)
+    size = 15
+    batches = [records[i : i + size] for i in range(0, len(records), size)]
+    ends = [b[-1]["sequenceNumber"] for b in batches]
+    faces_through: dict[str, int] = {}
+    total = 0
+    for b in batches:
+        total += sum(len(orjson.loads(base64.b64decode(r["data"])).get("FaceSearchResponse") or []) for r in b)
+        faces_through[b[-1]["sequenceNumber"]] = total
+    assert total == faces
+    checkpoints: list[tuple[int, str]] = []  # (index of the call, position)
+
+    def answer(request: dict, call: int) -> None:
+        position = request["sequenceNumber"]
+        assert position in faces_through, f"{position} is not the end of a batch"
+        # At the moment it is asked for, everything up to it is acknowledged: in the index.
+        assert count(opensearch, f"{prefix}-detections") >= faces_through[position]
+        checkpoints.append((call, position))
+        c.send({"action": "checkpoint", "sequenceNumber": position, "subSequenceNumber": None, "error": None})
+
+    for call, batch in enumerate(batches + [[]] * 3):  # then three idle heartbeats, as the daemon sends
+        c.send({"action": "processRecords", "records": batch, "millisBehindLatest": 0})
+        while (message := c.expect())["action"] == "checkpoint":
+            answer(message, call)
+        assert message == {"action": "status", "responseFor": "processRecords"}
+    c.send({"action": "shutdownRequested"})
+    while (message := c.expect())["action"] == "checkpoint":
+        answer(message, len(batches) + 3)
+    assert message == {"action": "status", "responseFor": "shutdownRequested"}
+
+    positions = [int(p) for _, p in checkpoints]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    assert checkpoints[-1][1] == ends[-1]  # in the end, all of it
+    # Never in the call of its own batch: that call returned while the batch was still being written.
+    assert all(ends.index(p) < call for call, p in checkpoints if call < len(batches))
+    assert count(opensearch, f"{prefix}-detections") == faces
