@@ -112,6 +112,8 @@ class ProtocolDriver:
             line = self.proc.stdout.readline()
             if not line:
                 raise ProtocolError(f"the processor exited ({self.proc.wait()}) before answering {response_for}")
+            if not line.strip():
+                continue  # kclpy writes a newline before each message
             message = orjson.loads(line)
             action = message.get("action")
             if action == "checkpoint":

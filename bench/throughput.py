@@ -79,6 +79,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-records", type=int, default=1000)
     parser.add_argument("--no-archive", action="store_true", help="Firehose archive off (OpenSearch only)")
+    parser.add_argument("--out", default="", help="where to write the result (default bench/results/throughput.json)")
     args = parser.parse_args()
 
     env_values = stack.up(log=lambda m: None)
@@ -195,7 +196,8 @@ def main() -> int:
             "daemon": round(procstat.peak_rss(end_snap, "daemon") / 2**20, 1),
         },
     }
-    out = Path("bench/results/throughput.json" if not args.no_archive else "bench/results/throughput-no-archive.json")
+    default = "bench/results/throughput.json" if not args.no_archive else "bench/results/throughput-no-archive.json"
+    out = Path(args.out or default)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
