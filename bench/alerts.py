@@ -964,6 +964,7 @@ def main() -> int:
             ran.append(r["passed"])
     steady = rows.get("steady", {})
     cases = [rows[n] for n in CASES if n in rows]
+    judged = [r for r in cases if r["case"] != "load"]  # load has its own target, read by bench/latest.py
     out = {
         "recall": steady.get("recall"),
         "precision": steady.get("precision"),
@@ -974,8 +975,8 @@ def main() -> int:
         "latency_p99_s": steady.get("latency_arrival_to_sns", {}).get("p99_s"),
         "in_process_p99_s": steady.get("latency_in_process", {}).get("p99_s"),
         "targets": TARGETS,
-        "passed": bool(cases or tailgating)
-        and all(r["passed"] for r in cases)
+        "passed": bool(judged or tailgating)
+        and all(r["passed"] for r in judged)
         and (tailgating is None or tailgating["passed"]),
         "environment": {
             "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()}",

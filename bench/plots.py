@@ -18,7 +18,7 @@ CEILING, OURS, GOAL = "#9e9e9e", "#1f77b4", "#d62728"
 
 
 def bars(path: Path, title: str, unit: str, rows: list[tuple[str, float, str]], goal: float | None = None) -> None:
-    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.55 * len(rows)))
+    fig, ax = plt.subplots(figsize=(9, 1.0 + 0.55 * len(rows)))
     labels = [r[0] for r in rows]
     ax.barh(labels, [r[1] for r in rows], color=[r[2] for r in rows])
     for y, (_, value, _) in enumerate(rows):
@@ -45,7 +45,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     bars(
         out / "pure_path.png",
-        "Pure path on one core (decode, validate, track, documents, bulk body)",
+        "Pure path, one core: decode, validate, track, documents, bulk body",
         "records per CPU second",
         [("pure path", d["pure_path_records_per_s_per_core"], OURS)],
         goal=50000,
@@ -59,11 +59,11 @@ def main() -> int:
         label = f"processor, batch {r['batch']}, archive {'on' if r['archive'] else 'off'}"
         rows.append((label, r["docs_per_s"], OURS))
     rows.append(("naive, 1 request per doc", d["naive_docs_per_s"], CEILING))
-    title = "Record processor under the protocol driver vs OpenSearch's ceiling"
+    title = "Record processor (protocol driver) vs raw _bulk and naive"
     bars(out / "processor.png", title, "documents/s", rows)
     bars(
         out / "end_to_end.png",
-        "End to end through the daemon (2 shards, 2 workers) vs its ceilings",
+        "End to end, 2 shards, 2 workers, vs its ceilings",
         "records/s",
         [
             ("Kinesis read-back (GetRecords)", d["kinesis_read_ceiling_records_per_s"], CEILING),
@@ -73,14 +73,14 @@ def main() -> int:
         ],
     )
     split = d["cpu_split"]["max_records_10000"]["cores_used_by_role"]
-    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    fig, ax = plt.subplots(figsize=(9, 3.4))
     roles = sorted(split, key=lambda r: -split[r])
     ax.barh(roles, [split[r] for r in roles], color=OURS)
     ax.axvline(2.0, color=GOAL, linestyle="--", linewidth=1)
     ax.text(2.0, len(roles) - 0.5, " 2 cores", color=GOAL, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("cores used while consuming")
-    ax.set_title("Where the CPU goes, end to end, maxRecords 10000 (two cores shared by all)", fontsize=11)
+    ax.set_title("CPU by process, end to end, maxRecords 10000", fontsize=11)
     fig.tight_layout()
     fig.savefig(out / "cpu_split.png", dpi=110)
     plt.close(fig)
