@@ -62,7 +62,7 @@ class FlushPipeline:
         """The lease is gone: flushes not started are cancelled, the running one is waited for (a request
         cannot be taken back) and its outcome ignored. Returns how many were outstanding."""
         count = len(self._outstanding)
-        for future in self._outstanding:
+        for future in reversed(self._outstanding):  # newest first: none starts as an older one ends
             future.cancel()
         for future in self._outstanding:
             if not future.cancelled():

@@ -115,9 +115,9 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         # No checkpoint is possible, and writing now could overwrite the new owner's state: drop the
         # buffer. The new owner is handed these records again from the last checkpoint.
         self.checkpoints.lost()
-        self.heartbeat.clear()
         if self.pipeline is not None:
-            self.pipeline.abandon()
+            self.pipeline.abandon()  # first: a flush retrying still beats the heartbeat until it ends
+        self.heartbeat.clear()
         dropped = self.handler.drop() if self.handler else 0
         self.log.info("lease_lost", dropped_records=dropped, **self._totals())
 
