@@ -96,7 +96,7 @@ def main() -> int:
     if not args.skip_alerts:
         if not args.summarise_only:
             # A failed case (its latency above target) is a figure to report, not a reason to stop.
-            run("alerts.py", "--cases", "load", "--core-seeds", "0", check=False)  # into bench/results/alerts.json
+            run("alerts.py", "--cases", "load", check=False)  # into bench/results/alerts.json
         alerts = {row["case"]: row for row in load("alerts.json").get("cases", [])}
     result = {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
