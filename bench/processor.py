@@ -29,6 +29,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import procstat
 from protocol_driver import ProtocolDriver
 from pure_path import CAMERAS, NoPreviousOwner, records_of
 
@@ -40,8 +41,6 @@ from worker.sim.scenario import make_cameras
 from worker.sinks.opensearch import OpenSearchSink, _chunks, make_client
 from worker.sinks.writer import SinkWriter
 from worker.source.batch import BatchHandler
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def cameras_env() -> dict[str, str]:
@@ -107,16 +106,6 @@ def naive(client: Any, flushes: list[list[IndexOp]], sample: int) -> dict:
     return {"documents": len(ops), "seconds": round(seconds, 2), "docs_per_s": round(len(ops) / seconds)}
 
 
-def proc_cpu_rss(pid: int) -> tuple[float, int]:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-    hwm = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            hwm = int(line.split()[1]) * 1024
-    return cpu, hwm
-
-
 def processor_run(records: list, base_env: dict[str, str], batch: int, archive: bool, client: Any) -> dict:
     prefix = f"bp-{uuid.uuid4().hex[:8]}"
     env = {
@@ -138,12 +127,12 @@ def processor_run(records: list, base_env: dict[str, str], batch: int, archive: 
             assert driver.proc is not None
             driver.initialize("shardId-000000000000")
             t0 = time.perf_counter()
-            cpu0, _ = proc_cpu_rss(driver.proc.pid)
+            cpu0, _ = procstat.cpu_and_peak_rss(driver.proc.pid)
             for start in range(0, len(records), batch):
                 driver.process_records(records[start : start + batch])
             driver.shutdown_requested()
             seconds = time.perf_counter() - t0
-            cpu1, rss = proc_cpu_rss(driver.proc.pid)
+            cpu1, rss = procstat.cpu_and_peak_rss(driver.proc.pid)
         client.indices.refresh(index=f"{prefix}-detections-*")
         indexed = int(client.count(index=f"{prefix}-detections-*")["count"])
         return {

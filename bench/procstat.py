@@ -30,6 +30,17 @@ class Proc:
     peak_rss_bytes: int
 
 
+def cpu_and_peak_rss(pid: int) -> tuple[float, int]:
+    """CPU seconds (user + system) and peak RSS in bytes of one process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    hwm = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            hwm = int(line.split()[1]) * 1024
+    return cpu, hwm
+
+
 def snapshot() -> dict[int, Proc]:
     out: dict[int, Proc] = {}
     for entry in Path("/proc").iterdir():
@@ -40,13 +51,7 @@ def snapshot() -> dict[int, Proc]:
             role = next((name for name, mark in ROLES if mark in cmdline), None)
             if role is None:
                 continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-            hwm = 0
-            for line in (entry / "status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    hwm = int(line.split()[1]) * 1024
-            out[int(entry.name)] = Proc(role, cpu, hwm)
+            out[int(entry.name)] = Proc(role, *cpu_and_peak_rss(int(entry.name)))
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
     return out
