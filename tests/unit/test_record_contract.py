@@ -112,7 +112,29 @@ def test_a_long_batch_beats_the_heartbeat_while_it_works(make_pipeline):
     pipeline.handler.handle(
         [RawRecord(frame(0, FrameOffsetInSeconds=i / 100), str(i + 1), "pk", int(T0 * 1000)) for i in range(1000)]
     )
-    assert len(beats) == 5
+    assert len(beats) == 10  # every 200 records parsed, and again every 200 whose documents are built
+
+
+def test_a_batch_is_tracked_before_its_documents_are_built(make_pipeline):
+    """Alerts leave from the tracker: building every record's documents first would delay them all."""
+    pipeline = make_pipeline()
+    handler = pipeline.handler
+    order: list[str] = []
+    track, prepare = handler.tracking.process, handler._prepare
+
+    def tracked(*args: object, **kwargs: object):
+        order.append("track")
+        return track(*args, **kwargs)
+
+    def prepared(*args: object, **kwargs: object):
+        order.append("prepare")
+        return prepare(*args, **kwargs)
+
+    handler.tracking.process, handler._prepare = tracked, prepared
+    handler.handle(
+        [RawRecord(frame(0, FrameOffsetInSeconds=i / 10), str(i + 1), "pk", int(T0 * 1000)) for i in range(3)]
+    )
+    assert order == ["track", "prepare", "prepare", "prepare"]
 
 
 class RefusingIndex:

@@ -95,6 +95,39 @@ def test_a_tailgater_close_behind_an_employee_gets_an_unknown_track_and_an_alert
     assert len(unknown) == 1 and unknown[0].identity is None
 
 
+def test_a_visitor_stepping_into_an_employees_first_place_is_not_given_the_employees_name():
+    # The employee's first face opens a track; a frame later the visitor stands 0.5 w from that place while
+    # the employee, recognised, has moved 4 w on and opens a track of its own. One person is not in two
+    # places: once that track is seen again, the run of unmatched faces is split off the first track.
+    people = {
+        "emp-a": [(0, 0.30, 0.5, "emp-a")] + [(s, 0.30 + 4 * W + (s - 1) * 2 * W, 0.5, "emp-a") for s in range(1, 5)],
+        "visitor-b": [(s, 0.30 + s * 0.5 * W, 0.5, None) for s in range(1, 5)],
+    }
+    frames, truth = build(people)
+    tracks, owned = owners(frames, truth)
+    confirmed = {next(iter(owned[tid])): t for tid, t in tracks.items() if t.confirmed and len(owned[tid]) == 1}
+    assert {tid for tid, t in tracks.items() if t.confirmed and len(owned[tid]) > 1} == set()
+    assert confirmed["visitor-b"].identity()[0] is None and confirmed["visitor-b"].hits == 4
+    assert confirmed["emp-a"].identity()[0] == "emp-a"
+
+
+def test_a_newcomer_where_a_walker_stood_a_frame_ago_is_priced_walking_like_the_walker():
+    # The walker's first face is at 0 w; a frame later it is at 2.4 w and the second person appears at 0.5 w,
+    # in the same lane, then both walk at ~2 w per frame. At the next frame the relink weighs "the second
+    # person joined the walker's track" against "the walker did, and the second person is new": priced
+    # standing still, the newcomer seemed to have taken the walker's place and both hypotheses broke up.
+    walker = [0, 2.4, 4.6, 6.8, 9.0]
+    follower = [0.5, 2.4, 4.5, 6.6]
+    people = {
+        "walker": [(s, 0.15 + x * W, 0.5, None) for s, x in enumerate(walker)],
+        "follower": [(s + 1, 0.15 + x * W, 0.5, None) for s, x in enumerate(follower)],
+    }
+    frames, truth = build(people)
+    tracks, owned = owners(frames, truth)
+    assert_one_track_each(tracks, owned, set(people))
+    assert sorted(t.hits for t in tracks.values() if t.confirmed) == [4, 5]
+
+
 def test_a_fast_crossing_keeps_both_people_apart():
     # Positions in face widths. The fast walker speeds up from 1.5 to 2.1 w per frame just as the slower
     # one, coming the other way, passes 0.6 w beside its path; neither is ever recognised.

@@ -18,12 +18,16 @@ the nearest face is often the person behind, who has stepped into the place of t
 links made at the previous frame between one-face tracks and the faces that joined them are provisional:
 at the next frame of the camera they are chosen again, jointly, with what that frame shows (does the
 pair's constant-velocity prediction find a face?), and the young tracks are rebuilt from their kept
-faces. The decision is taken by record time, one frame later, and never revisited.
+faces. The decision is taken by record time, one frame later, and never revisited. A face priced as
+starting a track of its own moves as the young pairs beside it would: people who enter together walk
+together.
 
 Takeovers and turns. A recognised track that takes two unmatched faces in a row loses them to a track
 of their own (somebody else walked into the place: a tailgater); it gets them back if that track is then
-recognised as it. A moving track left without a face may take, beyond its gate, a face no track took,
-where identity does not object (people turn, and near the camera image motion grows fast).
+recognised as it. A track matched in a few faces loses its run of unmatched faces at once when another
+open track, seen since the run began, is recognised as its person: one person is not in two places.
+A moving track left without a face may take, beyond its gate, a face no track took, where identity
+does not object (people turn, and near the camera image motion grows fast).
 
 Re-appearance. A face is associated directly only with a track seen within `direct_gap_s`. After a
 longer gap (the person was hidden) it starts a tentative track; when that track is confirmed it is
@@ -84,12 +88,17 @@ class TrackerParams:
     unknown_vs_known: float = 1.0  # a recognised face for a track never recognised: up to this much more
     takeover_faces: int = 2  # unmatched faces in a row after which a recognised track is split
     takeover_min_matched: int = 3  # ...a track counts as recognised from this many matched frames (and 80 %)
+    split_min_matched: int = 1  # a track matched in this many faces (and 80 %) may be split too...
+    takeover_faces_weak: int = 99  # ...after this many unmatched faces in a row, while it is not recognised
+    split_on_named_elsewhere: bool = True  # ...or after one, when another track is recognised as its person
+    named_elsewhere_min_matched: int = 1  # ...in this many of its faces
     second_chance_gate: float = 3.0  # face widths: a track of the previous frame left without a face, beyond its gate
     second_chance_min_speed: float = 0.5  # ...of a track moving at least this fast (face widths/s)
     unmatched_for_recognised: float = 0.5  # an unmatched face for a recognised track costs this much more
     unknown_face_gate: float = 0.6  # gate share for an unmatched face of a track matched throughout, and the reverse
     relink_miss_cost: float = 3.5  # a young pair (or one face) the next frame finds nothing for
     relink_new_cost: float = 4.0  # a face at the previous frame starting a track of its own
+    relink_borrow_radius: float = 4.0  # ...priced moving as the young pairs this close (face widths) would
 
 
 @dataclass(frozen=True)
@@ -585,15 +594,12 @@ class CameraTracker:
             costs = [c for _, c in self._prices(view, faces, range(len(faces)), view[-1])]
             return min(min(costs), miss) if costs else miss
 
+        paired = {key: self._probe([parents[key[0]], children[key[1]]]) for key in links}
         alone_parent = [ahead(probe) for probe in probes]  # a parent's probe is the one that priced its links
-        alone_child = [p.relink_new_cost + ahead(self._probe([b])) for b in children]
+        alone_child = [p.relink_new_cost + ahead(self._alone(bi, b, paired)) for bi, b in enumerate(children)]
         # each pair relative to leaving both alone, plus the two unpaired prices assign() charges
         pairs = {
-            (ai, bi): link
-            + ahead(self._probe([parents[ai], children[bi]]))
-            - alone_parent[ai]
-            - alone_child[bi]
-            + 2 * p.unpaired_cost
+            (ai, bi): link + ahead(paired[(ai, bi)]) - alone_parent[ai] - alone_child[bi] + 2 * p.unpaired_cost
             for (ai, bi), link in links.items()
         }
         chosen = dict(assign(pairs, p.unpaired_cost))
@@ -641,6 +647,30 @@ class CameraTracker:
             seen_b.add(bi)
         return True
 
+    def _alone(self, bi: int, child: Observation, paired: dict[tuple[int, int], Track]) -> Track:
+        """The probe of a face of the previous frame starting a track of its own, moving as the pairs beside it
+        that do not hold it would (people entering together walk together): left standing still, a newcomer
+        behind a walker is priced as if it took the place the walker has left."""
+        probe = self._probe([child])
+        radius = self.params.relink_borrow_radius
+        if radius <= 0:
+            return probe
+        (cx, cy), width = child.face.box.centre, child.face.box.width
+        total = sx = sy = 0.0
+        for (_, other), pair in paired.items():
+            if other == bi or pair.hits < 2:
+                continue
+            d = math.hypot(cx - pair.centre[0], cy - pair.centre[1]) / ((width + pair.width) / 2.0)
+            if d > radius or max(width, pair.width) / min(width, pair.width) > self.params.max_size_ratio:
+                continue
+            w = 1.0 / (1.0 + d)
+            total += w
+            sx += w * pair.velocity[0] * width / pair.width
+            sy += w * pair.velocity[1] * width / pair.width
+        if total > 0.0:
+            probe.velocity = (sx / total, sy / total)
+        return probe
+
     def _probe(self, obs: list[Observation]) -> Track:
         """A throw-away track made of these faces, to price what it would do next."""
         first = obs[0]
@@ -660,6 +690,7 @@ class CameraTracker:
         track.hits = track.matched = track.quality_frames = 0
         track.votes, track.best_similarity, track.best_frame = {}, {}, None
         track.detection_ids, track.observations = [], []
+        track.streak, track.before_streak = [], None  # a run of unmatched faces counts again from here
         for o in obs:
             self._apply(track, o.face, o.t, o.fragment_number, o.frame_offset_s)
             track.detection_ids.append(o.det)
@@ -694,7 +725,10 @@ class CameraTracker:
     def _before_unmatched(self, track: Track, face: DetectedFace) -> Track | None:
         """A copy of a recognised track about to take its first unmatched face in a row (else None)."""
         best = face.best_match
-        if track.streak or (best is not None and best.similarity >= MATCH_THRESHOLD) or not self._recognised(track):
+        p = self.params
+        if track.streak or (best is not None and best.similarity >= MATCH_THRESHOLD):
+            return None
+        if track.matched < p.split_min_matched or track.matched < 0.8 * track.hits:
             return None
         return dataclasses.replace(
             track,
@@ -730,7 +764,10 @@ class CameraTracker:
         if track.before_streak is None:
             return
         track.streak.append(obs)
-        if len(track.streak) < self.params.takeover_faces:
+        p = self.params
+        before = track.before_streak
+        needed = p.takeover_faces if self._recognised(before) else p.takeover_faces_weak
+        if len(track.streak) < needed and not self._named_elsewhere(track, before, track.streak[0].t):
             return
         streak, before = track.streak, track.before_streak
         new = self._new_track(self.stream_arn, streak[0].t, streak[0].face)
@@ -759,6 +796,24 @@ class CameraTracker:
         self.open.append(new)
         result.touched.append(new)
         result.faces[new.track_id] = result.faces.pop(track.track_id)
+
+    def _named_elsewhere(self, track: Track, before: Track, since: float) -> bool:
+        """Another open track, seen since the run of unmatched faces began, is recognised as the person this
+        track was named for: one person is not in two places, so the run is somebody else's."""
+        if not self.params.split_on_named_elsewhere:
+            return False
+        who = before.identity()[0]
+        if who is None:
+            return False
+        for other in self.open:
+            if (
+                other is not track
+                and other.last_seen >= since
+                and other.matched >= self.params.named_elsewhere_min_matched
+                and other.identity()[0] == who
+            ):
+                return True
+        return False
 
     def _by_id(self, track_id: str) -> Track | None:
         return next((tr for tr in self.open if tr.track_id == track_id), None)

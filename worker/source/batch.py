@@ -149,7 +149,7 @@ class BatchHandler:
         now = self.clock()
         received_ms = received_ms if received_ms is not None else int(time.time() * 1000)
         stats = BatchStats(records=len(records))
-        prepared: list[Prepared] = []
+        parsed: list[tuple[RawRecord, FrameRecord]] = []
         dead: list[QuarantineEntry] = []
         for n, record in enumerate(records):
             if n % PROGRESS_EVERY == PROGRESS_EVERY - 1:
@@ -161,6 +161,29 @@ class BatchHandler:
                 continue
             if self.window is not None and not self.window.wants_camera(frame):
                 continue  # a replay of other cameras: this one is not processed at all
+            parsed.append((record, frame))
+        replay = self.replay
+        replayed = (
+            [int(r.sequence_number) <= replay.through for r, _ in parsed]
+            if replay is not None and not replay.deliver_alerts
+            else None
+        )
+        if self.window is not None and not self.cfg.replay.deliver_alerts:
+            replayed = [True] * len(parsed)
+        # Every record of the batch was archived before (a previous owner, or the run a rewind went back
+        # over): so were the tracks its records closed.
+        seen_before = bool(
+            records and self.archived_through is not None and int(records[-1].sequence_number) <= self.archived_through
+        )
+        # Tracked before any document is built: the alerts a frame raises leave for their lanes while the
+        # batch is tracked, not after every record's documents and archive line (an alert's latency).
+        tracking = self.tracking.process(
+            [f for _, f in parsed], [r.arrival_ms for r, _ in parsed], received_ms, replayed
+        )
+        prepared: list[Prepared] = []
+        for n, (record, frame) in enumerate(parsed):
+            if n % PROGRESS_EVERY == PROGRESS_EVERY - 1:
+                self.on_progress()
             try:
                 prepared.append(self._prepare(record, frame))
             except Exception as exc:  # a record the contract let through but we cannot use
@@ -168,22 +191,6 @@ class BatchHandler:
                     "record_unusable", sequence_number=record.sequence_number, error=type(exc).__name__, exc_info=exc
                 )
                 dead.append(self._entry(record, "process", "unusable", f"{type(exc).__name__}: {str(exc)[:200]}"))
-        replay = self.replay
-        replayed = (
-            [int(p.record.sequence_number) <= replay.through for p in prepared]
-            if replay is not None and not replay.deliver_alerts
-            else None
-        )
-        if self.window is not None and not self.cfg.replay.deliver_alerts:
-            replayed = [True] * len(prepared)
-        # Every record of the batch was archived before (a previous owner, or the run a rewind went back
-        # over): so were the tracks its records closed.
-        seen_before = bool(
-            records and self.archived_through is not None and int(records[-1].sequence_number) <= self.archived_through
-        )
-        tracking = self.tracking.process(
-            [p.frame for p in prepared], [p.record.arrival_ms for p in prepared], received_ms, replayed
-        )
         archive: list[bytes] = []
         for p in prepared:
             stats.faces += len(p.ops)
@@ -207,7 +214,7 @@ class BatchHandler:
                 )
             else:
                 archive.append(p.line)
-        origins = {doc_id: prepared[i].record for doc_id, i in tracking.origins.items()}
+        origins = {doc_id: parsed[i][0] for doc_id, i in tracking.origins.items()}
         self._buffer_tracking(tracking, stats, now, origins, archive_tracks=not seen_before)
         self.buffer.add_archive(self.cfg.firehose.raw_stream, archive, now)
         self.buffer.add_quarantine(dead, now)
