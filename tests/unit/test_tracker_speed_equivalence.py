@@ -58,9 +58,14 @@ def reference_cost(camera: CameraTracker, track: Track, face: DetectedFace, t: f
         return None
     cx, cy = face.box.centre
     distance = math.hypot(cx - px, cy - py) / max((width + pw) / 2.0, 1e-6)
-    if distance > camera._gate(track, abs(t - track.last_seen)) * scale:
+    gate = camera._gate(track, abs(t - track.last_seen))
+    if distance > gate * scale:
         return None
-    place = distance + 3.0 * (ratio - 1.0)
+    if p.uncertainty_ref > 0:  # the distance in the track's own uncertainty (TrackerParams.uncertainty_ref)
+        rel = (gate / p.uncertainty_ref) ** p.uncertainty_power
+        place = distance / rel + math.log(rel) + 3.0 * (ratio - 1.0)
+    else:
+        place = distance + 3.0 * (ratio - 1.0)
     if same_person:
         return place - p.identity_bonus
     if known and winner is not None:

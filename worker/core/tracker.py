@@ -98,6 +98,13 @@ class TrackerParams:
     unknown_face_gate: float = 0.6  # gate share for an unmatched face of a track matched throughout, and the reverse
     relink_miss_cost: float = 3.5  # a young pair (or one face) the next frame finds nothing for
     relink_new_cost: float = 4.0  # a face at the previous frame starting a track of its own
+    # A pair's distance is priced in the track's own uncertainty: divided by rel = (gate / uncertainty_ref) **
+    # uncertainty_power, plus log(rel) (the shape of a negative log-likelihood), so the same distance is less
+    # evidence against a fast or young track, whose prediction is looser, than against a slow one. Priced in
+    # raw face widths (uncertainty_ref 0), a crowd's faces went to whichever track moved least. The square
+    # root, not the gate itself: dividing by the whole gate let a fast walker take a slower face beside it.
+    uncertainty_ref: float = 1.0
+    uncertainty_power: float = 0.5
     relink_borrow_radius: float = 4.0  # ...priced moving as the young pairs this close (face widths) would
 
 
@@ -347,6 +354,7 @@ class CameraTracker:
         x, y, radius = reach
         radius2 = radius * radius
         veto, max_ratio = p.conflict_veto_similarity, p.max_size_ratio
+        norm = p.uncertainty_ref
         for fi in candidates:
             cx, cy, width, known, who, similarity = faces[fi]
             if (cx - x) ** 2 + (cy - y) ** 2 > radius2:
@@ -372,7 +380,11 @@ class CameraTracker:
             distance = math.hypot(cx - px, cy - py) / (mean if mean >= 1e-6 else 1e-6)
             if distance > gate * scale:
                 continue
-            place = distance + 3.0 * (ratio - 1.0)
+            if norm > 0:  # in the track's own uncertainty: its gate (see TrackerParams.uncertainty_ref)
+                rel = (gate / norm) ** p.uncertainty_power
+                place = distance / rel + math.log(rel) + 3.0 * (ratio - 1.0)
+            else:
+                place = distance + 3.0 * (ratio - 1.0)
             if same_person:
                 out.append((fi, place - p.identity_bonus))
             elif known and winner is not None:
