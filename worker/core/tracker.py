@@ -69,7 +69,7 @@ class TrackerParams:
     reorder_window_s: float = 5.0  # a frame further behind the camera's latest is late: not tracked
     direct_gap_s: float = 2.5  # longer gaps re-join a track only by stitching a confirmed tentative track
     min_hits: int = 3  # faces before a track is confirmed (may alert, counts as a sighting)
-    max_distance: float = 0.75  # face widths between predicted and observed centre, with no time elapsed
+    max_distance: float = 1.25  # face widths between predicted and observed centre, with no time elapsed
     distance_per_s: float = 0.15  # the gate widens by this many face widths per second of gap...
     distance_per_speed: float = 1.0  # ...plus this share of the track's own speed (widths/s) per second
     max_distance_unmoved: float = 3.5  # the gate of a track with one face (no velocity known yet)
@@ -82,7 +82,7 @@ class TrackerParams:
     max_growth: float = 0.5  # |d(ln width)/dt| at most, 1/s: faster is noise (or another face)
     stitch_min_matched: int = 2  # a known track this often matched does not take back a never-matched one
     stitch_max_unknown: int = 2  # an unknown track this long, never matched, does not take back a known one
-    unpaired_cost: float = 3.0  # price of leaving a track, or a face, unpaired in a frame (face widths)
+    unpaired_cost: float = 1.5  # price of leaving a track, or a face, unpaired in a frame (see uncertainty_ref)
     identity_bonus: float = 1.5  # a face recognised as the track's own person costs this much less
     identity_conflict: float = 1.5  # ...recognised as somebody else (below strong_similarity): this much more
     unknown_vs_known: float = 1.0  # a recognised face for a track never recognised: up to this much more
@@ -105,6 +105,7 @@ class TrackerParams:
     # root, not the gate itself: dividing by the whole gate let a fast walker take a slower face beside it.
     uncertainty_ref: float = 1.0
     uncertainty_power: float = 0.5
+    relink_max_distance: float = 0.75  # max_distance of a young pair's look ahead: its velocity is one step's
     relink_borrow_radius: float = 4.0  # ...priced moving as the young pairs this close (face widths) would
 
 
@@ -302,7 +303,7 @@ class CameraTracker:
         gate = self._gate(track, abs(t - track.last_seen), base) * gate_scale
         return _place(px, py, pw, inside, gate, centre[0], centre[1], width, self.params.max_size_ratio)
 
-    def _view(self, track: Track, t: float) -> _View | None:
+    def _view(self, track: Track, t: float, base: float | None = None) -> _View | None:
         """The track's figures at time t that every face it is priced against shares: computed once per track
         and frame rather than once per pair. None: seen too long ago to take a face directly."""
         p = self.params
@@ -320,7 +321,7 @@ class CameraTracker:
             gate = p.max_distance_unmoved
         else:
             speed = math.hypot(vx, vy) / (width if width >= 1e-6 else 1e-6)
-            gate = p.max_distance + dt * (p.distance_per_s + p.distance_per_speed * speed)
+            gate = (p.max_distance if base is None else base) + dt * (p.distance_per_s + p.distance_per_speed * speed)
         winner, similarity = track.identity() if track.votes else (None, 0.0)
         # _place measures in the mean width of prediction and face (at most max_size_ratio apart)
         scale = pw * (1.0 + p.max_size_ratio) / 2.0
@@ -600,7 +601,7 @@ class CameraTracker:
         miss = p.relink_miss_cost
 
         def ahead(probe: Track) -> float:
-            view = self._view(probe, t)
+            view = self._view(probe, t, base=p.relink_max_distance)
             if view is None:
                 return miss
             costs = [c for _, c in self._prices(view, faces, range(len(faces)), view[-1])]
