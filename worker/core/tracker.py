@@ -70,6 +70,8 @@ class TrackerParams:
     direct_gap_s: float = 2.5  # longer gaps re-join a track only by stitching a confirmed tentative track
     min_hits: int = 3  # faces before a track is confirmed (may alert, counts as a sighting)
     max_distance: float = 1.25  # face widths between predicted and observed centre, with no time elapsed
+    max_distance_still: float = 0.75  # ...for a track standing still, growing to max_distance at moving_speed
+    moving_speed: float = 0.2  # face widths per second
     distance_per_s: float = 0.15  # the gate widens by this many face widths per second of gap...
     distance_per_speed: float = 1.0  # ...plus this share of the track's own speed (widths/s) per second
     max_distance_unmoved: float = 3.5  # the gate of a track with one face (no velocity known yet)
@@ -235,6 +237,13 @@ _View = tuple[
 ]
 
 
+def _gate_base(p: TrackerParams, speed: float) -> float:
+    """A track's gate before time widens it: max_distance for a walker, narrower for somebody standing."""
+    if speed >= p.moving_speed:
+        return p.max_distance
+    return p.max_distance_still + (p.max_distance - p.max_distance_still) * speed / p.moving_speed
+
+
 def _face_view(face: DetectedFace) -> _FaceView:
     cx, cy = face.box.centre
     best = face.best_match
@@ -284,9 +293,8 @@ class CameraTracker:
         if track.hits <= 1:
             return self.params.max_distance_unmoved
         p = self.params
-        return (p.max_distance if base is None else base) + dt * (
-            p.distance_per_s + p.distance_per_speed * track.speed()
-        )
+        speed = track.speed()
+        return (_gate_base(p, speed) if base is None else base) + dt * (p.distance_per_s + p.distance_per_speed * speed)
 
     def _place_cost(
         self,
@@ -321,7 +329,8 @@ class CameraTracker:
             gate = p.max_distance_unmoved
         else:
             speed = math.hypot(vx, vy) / (width if width >= 1e-6 else 1e-6)
-            gate = (p.max_distance if base is None else base) + dt * (p.distance_per_s + p.distance_per_speed * speed)
+            start = _gate_base(p, speed) if base is None else base
+            gate = start + dt * (p.distance_per_s + p.distance_per_speed * speed)
         winner, similarity = track.identity() if track.votes else (None, 0.0)
         # _place measures in the mean width of prediction and face (at most max_size_ratio apart)
         scale = pw * (1.0 + p.max_size_ratio) / 2.0
