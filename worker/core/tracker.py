@@ -91,9 +91,8 @@ class TrackerParams:
     takeover_faces: int = 2  # unmatched faces in a row after which a recognised track is split
     takeover_min_matched: int = 3  # ...a track counts as recognised from this many matched frames (and 80 %)
     split_min_matched: int = 1  # a track matched in this many faces (and 80 %) may be split too...
-    takeover_faces_weak: int = 99  # ...after this many unmatched faces in a row, while it is not recognised
-    split_on_named_elsewhere: bool = True  # ...or after one, when another track is recognised as its person
-    named_elsewhere_min_matched: int = 1  # ...in this many of its faces
+    takeover_faces_weak: int = 0  # ...after this many unmatched faces in a row while not recognised (0: never),
+    split_on_named_elsewhere: bool = True  # ...or after one, when another open track is recognised as its person
     second_chance_gate: float = 3.0  # face widths: a track of the previous frame left without a face, beyond its gate
     second_chance_min_speed: float = 0.5  # ...of a track moving at least this fast (face widths/s)
     unmatched_for_recognised: float = 0.5  # an unmatched face for a recognised track costs this much more
@@ -789,7 +788,7 @@ class CameraTracker:
         p = self.params
         before = track.before_streak
         needed = p.takeover_faces if self._recognised(before) else p.takeover_faces_weak
-        if len(track.streak) < needed and not self._named_elsewhere(track, before, track.streak[0].t):
+        if (needed <= 0 or len(track.streak) < needed) and not self._named_elsewhere(track, before, track.streak[0].t):
             return
         streak, before = track.streak, track.before_streak
         new = self._new_track(self.stream_arn, streak[0].t, streak[0].face)
@@ -828,12 +827,7 @@ class CameraTracker:
         if who is None:
             return False
         for other in self.open:
-            if (
-                other is not track
-                and other.last_seen >= since
-                and other.matched >= self.params.named_elsewhere_min_matched
-                and other.identity()[0] == who
-            ):
+            if other is not track and other.last_seen >= since and other.matched and other.identity()[0] == who:
                 return True
         return False
 
