@@ -90,9 +90,8 @@ class TrackerParams:
     unknown_vs_known: float = 1.0  # a recognised face for a track never recognised: up to this much more
     takeover_faces: int = 2  # unmatched faces in a row after which a recognised track is split
     takeover_min_matched: int = 3  # ...a track counts as recognised from this many matched frames (and 80 %)
-    split_min_matched: int = 1  # a track matched in this many faces (and 80 %) may be split too...
-    takeover_faces_weak: int = 0  # ...after this many unmatched faces in a row while not recognised (0: never),
-    split_on_named_elsewhere: bool = True  # ...or after one, when another open track is recognised as its person
+    split_min_matched: int = 1  # a track matched in this many faces (and 80 %) is split, while not recognised,
+    # after one unmatched face once another open track is recognised as its person (_named_elsewhere)
     second_chance_gate: float = 3.0  # face widths: a track of the previous frame left without a face, beyond its gate
     second_chance_min_speed: float = 0.5  # ...of a track moving at least this fast (face widths/s)
     unmatched_for_recognised: float = 0.5  # an unmatched face for a recognised track costs this much more
@@ -787,8 +786,8 @@ class CameraTracker:
         track.streak.append(obs)
         p = self.params
         before = track.before_streak
-        needed = p.takeover_faces if self._recognised(before) else p.takeover_faces_weak
-        if (needed <= 0 or len(track.streak) < needed) and not self._named_elsewhere(track, before, track.streak[0].t):
+        long_enough = self._recognised(before) and len(track.streak) >= p.takeover_faces
+        if not long_enough and not self._named_elsewhere(track, before, track.streak[0].t):
             return
         streak, before = track.streak, track.before_streak
         new = self._new_track(self.stream_arn, streak[0].t, streak[0].face)
@@ -821,8 +820,6 @@ class CameraTracker:
     def _named_elsewhere(self, track: Track, before: Track, since: float) -> bool:
         """Another open track, seen since the run of unmatched faces began, is recognised as the person this
         track was named for: one person is not in two places, so the run is somebody else's."""
-        if not self.params.split_on_named_elsewhere:
-            return False
         who = before.identity()[0]
         if who is None:
             return False
