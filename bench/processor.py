@@ -62,7 +62,7 @@ def documents(records: list, env: dict[str, str], flush_every: int = 5000) -> li
         handler.handle(records[start : start + 1000], received_ms=0)
         since += 1000
         if since >= flush_every or start + 1000 >= len(records):
-            flushes.append(list(handler.buffer.take().ops.values()))
+            flushes.append(list(handler.buffer.take().ops.values()) + handler.tracking.hand_off_ops())
             since = 0
     return flushes
 

@@ -70,7 +70,7 @@ def run_once(records: list[RawRecord], flush_every: int) -> tuple[int, int, int,
         since_flush += len(batch)
         if since_flush >= flush_every or start + BATCH >= len(records):
             pending = handler.buffer.take()
-            ops = list(pending.ops.values())
+            ops = list(pending.ops.values()) + handler.tracking.hand_off_ops()  # the cameras' states, as a flush
             for chunk in _chunks(ops, cfg.opensearch.bulk_max_bytes, cfg.opensearch.bulk_max_docs):
                 body += len(b"".join(line for _, line in chunk))
             for lines in pending.archive.values():

@@ -70,7 +70,13 @@ class BestFrameSource(TypedDict, total=False):
     score: float
 
 
-class TrackSource(TypedDict):
+class _TrackResume(TypedDict, total=False):
+    # Written only by workers from before the hand-off state moved whole into the camera state, and still
+    # accepted (a rolling deploy): the tracker's state for the next owner; not indexed.
+    resume: dict[str, Any]
+
+
+class TrackSource(_TrackResume):
     """One visit of one person to one camera (`<prefix>-tracks-YYYY.MM.DD`, by its first frame)."""
 
     track_id: str
@@ -91,7 +97,6 @@ class TrackSource(TypedDict):
     confirmed: bool
     state: str  # open | closed
     best_frame: BestFrameSource | None
-    resume: dict[str, Any]  # the tracker's state for the next owner; not indexed
 
 
 class SinkTimes(TypedDict, total=False):
@@ -140,7 +145,7 @@ class CameraStateSource(TypedDict):
     camera_id: str
     applied_until: int
     shard_id: str
-    open_tracks: list[dict[str, str]]
+    open_tracks: list[dict[str, Any]]  # each open track whole (worker/core/track_docs.py track_snapshot)
     alert_clocks: dict[str, Any]
     previous_t: float  # seconds: the tracker's latest frame with faces (its young links are provisional)
 

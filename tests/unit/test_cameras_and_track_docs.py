@@ -11,7 +11,7 @@ import pytest
 from worker.config import ConfigError, load_config
 from worker.core.cameras import Camera, CameraRegistry
 from worker.core.record import parse_frame_record
-from worker.core.track_docs import camera_state, category_of, track_document, track_from_document
+from worker.core.track_docs import camera_state, category_of, track_document, track_from_snapshot, track_snapshot
 from worker.core.tracker import Tracker
 from worker.sim.encode import encode_frame
 from worker.sim.scenario import build_scenario, frames_of, preset
@@ -132,10 +132,8 @@ def test_a_document_round_trips_into_the_same_tracker_state():
     tracker = Tracker()
     for frame in _frames(seed=6)[:120]:
         tracker.observe(frame)
-    registry = CameraRegistry()
     for track in tracker.open_tracks():
-        doc = json.loads(json.dumps(track_document(track, registry.lookup(track.stream_arn), "wl_").source))
-        back = track_from_document(doc)
+        back = track_from_snapshot(json.loads(json.dumps(track_snapshot(track))))
         for name in (
             "track_id",
             "first_seen",
@@ -164,12 +162,11 @@ def _handed_over(frames, every: int) -> dict[str, dict]:
     for n, frame in enumerate(frames):
         if n and n % every == 0:
             states = {
-                arn: json.loads(json.dumps(camera_state(cam, "", "", lambda t: "i", {})))
-                for arn, cam in tracker.cameras.items()
+                arn: json.loads(json.dumps(camera_state(cam, "", "", {}))) for arn, cam in tracker.cameras.items()
             }
             tracker = Tracker()
             for arn, state in states.items():
-                opened = [track_from_document(docs[ref["id"]]) for ref in state["open_tracks"]]
+                opened = [track_from_snapshot(entry) for entry in state["open_tracks"]]
                 tracker.camera(arn).restore(opened, state["applied_until"] / 1000.0, state["previous_t"])
         result = tracker.observe(frame)
         for t in result.touched + result.closed:

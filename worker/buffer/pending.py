@@ -21,6 +21,8 @@ class PendingWrites:
     origin: dict[str, RawRecord] = field(default_factory=dict)  # detection id -> its record
     archive: dict[str, list[bytes]] = field(default_factory=dict)  # delivery stream -> NDJSON lines
     quarantine: list[QuarantineEntry] = field(default_factory=list)
+    # The cameras' state as of `last_sequence` (taken with the buffer): written after all the rest.
+    hand_off: list[IndexOp] = field(default_factory=list)
     last_sequence: str | None = None  # the newest record this buffer covers
     records: int = 0
     bytes: int = 0

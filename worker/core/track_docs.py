@@ -7,7 +7,6 @@ the track's first frame, so writing a track again replaces it instead of adding 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +44,7 @@ def track_document(track: Track, camera: Camera, watchlist_prefix: str) -> Track
     source: TrackSource = {
         "track_id": track.track_id,
         "stream_arn": track.stream_arn,
-        **camera.location(),
+        **camera.location(),  # type: ignore[typeddict-item]  # extra_checks: `resume` is only in old documents
         "first_seen": _ms(track.first_seen),
         "last_seen": _ms(track.last_seen),
         "duration_s": round(track.last_seen - track.first_seen, 3),
@@ -65,31 +64,35 @@ def track_document(track: Track, camera: Camera, watchlist_prefix: str) -> Track
             "bbox": best.box.as_dict(),
             "score": round(best.score, 6),
         },
-        # Not indexed (the mapping disables it): what the next owner of the shard needs to go on.
-        "resume": {
-            "first_seen": track.first_seen,
-            "last_seen": track.last_seen,
-            "centre": list(track.centre),
-            "width": track.width,
-            "first_centre": list(track.first_centre),
-            "first_width": track.first_width,
-            "velocity": list(track.velocity),
-            "growth": track.growth,
-            "votes": dict(sorted(track.votes.items())),
-            "best_similarity": dict(sorted(track.best_similarity.items())),
-            "best_frame_time": best.frame_time if best else None,
-            "best_frame_score": best.score if best else None,
-            "quality_frames": track.quality_frames,
-            "alerted": sorted(track.alerted),
-            # What the tracker still may revise (a young track's faces, a takeover in progress): without
-            # it, a new owner of the shard would decide these differently from the worker it replaces.
-            "observations": [_observation(o) for o in track.observations],
-            "streak": [_observation(o) for o in track.streak],
-            "before_streak": _snapshot(track.before_streak),
-            "split_from": track.split_from,
-        },
     }
     return TrackDoc(track.track_id, day_of(track.first_seen), source)
+
+
+def _resume(track: Track) -> dict[str, Any]:
+    """What the next owner of the camera needs to go on with this track, beyond its document."""
+    best = track.best_frame
+    return {
+        "first_seen": track.first_seen,
+        "last_seen": track.last_seen,
+        "centre": list(track.centre),
+        "width": track.width,
+        "first_centre": list(track.first_centre),
+        "first_width": track.first_width,
+        "velocity": list(track.velocity),
+        "growth": track.growth,
+        "votes": dict(sorted(track.votes.items())),
+        "best_similarity": dict(sorted(track.best_similarity.items())),
+        "best_frame_time": best.frame_time if best else None,
+        "best_frame_score": best.score if best else None,
+        "quality_frames": track.quality_frames,
+        "alerted": sorted(track.alerted),
+        # What the tracker still may revise (a young track's faces, a takeover in progress): without it, a
+        # new owner of the shard would decide these differently from the worker it replaces.
+        "observations": [_observation(o) for o in track.observations],
+        "streak": [_observation(o) for o in track.streak],
+        "before_streak": track_snapshot(track.before_streak) if track.before_streak is not None else None,
+        "split_from": track.split_from,
+    }
 
 
 def _face(face: DetectedFace) -> dict[str, Any]:
@@ -135,20 +138,25 @@ def _observation_from(d: dict[str, Any]) -> Observation:
     )
 
 
-def _snapshot(track: Track | None) -> dict[str, Any] | None:
-    """A whole track (the state a takeover split returns to), as the document's resume needs it."""
-    if track is None:
-        return None
-    doc = dict(track_document(track, _NOWHERE, "").source)
+def track_snapshot(track: Track) -> dict[str, Any]:
+    """The whole of an open track as the next owner of its camera resumes it (track_from_document reads
+    it back): kept in the camera's state document, never searched."""
+    doc = track_document(track, _NOWHERE, "").source
     return {
         "track": {k: doc[k] for k in ("track_id", "stream_arn", "frames", "matched_frames", "confirmed", "state")},
         "best_frame": doc["best_frame"],
-        "resume": doc["resume"],
+        "resume": _resume(track),
     }
 
 
+def track_from_snapshot(snapshot: dict[str, Any]) -> Track:
+    """The open track another worker handed off (track_snapshot), as this worker's tracker needs it."""
+    return track_from_document({**snapshot["track"], **snapshot})
+
+
 def track_from_document(source: dict[str, Any]) -> Track:
-    """The open track another worker persisted, as this worker's tracker needs it."""
+    """A track from a document with its `resume` state: a snapshot, or a track document written before
+    the state moved into the camera's state document (it carried its own)."""
     r = source["resume"]
     before = r.get("before_streak")
     best = source.get("best_frame")
@@ -173,7 +181,7 @@ def track_from_document(source: dict[str, Any]) -> Track:
         alerted=set(r.get("alerted", [])),
         observations=[_observation_from(o) for o in r.get("observations", [])],
         streak=[_observation_from(o) for o in r.get("streak", [])],
-        before_streak=None if before is None else track_from_document({**before["track"], **before}),
+        before_streak=None if before is None else track_from_snapshot(before),
         split_from=r.get("split_from", ""),
     )
     if best is not None:
@@ -189,10 +197,12 @@ def track_from_document(source: dict[str, Any]) -> Track:
 
 
 def camera_state(
-    camera: CameraTracker, camera_id: str, shard_id: str, index_of: Callable[[Track], str], alert_clocks: dict[str, Any]
+    camera: CameraTracker, camera_id: str, shard_id: str, alert_clocks: dict[str, Any]
 ) -> CameraStateSource:
-    """What a next owner of the camera needs: which tracks are open (and where their documents are), up to
-    which frame time they hold the camera's frames, and the alert cooldown clocks."""
+    """What a next owner of the camera needs, in one document so that it is written whole or not at all:
+    its open tracks in the tracker's order (whole: a track's own document may be a flush ahead or behind
+    when a worker dies mid-flush), up to which frame time they hold the camera's frames, and the alert
+    cooldown clocks."""
     return {
         "kind": "camera_state",
         "stream_arn": camera.stream_arn,
@@ -200,6 +210,6 @@ def camera_state(
         "applied_until": _ms(camera.watermark),  # restore() keeps it >= applied_until
         "previous_t": camera.previous_t,  # its links to young tracks are still provisional
         "shard_id": shard_id,
-        "open_tracks": [{"index": index_of(t), "id": t.track_id} for t in camera.open],
+        "open_tracks": [track_snapshot(t) for t in camera.open],
         "alert_clocks": alert_clocks,
     }

@@ -936,14 +936,14 @@ class CameraTracker:
         return closed
 
     def restore(self, tracks: list[Track], applied_until: float, previous_t: float = 0.0) -> None:
-        """Take over open tracks another worker persisted, before this camera's first frame here;
-        `previous_t` is its frame whose links to young tracks were still provisional."""
+        """Take over open tracks another worker persisted, before this camera's first frame here, in its
+        order (ties between equal prices go by it); `previous_t` is its frame whose links to young tracks
+        were still provisional."""
         known = {t.track_id for t in self.open}
         for track in tracks:
             if track.track_id not in known and not track.closed:
                 self.open.append(track)
                 self.seen.update(track.detection_ids)
-        self.open.sort(key=lambda tr: (tr.first_seen, tr.track_id))
         self.applied_until = max(self.applied_until, applied_until)
         self.watermark = max(self.watermark, applied_until)
         self.previous_t = max(self.previous_t, previous_t)

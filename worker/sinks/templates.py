@@ -85,7 +85,9 @@ TRACK_PROPERTIES: dict[str, Any] = {
             "score": _F,
         }
     },
-    "resume": {"type": "object", "enabled": False},  # tracker state for the next owner, not searchable
+    # Tracker state for the next owner, in documents written before it moved into the camera state (and by
+    # such a worker during a rolling deploy): still accepted, never searched.
+    "resume": {"type": "object", "enabled": False},
 }
 
 # One document per camera: how far its tracks are applied, and which are open (see source/tracking.py);

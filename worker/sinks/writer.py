@@ -1,15 +1,19 @@
 """One flush of a shard's buffer to every sink, in an order that makes a crash at any point harmless.
 
-1. OpenSearch: detections, tracks, camera states, alerts. Documents it refuses for good become dead letters.
+1. OpenSearch: detections, tracks, alerts. Documents it refuses for good become dead letters.
 2. Alerts: handed to the sinks' lanes (SNS, the webhook) when they were raised (worker/sinks/dispatch.py);
    here the flush only takes in what the lanes finished and retries what is due. One not delivered yet
    marks the flush `alerts_held`, and the processor does not checkpoint past it until it is.
 3. Firehose: raw records and closed tracks, each line acknowledged; written while step 1 is.
 4. Quarantine: S3 (the durable dead letter), then its searchable copy in OpenSearch.
-5. The shard's progress document (last, on its own): "everything up to sequence N is in every sink".
+5. The hand-off state: one document per camera, what a successor resumes its tracks from. Only now: a
+   successor skips the frames a state holds, so a state must never be ahead of any document its frames
+   made (a closed track's document or archive line would then never be written again).
+6. The shard's progress document (last, on its own): "everything up to sequence N is in every sink".
 Only when all of them have been acknowledged does the caller treat the buffer's position as safe to
-checkpoint. A crash before step 4 means a successor writes some of the same things again (ids make that
-harmless, and the archive loses nothing); a crash after step 5 lets the successor skip re-archiving.
+checkpoint. A crash before step 5 means a successor resumes from the previous state and writes some of
+the same things again (ids make that harmless, and the archive loses nothing); a crash after step 6 lets
+the successor skip re-archiving.
 """
 
 from __future__ import annotations
@@ -72,9 +76,10 @@ class SinkWriter:
     ) -> FlushResult:
         """Write everything pending; returns only when every sink has acknowledged it.
 
-        OpenSearch (1) and Firehose (3) are written at the same time, Firehose on the archive thread: they
-        hold different things, and the flush waits for both before steps 4 and 5, so a crash at any point
-        leaves what it left before (a successor writes both again), only sooner."""
+                OpenSearch (1) and Firehose (3) are written at the same time, Firehose on the archive thread: they
+                hold different things, and the flush waits for both before steps 4 and 5, so a crash at any point
+                leaves what it left before (a successor writes both again), only sooner. The cameras' states come after
+        every other write, so a successor never resumes from a state ahead of the documents."""
         result = FlushResult(pending.last_sequence, pending.records)
         dead = list(pending.quarantine)
         ops = list(pending.ops.values())
@@ -99,6 +104,10 @@ class SinkWriter:
             result.quarantined = len(dead)
             for entry in dead:
                 result.reasons[entry.reason] = result.reasons.get(entry.reason, 0) + 1
+        if pending.hand_off:
+            refused = self.opensearch.index(pending.hand_off)
+            if refused:  # a successor would resume from an older state than the documents: stop instead
+                raise SinkRefused(f"camera state refused: {refused[0].status} {refused[0].error}")
         if progress is not None and pending.last_sequence is not None:
             refused = self.opensearch.index([progress(pending.last_sequence)])
             if refused:

@@ -254,6 +254,7 @@ class BatchHandler:
         Off the record loop, `settle_alerts=False`: the alert lanes are asked by the loop, not the flusher."""
         application, prefix, shard_id = self.cfg.application_name, self.prefix, self.shard_id
         pending = self.buffer.take()
+        pending.hand_off = self.tracking.hand_off_ops()  # the tracker holds just what the buffer covers
         self.flushed_records += pending.records
         flushed, latest = self.flushed_records, self.latest_frame_ms
         writer = self.writer

@@ -1,11 +1,14 @@
 """The tracking stage of a shard: frames -> tracker -> track documents, and hand-off between owners.
 
-A shard's tracker lives in its record processor's memory. Everything a successor needs is written
-with every batch, before the checkpoint: the open tracks as documents, and one small state document
-per camera saying which tracks are open and up to which frame time they hold the camera's frames.
-When a worker sees a camera for the first time it reads that state (real-time GETs, no search refresh
-needed), restores the open tracks, and skips frames the restored tracks already hold. A lease moving
-in the middle of a visit therefore continues the same track instead of starting a second one.
+A shard's tracker lives in its record processor's memory. Everything a successor needs is written with
+every flush, before the checkpoint and after every other document of the flush: one state document per
+camera holding its open tracks whole and up to which frame time they hold the camera's frames. One
+document is written whole or not at all, so a worker killed in the middle of a flush leaves either the
+state before it or the state after it, never a mix (the track documents of the flush are written
+first, so a state is never ahead of them). When a worker sees a camera for the first time it reads that
+state (a real-time GET, no search refresh needed), restores the open tracks, and skips frames the
+restored tracks already hold. A lease moving in the middle of a visit therefore continues the same
+track instead of starting a second one.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from worker.core.alerts import Alert, AlertEngine, AlertRules, alert_source
 from worker.core.cameras import CameraRegistry
 from worker.core.detections import day_of, stable_id
 from worker.core.record import FrameRecord
-from worker.core.track_docs import camera_state, track_document, track_from_document
+from worker.core.track_docs import camera_state, track_document, track_from_document, track_from_snapshot
 from worker.core.tracker import Track, Tracker, TrackerParams
 from worker.logs import get_logger
 from worker.model import IndexOp
@@ -46,8 +49,8 @@ class TrackingStats:
 
 @dataclass
 class TrackingOutput:
-    ops: list[IndexOp]  # track documents, deletions of absorbed tracks, camera states
-    archive: list[bytes]  # closed tracks as NDJSON lines for the archive (without the resume state)
+    ops: list[IndexOp]  # alerts, track documents, deletions of absorbed tracks
+    archive: list[bytes]  # closed tracks as NDJSON lines for the archive
     stats: TrackingStats
     # doc id -> index of the frame (in the batch) that last wrote it: a refused document's record
     origins: dict[str, int] = field(default_factory=dict)
@@ -80,6 +83,7 @@ class TrackingStage:
         self.alerts = AlertEngine(alert_rules or AlertRules(), registry, watchlist_prefix)
         self.log = get_logger().bind(shard_id=shard_id)
         self._unregistered_seen: set[str] = set()
+        self._changed_cameras: set[str] = set()  # since the last hand_off_ops()
 
     def _index_of(self, track: Track) -> str:
         return index_name(self.prefix, "tracks", day_of(track.first_seen))
@@ -90,15 +94,22 @@ class TrackingStage:
         if not arns:
             return
         states = self.sink.get_many([(camera_state_index(self.prefix), camera_state_id(a)) for a in arns])
-        refs = [(ref["index"], ref["id"]) for state in states.values() for ref in state.get("open_tracks", [])]
-        docs = self.sink.get_many(refs)
-        by_camera: dict[str, list[Track]] = {}
-        for source in docs.values():
-            if source.get("state") == "open":
-                by_camera.setdefault(source["stream_arn"], []).append(track_from_document(source))
+        # A state written before the open tracks moved into it names their documents instead.
+        refs = [
+            (ref["index"], ref["id"])
+            for state in states.values()
+            for ref in state.get("open_tracks", [])
+            if "track" not in ref
+        ]
+        documents = self.sink.get_many(refs) if refs else {}
         for state in states.values():
             arn = state["stream_arn"]
-            tracks = by_camera.get(arn, [])
+            tracks = []
+            for entry in state.get("open_tracks", []):
+                if "track" in entry:
+                    tracks.append(track_from_snapshot(entry))
+                elif documents.get(entry["id"], {}).get("state") == "open":
+                    tracks.append(track_from_document(documents[entry["id"]]))
             self.tracker.camera(arn).restore(
                 tracks, state["applied_until"] / 1000.0, float(state.get("previous_t") or 0.0)
             )
@@ -145,7 +156,6 @@ class TrackingStage:
                 origins.update(dict.fromkeys(raised, i))
                 if self.on_alerts is not None and not quiet:
                     self.on_alerts(raised)  # a guard is waiting: before the rest of the batch
-            origins[camera_state_id(frame.stream_arn)] = i
             if result.late:
                 stats.late_frames += 1
                 continue
@@ -158,8 +168,8 @@ class TrackingStage:
                 removed[track.track_id] = track
                 origins[track.track_id] = i
             stats.closed_tracks += len(result.closed)
-        cameras = {f.stream_arn for f in frames}
-        output = self._output(changed, removed, cameras, stats, alert_docs)
+        self._changed_cameras.update(f.stream_arn for f in frames)
+        output = self._output(changed, removed, stats, alert_docs)
         output.origins = origins
         return output
 
@@ -186,13 +196,13 @@ class TrackingStage:
         closed = self.tracker.heartbeat()
         stats = TrackingStats(closed_tracks=len(closed))
         changed = {t.track_id: t for t in closed}
-        return self._output(changed, {}, {t.stream_arn for t in closed}, stats)
+        self._changed_cameras.update(t.stream_arn for t in closed)
+        return self._output(changed, {}, stats)
 
     def _output(
         self,
         changed: dict[str, Track],
         removed: dict[str, Track],
-        cameras: set[str],
         stats: TrackingStats,
         alert_docs: dict[str, tuple[str, dict]] | None = None,
     ) -> TrackingOutput:
@@ -206,12 +216,17 @@ class TrackingStage:
             doc = track_document(track, self.registry.lookup(track.stream_arn), self.watchlist_prefix)
             ops.append(IndexOp(self._index_of(track), doc.doc_id, dict(doc.source)))
             if track.closed:
-                archive.append(orjson.dumps({k: v for k, v in doc.source.items() if k != "resume"}) + b"\n")
+                archive.append(orjson.dumps(doc.source) + b"\n")
         for track in removed.values():
             ops.append(IndexOp(self._index_of(track), track.track_id, {}, delete=True))
-        for arn in sorted(cameras):
-            ops.append(IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(arn)))
         return TrackingOutput(ops, archive, stats)
+
+    def hand_off_ops(self) -> list[IndexOp]:
+        """The state documents of the cameras whose tracks changed since the last call, as they stand now:
+        taken with the buffer they close (the tracker then holds exactly the records the buffer covers),
+        and written after everything else of its flush (worker/sinks/writer.py)."""
+        arns, self._changed_cameras = sorted(self._changed_cameras), set()
+        return [IndexOp(camera_state_index(self.prefix), camera_state_id(arn), self._state(arn)) for arn in arns]
 
     def _alert_doc(self, alert: Alert, received_ms: int | None, replayed: bool = False) -> tuple[str, dict]:
         source = dict(alert_source(alert, self.shard_id, received_ms))
@@ -225,7 +240,6 @@ class TrackingStage:
                 self.tracker.cameras[stream_arn],
                 self.registry.lookup(stream_arn).camera_id,
                 self.shard_id,
-                self._index_of,
                 self.alerts.clocks(stream_arn),
             )
         )
