@@ -37,10 +37,12 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float =
 
 
 def count(client: Any, index: str, query: dict | None = None) -> int:
+    # Before the first document the index does not exist: 0, without a 404 logged at every poll.
+    missing_ok = {"ignore_unavailable": "true", "allow_no_indices": "true"}
     try:
-        client.indices.refresh(index=index)
-        return int(client.count(index=index, body={"query": query or {"match_all": {}}})["count"])
-    except Exception:  # noqa: BLE001 - the index does not exist before the first document
+        client.indices.refresh(index=index, params=missing_ok)
+        return int(client.count(index=index, body={"query": query or {"match_all": {}}}, params=missing_ok)["count"])
+    except Exception:  # noqa: BLE001 - whatever else: not there yet
         return 0
 
 

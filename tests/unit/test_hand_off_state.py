@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.unit.conftest import MappingOpenSearch
+from tests.unit.conftest import MappingOpenSearch, MemoryFirehose
 from worker.model import RawRecord, Rejected
 from worker.sim.encode import encode_frame
 from worker.sim.scenario import build_scenario, frames_of, preset
@@ -53,12 +53,21 @@ def _scenario(name: str) -> tuple[list[RawRecord], str]:
     return records, cameras
 
 
-def _run(make_pipeline, cameras: str, opensearch: DyingOpenSearch, records: list[RawRecord], start: int) -> int:
+def _run(
+    make_pipeline,
+    cameras: str,
+    opensearch: MappingOpenSearch,
+    records: list[RawRecord],
+    start: int,
+    firehose: MemoryFirehose | None = None,
+) -> int:
     """Handle records[start:] in batches, flushing every FLUSH_EVERY batches; the position of the last
     acknowledged flush (what the KCL checkpoint would hold) if the process dies, else len(records)."""
-    pipeline = make_pipeline({"FACEWATCH_CAMERAS": cameras})
+    pipeline = make_pipeline({"FACEWATCH_CAMERAS": cameras, "FACEWATCH__FIREHOSE__ENABLED": "true"})
     handler = pipeline.handler
     handler.writer.opensearch = handler.sink = handler.tracking.sink = opensearch
+    if firehose is not None:
+        handler.writer.firehose = firehose
     checkpoint = start
     try:
         for n, first in enumerate(range(start, len(records), BATCH), 1):
@@ -71,6 +80,10 @@ def _run(make_pipeline, cameras: str, opensearch: DyingOpenSearch, records: list
     except Killed:
         return checkpoint
     return len(records)
+
+
+def _archived(firehose: MemoryFirehose) -> set[bytes]:
+    return {line for lines in firehose.lines.values() for line in lines}
 
 
 def _docs(opensearch: MappingOpenSearch) -> dict:
@@ -86,9 +99,10 @@ def _docs(opensearch: MappingOpenSearch) -> dict:
 @pytest.mark.parametrize("scenario", ["tailgating", "dense_walkway"])
 def test_a_kill_at_any_point_of_a_flush_leaves_what_an_unkilled_worker_writes(make_pipeline, scenario):
     records, cameras = _scenario(scenario)
-    whole = DyingOpenSearch("ut")
-    assert _run(make_pipeline, cameras, whole, records, 0) == len(records)
-    want = _docs(whole)
+    whole, archived = DyingOpenSearch("ut"), MemoryFirehose()
+    assert _run(make_pipeline, cameras, whole, records, 0, archived) == len(records)
+    want, want_lines = _docs(whole), _archived(archived)
+    assert len(want_lines) > len(records)  # every record, and the closed tracks
     assert sum(1 for index, _ in want if "-tracks-" in index) > 10
     written = [0]
 
@@ -102,12 +116,13 @@ def test_a_kill_at_any_point_of_a_flush_leaves_what_an_unkilled_worker_writes(ma
     total = written[0]
     broken = []
     for budget in range(7, total, max(1, total // 30)):
-        store = DyingOpenSearch("ut")
+        store, archive = DyingOpenSearch("ut"), MemoryFirehose()
         store.budget = budget
-        checkpoint = _run(make_pipeline, cameras, store, records, 0)
+        checkpoint = _run(make_pipeline, cameras, store, records, 0, archive)
         store.budget = None
-        assert _run(make_pipeline, cameras, store, records, checkpoint) == len(records)
+        assert _run(make_pipeline, cameras, store, records, checkpoint, archive) == len(records)
         got = _docs(store)
+        assert _archived(archive) >= want_lines, budget  # the archive: at least once, nothing lost
         if got != want:
             broken.append((budget, sorted(k[1] for k in set(got) | set(want) if got.get(k) != want.get(k))[:3]))
     assert broken == []
