@@ -9,7 +9,7 @@ import time
 import pytest
 
 from worker.sinks.writer import FlushResult
-from worker.source.pipeline import FlushPipeline
+from worker.source.pipeline import FlushPipeline, FlushSkipped
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -92,6 +92,21 @@ def test_a_failed_flush_raises_when_collected_and_nothing_after_it_is_reported_d
     pipeline.submit(f.make(2))
     with pytest.raises(RuntimeError, match="bulk refused"):
         pipeline.drain()
+
+
+def test_flushes_queued_behind_a_failed_one_write_nothing():
+    # Each flush ends with its cameras' state and the shard's progress: the one after a failure must not
+    # write them, or a successor would skip the failed flush's frames.
+    f, pipeline = Flushes(), FlushPipeline(depth=3)
+    pipeline.submit(f.make(0, hold=True, error=RuntimeError("bulk refused")))
+    pipeline.submit(f.make(1))
+    pipeline.submit(f.make(2))
+    queued = list(pipeline._outstanding)[1:]
+    f.gates[0].set()
+    with pytest.raises(RuntimeError, match="bulk refused"):
+        pipeline.drain()
+    assert [type(future.exception(timeout=5)) for future in queued] == [FlushSkipped, FlushSkipped]
+    assert f.started == [0]
 
 
 def test_abandon_cancels_flushes_not_started_and_waits_for_the_running_one():

@@ -18,6 +18,7 @@ the successor skip re-archiving.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ from worker.sinks.quarantine import QuarantineStore, searchable_op
 
 class SinkRefused(RuntimeError):
     """A write that must succeed for nothing to be lost was refused: stop rather than go on."""
+
+
+class FlushAbandoned(RuntimeError):
+    """The lease moved while this flush ran: its state and progress are left to the new owner."""
 
 
 if TYPE_CHECKING:
@@ -70,16 +75,24 @@ class SinkWriter:
         self.shard_id = shard_id
         self.worker_id = worker_id
         self._archive_thread: ThreadPoolExecutor | None = None
+        self._abandoned = threading.Event()
+
+    def abandon(self) -> None:
+        """The lease is gone: a flush still running writes no camera state and no progress (the new owner's
+        may already be there, newer); its documents are the same ids the new owner writes again."""
+        self._abandoned.set()
 
     def flush(
         self, pending: PendingWrites, progress: Callable[[str], IndexOp] | None = None, settle_alerts: bool = True
     ) -> FlushResult:
         """Write everything pending; returns only when every sink has acknowledged it.
 
-                OpenSearch (1) and Firehose (3) are written at the same time, Firehose on the archive thread: they
-                hold different things, and the flush waits for both before steps 4 and 5, so a crash at any point
-                leaves what it left before (a successor writes both again), only sooner. The cameras' states come after
-        every other write, so a successor never resumes from a state ahead of the documents."""
+        OpenSearch (1) and Firehose (3) are written at the same time, Firehose on the archive thread: they
+        hold different things, and the flush waits for both before steps 4 to 6, so a crash at any point
+        leaves what it left before (a successor writes both again), only sooner. The cameras' states come
+        after every other write, so a successor never resumes from a state ahead of the documents; one
+        OpenSearch refuses raises (SinkRefused) rather than leave a successor an older state than the
+        documents, as the progress document does."""
         result = FlushResult(pending.last_sequence, pending.records)
         dead = list(pending.quarantine)
         ops = list(pending.ops.values())
@@ -104,6 +117,8 @@ class SinkWriter:
             result.quarantined = len(dead)
             for entry in dead:
                 result.reasons[entry.reason] = result.reasons.get(entry.reason, 0) + 1
+        if self._abandoned.is_set():
+            raise FlushAbandoned("the lease moved during this flush")
         if pending.hand_off:
             refused = self.opensearch.index(pending.hand_off)
             if refused:  # a successor would resume from an older state than the documents: stop instead

@@ -12,6 +12,8 @@ result when it is done. What does not change (worker/sinks/writer.py, worker/sou
   sink outage is still backpressure (the callback does not return, the daemon stops fetching) and memory
   stays bounded by (depth + 1) buffers.
 - A flush's error is raised in the record loop when its result is collected, and ends the processor there.
+  The flushes queued behind a failed one write nothing (FlushSkipped): each ends with its cameras' state
+  and the shard's progress, which must never land past a flush that did not.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from worker.sinks.writer import FlushResult
 
 
+class FlushSkipped(RuntimeError):
+    """An earlier flush failed: this one wrote nothing (its state would have skipped the failed one's)."""
+
+
 class FlushPipeline:
     def __init__(self, depth: int) -> None:
         if depth < 1:
@@ -30,6 +36,7 @@ class FlushPipeline:
         self.depth = depth
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="flush")
         self._outstanding: deque[Future[FlushResult]] = deque()
+        self._failed = False  # set and read on the flusher thread only
 
     @property
     def outstanding(self) -> int:
@@ -39,8 +46,17 @@ class FlushPipeline:
         """Start `flush` behind the ones outstanding; first waits while `depth` of them are. Returns the
         results that finished meanwhile (in order)."""
         done = self.collect(keep=self.depth - 1)
-        self._outstanding.append(self._thread.submit(flush))
+        self._outstanding.append(self._thread.submit(self._run, flush))
         return done
+
+    def _run(self, flush: Callable[[], FlushResult]) -> FlushResult:
+        if self._failed:
+            raise FlushSkipped("an earlier flush failed; this one wrote nothing")
+        try:
+            return flush()
+        except BaseException:
+            self._failed = True
+            raise
 
     def collect(self, keep: int | None = None) -> list[FlushResult]:
         """The finished flushes' results, oldest first; with `keep`, waits until at most that many are

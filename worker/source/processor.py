@@ -115,6 +115,8 @@ class DetectionRecordProcessor(processor.RecordProcessorBase):
         # No checkpoint is possible, and writing now could overwrite the new owner's state: drop the
         # buffer. The new owner is handed these records again from the last checkpoint.
         self.checkpoints.lost()
+        if self.handler is not None:
+            self.handler.writer.abandon()  # a running flush leaves the camera states to the new owner
         if self.pipeline is not None:
             self.pipeline.abandon()  # first: a flush retrying still beats the heartbeat until it ends
         self.heartbeat.clear()

@@ -109,7 +109,11 @@ class TrackingStage:
                 if "track" in entry:
                     tracks.append(track_from_snapshot(entry))
                 elif documents.get(entry["id"], {}).get("state") == "open":
-                    tracks.append(track_from_document(documents[entry["id"]]))
+                    document = documents[entry["id"]]
+                    if "resume" in document:
+                        tracks.append(track_from_document(document))
+                    else:  # rewritten by a newer worker that died before its state replaced this one
+                        self.log.warning("track_not_resumable", track_id=entry["id"], camera=state.get("camera_id"))
             self.tracker.camera(arn).restore(
                 tracks, state["applied_until"] / 1000.0, float(state.get("previous_t") or 0.0)
             )
