@@ -5,7 +5,9 @@ and S3) with real KCL daemons, and stops by itself. While it runs, an auditor sa
 every few seconds and checks that every record at or below each checkpoint was already in every sink
 (OpenSearch documents, the S3 archive, or the S3 dead letters): a checkpoint past unacknowledged data is
 counted as a violation. After the fault is cleared and the shards have drained, OpenSearch and S3 are
-compared with what was produced: lost, doubled, quarantined. Writes bench/results/faults.json.
+compared with what was produced: lost, doubled, quarantined; and the track documents with those one
+tracker writes over the same records with no fault and no hand-off (`tracks_differing`: a kill, a lease
+moving or a split must change no track). Writes bench/results/faults.json.
 
 Usage: python bench/faults.py [--cases kill9,poison,...] [--rate 150] [--produce-s 45]
 """
@@ -33,8 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from worker import aws
 from worker.config import load_config
+from worker.core.cameras import CameraRegistry
 from worker.core.detections import detections_of, frame_id
 from worker.core.record import parse_frame_record
+from worker.core.track_docs import track_document
+from worker.core.tracker import Tracker
 from worker.localstack import stack
 from worker.localstack.faultproxy import FaultProxy
 from worker.ops.fleet import Fleet, wait_for
@@ -411,7 +416,14 @@ def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> 
         auditor.join()
         auditor.sample()
         fleet.stop_all()
-        return summarize(case, produced, sinks, auditor, fleet, proxies, time.monotonic() - t_case, drain_s)
+        want, got = expected_tracks(cfg, produced), stored_tracks(client, tag)
+        differing = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+        tracks = {
+            "tracks_expected": len(want),
+            "tracks_differing": len(differing),
+            "tracks_differing_ids": differing[:5],
+        }
+        return summarize(case, produced, sinks, auditor, fleet, proxies, time.monotonic() - t_case, drain_s, tracks)
     finally:
         auditor.stop.set()
         fleet.stop_all()
@@ -423,6 +435,27 @@ def run_case(case: Case, args: argparse.Namespace, base_env: dict[str, str]) -> 
             client.indices.delete(index=f"{tag}-*")
         except Exception:  # noqa: BLE001 - best-effort cleanup: the indices may not exist
             pass
+
+
+def expected_tracks(cfg: Any, produced: list[Produced]) -> dict[str, dict]:
+    """The track documents one tracker writes over every good record in stream order, no fault, no
+    hand-off: what the fleet must have written whatever was killed, moved or split (`state` aside: which
+    tracks the shards' clocks have closed by the end depends on when the workers stopped)."""
+    registry, tracker, docs = CameraRegistry(cfg.cameras), Tracker(cfg.tracker_params()), {}
+    for p in sorted((p for p in produced if not p.poison), key=lambda p: (p.shard, int(p.seq))):
+        result = tracker.observe(parse_frame_record(p.data))
+        for track in result.touched + result.closed:
+            source = track_document(track, registry.lookup(track.stream_arn), cfg.identities.watchlist_prefix).source
+            docs[track.track_id] = {k: v for k, v in source.items() if k != "state"}
+        for track in result.absorbed:
+            docs.pop(track.track_id, None)
+    return docs
+
+
+def stored_tracks(client: Any, tag: str) -> dict[str, dict]:
+    client.indices.refresh(index=f"{tag}-tracks*", params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+    hits = client.search(index=f"{tag}-tracks*", body={"size": 10000, "query": {"match_all": {}}})["hits"]["hits"]
+    return {h["_id"]: {k: v for k, v in h["_source"].items() if k not in ("state", "resume")} for h in hits}
 
 
 def actions_for(
@@ -471,6 +504,7 @@ def summarize(
     proxies: list[FaultProxy],
     seconds: float,
     drain_s: float,
+    tracks: dict[str, Any],
 ) -> dict:
     sinks.refresh_s3()
     good = [p for p in produced if not p.poison]
@@ -507,6 +541,7 @@ def summarize(
         "worker_stops": fleet.stops,
         "kills": fleet.kills,
         "faults_injected": [p.snapshot() for p in proxies],
+        **tracks,
     }
     if case.name == "shard_split":
         row["children_started_before_parent_ended"] = auditor.children_before_parent_end
@@ -517,6 +552,7 @@ def summarize(
         and quarantined == poison
         and row["checkpoint_violations"] == 0
         and row.get("children_started_before_parent_ended", 0) == 0
+        and row["tracks_differing"] == 0
     )
     return row
 
@@ -543,7 +579,7 @@ def main() -> int:
         row = run_case(CASES[name], args, env)
         rows[name] = row
         shown = ("produced", "indexed", "lost", "duplicates", "archive_redelivered", "quarantined", "poison_injected")
-        shown += ("checkpoint_violations", "passed")
+        shown += ("checkpoint_violations", "tracks_differing", "passed")
         print(f"  -> {json.dumps({k: row[k] for k in shown})}", file=sys.stderr)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(
