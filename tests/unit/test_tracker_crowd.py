@@ -7,16 +7,18 @@ tracker; the comments give the numbers in face widths (w).
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
+import pytest
 from test_tracker import run  # pytest puts tests/unit on sys.path (no package): the shared frame loop
 
 from worker.core.alerts import AlertEngine, AlertRules
 from worker.core.cameras import CameraRegistry
 from worker.core.detections import detection_id
 from worker.core.record import BoundingBox, DetectedFace, FaceMatch, FrameRecord, Pose
-from worker.core.tracker import Track, Tracker
+from worker.core.tracker import CameraTracker, Track, Tracker, TrackerParams
 
 CAM = "arn:aws:kinesisvideo:us-east-1:1:stream/cam-a/1"
 T0 = 1_767_225_600.0
@@ -143,6 +145,73 @@ def test_a_fast_crossing_keeps_both_people_apart():
     tracks, owned = owners(frames, truth)
     assert_one_track_each(tracks, owned, set(people))
     assert all(t.hits == 9 for t in tracks.values() if t.confirmed)
+
+
+def _projected(x: float, y: float, z: float, focal: float = 1.6) -> tuple[float, float, float]:
+    """Image centre and face width of a head (0.16 m wide) at (x, y, z) m from a pinhole camera looking along z."""
+    return 0.5 + focal * x / z, 0.5 + focal * y / z, focal * 0.16 / z
+
+
+def _door_walk(x0: float, x1: float, lag_m: float, speed: float) -> list[tuple[int, float, float, float]]:
+    """(second, cx, cy, width) of somebody walking straight from 14 m to 1.6 m before the camera, from x0 to x1
+    m beside its axis, 0.25 m above it, at `speed` m/s, `lag_m` behind a walker who starts at second 0."""
+    length = math.hypot(x1 - x0, 1.6 - 14.0)
+    out = []
+    for s in range(30):
+        d = s * speed - lag_m
+        if 0.0 <= d <= length:
+            cx, cy, w = _projected(x0 + (x1 - x0) * d / length, -0.25, 14.0 + (1.6 - 14.0) * d / length)
+            if 0.0 < cx < 1.0:
+                out.append((s, cx, cy, w))
+    return out
+
+
+def test_a_face_walking_straight_at_the_camera_is_predicted_where_the_camera_sees_it():
+    # Off the camera's axis, a face nearing it grows ever faster and slides away from the image centre as it
+    # grows; the last step here is ~4 face widths. Two faces give the motion, and every later one is where
+    # the prediction puts it (a constant image velocity missed the last ones by 1-3 face widths).
+    walk = _door_walk(3.0, -0.6, 0.0, 1.5)
+    camera = CameraTracker(CAM, TrackerParams())
+    (s0, x, y, w), rest = walk[0], walk[1:]
+    track = Track("t", CAM, T0 + s0, T0 + s0, (x, y), w, (x, y), w)
+    camera._apply(track, face(0, x, y, w=w), T0 + s0, "f", 0.0)
+    for i, (s, x, y, w) in enumerate(rest):
+        if i >= 1:
+            px, py, pw = camera._predict(track, T0 + s)
+            assert math.hypot(px - x, py - y) / w < 1e-6 and abs(pw / w - 1.0) < 1e-6, (s, px, x, pw, w)
+        camera._apply(track, face(0, x, y, w=w), T0 + s, "f", 0.0)
+
+
+@pytest.mark.parametrize("x0, x1", [(-3.0, -0.6), (-3.0, 0.6), (3.0, -0.6), (3.0, 0.6), (-1.5, 0.6), (1.5, -0.6)])
+@pytest.mark.parametrize("gap_m, speed", [(0.8, 1.2), (0.8, 1.5), (1.2, 1.5)])
+def test_a_tailgater_walking_to_a_door_camera_behind_an_employee_stays_apart_to_the_door(x0, x1, gap_m, speed):
+    # Both on one straight line from 14 m to 1.6 m before the camera, the visitor gap_m behind. Near the
+    # camera each step is several face widths and the visitor steps where the employee was predicted to be:
+    # with a constant image velocity the employee's track took the visitor's last faces.
+    people = {"emp-a": (_door_walk(x0, x1, 0.0, speed), "emp-a"), "visitor-b": (_door_walk(x0, x1, gap_m, speed), None)}
+    frames, truth = [], {}
+    for s in sorted({s for walk, _ in people.values() for s, *_ in walk}):
+        here = [(name, cx, cy, w, who) for name, (walk, who) in people.items() for (t, cx, cy, w) in walk if t == s]
+        f = frame(T0 + s, *(face(i, cx, cy, w=w, who=who) for i, (_, cx, cy, w, who) in enumerate(here)))
+        for i, (name, *_) in enumerate(here):
+            truth[detection_id(f.stream_arn, f.fragment_number, f.frame_offset_s, i)] = name
+        frames.append(f)
+    tracks, owned = owners(frames, truth)
+    assert_one_track_each(tracks, owned, set(people))
+
+
+def test_a_walker_who_turns_sharply_just_before_the_camera_stays_one_track_unless_another_face_could_be_them():
+    # Nearing the camera (the face grows ~50 % a frame), the walker turns: the last face is 5 face widths
+    # beside the straight path, beyond any gate. Nobody else is there, so it is the walker, as one track.
+    walk = _door_walk(1.5, 0.0, 0.0, 1.4)
+    s, x, y, w = walk[-1]
+    turned = [frame(T0 + t, face(0, cx, cy, w=cw)) for t, cx, cy, cw in walk[:-1]]
+    _, tracks = run([*turned, frame(T0 + s, face(0, x - 5 * w, y, w=w))])
+    assert sorted(t.hits for t in tracks.values()) == [len(walk)]
+    # With a newcomer in the same frame as far on the other side, either face could be the walker: the far
+    # second chance stands back, and each starts a track.
+    _, tracks = run([*turned, frame(T0 + s, face(0, x - 5 * w, y, w=w), face(1, x + 4 * w, y + 0.5 * w, w=w))])
+    assert sorted(t.hits for t in tracks.values()) == [1, 1, len(walk) - 1]
 
 
 def test_a_frame_of_4000_faces_is_tracked_in_well_under_a_second():

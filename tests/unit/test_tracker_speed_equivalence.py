@@ -54,7 +54,9 @@ def reference_cost(camera: CameraTracker, track: Track, face: DetectedFace, t: f
     px, py, pw = camera._predict(track, t)
     width = face.box.width
     ratio = max(width, pw) / max(min(width, pw), 1e-6)
-    if ratio > p.max_size_ratio or not (-0.05 <= px <= 1.05 and -0.05 <= py <= 1.05):
+    if ratio > (p.max_size_ratio_unmoved if track.hits <= 1 else p.max_size_ratio) or not (
+        -0.05 <= px <= 1.05 and -0.05 <= py <= 1.05
+    ):
         return None
     cx, cy = face.box.centre
     distance = math.hypot(cx - px, cy - py) / max((width + pw) / 2.0, 1e-6)
@@ -74,6 +76,8 @@ def reference_cost(camera: CameraTracker, track: Track, face: DetectedFace, t: f
         return place + p.unknown_vs_known * min(1.0, track.hits / 3.0)
     if not known and track.matched >= p.takeover_min_matched and track.matched >= 0.8 * track.hits:
         return place + p.unmatched_for_recognised
+    if not known and track.hits >= 1 and track.matched == track.hits:
+        return place + p.unmatched_for_young
     return place
 
 
@@ -83,7 +87,7 @@ def reference_reach(camera: CameraTracker, track: Track, t: float) -> tuple[floa
     if dt > p.direct_gap_s:
         return None
     px, py, pw = camera._predict(track, t)
-    scale = pw * (1.0 + p.max_size_ratio) / 2.0
+    scale = pw * (1.0 + (p.max_size_ratio_unmoved if track.hits <= 1 else p.max_size_ratio)) / 2.0
     widen = p.same_identity_gate if track.votes else 1.0
     return px, py, camera._gate(track, dt) * widen * scale
 

@@ -6,12 +6,13 @@ gives the same tracks.
 
 Association. Analysed frames are ~1 s apart and a walking face moves more than its own width
 between them, so frame-to-frame IoU fails. A face is matched to an open track of its camera by the
-distance between its centre and the track's predicted centre (last centre + velocity x elapsed time),
-measured in face widths, plus a size-ratio gate and identity evidence: two confident, different
-identities never match, and a face recognised as the track's person costs less, one recognised as
-somebody else or unknown against a recognised track costs more. The gate widens with elapsed time, more
-for a fast track than for a still one. Per frame the assignment is one-to-one and jointly optimal
-(worker/core/assignment.py), candidates found through a spatial grid.
+distance between its centre and the track's predicted centre (a pinhole camera's view of a head moving
+at a steady 3D velocity: _ahead), measured in face widths, plus a size-ratio gate and identity
+evidence: two confident, different identities never match, and a face recognised as the track's person
+costs less, one recognised as somebody else or unknown against a recognised track costs more. The gate
+widens with elapsed time, more for a fast track than for a still one, and for a face nearing the camera.
+Per frame the assignment is one-to-one and jointly optimal (worker/core/assignment.py), candidates found
+through a spatial grid.
 
 Young tracks. At a track's second face its velocity is unknown, and in a group walking in a column
 the nearest face is often the person behind, who has stepped into the place of the one in front. So the
@@ -27,7 +28,8 @@ of their own (somebody else walked into the place: a tailgater); it gets them ba
 recognised as it. A track matched in a few faces loses its run of unmatched faces at once when another
 open track, seen since the run began, is recognised as its person: one person is not in two places.
 A moving track left without a face may take, beyond its gate, a face no track took, where identity
-does not object (people turn, and near the camera image motion grows fast).
+does not object (people turn, and near the camera image motion grows fast); further still for a face
+nearing the camera, when the track and the face are each other's only candidates.
 
 Re-appearance. A face is associated directly only with a track seen within `direct_gap_s`. After a
 longer gap (the person was hidden) it starts a tentative track; when that track is confirmed it is
@@ -45,6 +47,7 @@ unknown, so the unknown-face rule can still see a stranger.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from collections.abc import Iterable, Sequence
@@ -76,7 +79,7 @@ class TrackerParams:
     distance_per_speed: float = 1.0  # ...plus this share of the track's own speed (widths/s) per second
     max_distance_unmoved: float = 3.5  # the gate of a track with one face (no velocity known yet)
     same_identity_gate: float = 1.5  # the gate widens by this factor for a face matching the track's identity
-    max_size_ratio: float = 1.4  # larger / smaller face width between two analysed frames
+    max_size_ratio: float = 1.3  # larger / smaller of the predicted and the observed face width
     strong_similarity: float = 90.0  # two different identities above this never share a track
     conflict_veto_similarity: float = 85.0  # nor does a track surely of X take a face matched to Y this well
     stitch_distance: float = 0.5  # face widths, as max_distance, for re-joining after a gap (stricter)
@@ -84,7 +87,7 @@ class TrackerParams:
     max_growth: float = 0.5  # |d(ln width)/dt| at most, 1/s: faster is noise (or another face)
     stitch_min_matched: int = 2  # a known track this often matched does not take back a never-matched one
     stitch_max_unknown: int = 2  # an unknown track this long, never matched, does not take back a known one
-    unpaired_cost: float = 1.5  # price of leaving a track, or a face, unpaired in a frame (see uncertainty_ref)
+    unpaired_cost: float = 1.25  # price of leaving a track, or a face, unpaired in a frame (see uncertainty_ref)
     identity_bonus: float = 1.5  # a face recognised as the track's own person costs this much less
     identity_conflict: float = 1.5  # ...recognised as somebody else (below strong_similarity): this much more
     unknown_vs_known: float = 1.0  # a recognised face for a track never recognised: up to this much more
@@ -107,6 +110,14 @@ class TrackerParams:
     uncertainty_power: float = 0.5
     relink_max_distance: float = 0.75  # max_distance of a young pair's look ahead: its velocity is one step's
     relink_borrow_radius: float = 4.0  # ...priced moving as the young pairs this close (face widths) would
+    # A face nearing the camera slides away from the image centre as it grows (see _ahead): an error in its
+    # growth rate moves the prediction by its offset from the centre (face widths) x growth x time, which
+    # widens the gate by this share of that.
+    radial_share: float = 1.0
+    max_size_ratio_unmoved: float = 1.5  # max_size_ratio of a track with one face (its growth unknown yet)
+    unmatched_for_young: float = 1.0  # an unmatched face for a track matched in every face so far: this much more
+    second_chance_far: float = 6.0  # face widths: a second chance this far, for a track growing at least...
+    far_min_growth: float = 0.15  # ...this fast (1/s: near the camera), when track and face are each other's only one
 
 
 @dataclass(frozen=True)
@@ -228,11 +239,52 @@ _FaceView = tuple[float, float, float, bool, str | None, float]
 # What pricing faces for one track at one frame time needs, computed once per track and frame
 # (CameraTracker._view): predicted x, y, width; the gate (face widths); whether the prediction is still in
 # the frame; its identity and strong identity; whether an unmatched / a recognised face narrows its gate;
-# whether it is recognised (takeovers); the price of a recognised face for a never recognised track; its
-# reach (a superset of its gates, frame units, for the spatial pre-check).
+# the price of an unmatched face for it (recognised, or matched in every face so far); the price of a
+# recognised face for a never recognised track; its size-ratio limit; its reach (a superset of its gates,
+# frame units, for the spatial pre-check).
 _View = tuple[
-    float, float, float, float, bool, str | None, str | None, bool, bool, bool, float, tuple[float, float, float]
+    float,
+    float,
+    float,
+    float,
+    bool,
+    str | None,
+    str | None,
+    bool,
+    bool,
+    float,
+    float,
+    float,
+    tuple[float, float, float],
 ]
+
+
+def _ahead(x: float, y: float, w: float, vx: float, vy: float, g: float, dt: float) -> tuple[float, float, float]:
+    """Centre and width dt seconds after a face at (x, y) of width w, moving at image velocity (vx, vy) (frame
+    units/s) and growing at relative rate g (1/s), under a pinhole camera.
+
+    A head moving at a steady 3D velocity keeps, in the camera's coordinates, a steady rate of its offset from
+    the image centre measured in face widths (u = (x - 0.5) / w, = X / face size) and of its inverse width
+    (s = 1 / w, = depth / (focal length x face size)): all three are linear in time, whatever the direction of
+    walking. In image terms, a face nearing the camera grows ever faster and slides away from the image
+    centre as it grows; both are predicted here, where a constant image velocity lost people at the end of
+    their walk towards a door camera."""
+    s = 1.0 / w
+    u, v = (x - 0.5) * s, (y - 0.5) * s
+    du, dv = vx * s - u * g, vy * s - v * g
+    shrink = 1.0 - g * dt  # s(t) / s: depth shrinks linearly; capped so a face at most 2.5 x its width
+    shrink = 0.4 if shrink < 0.4 else shrink
+    pw = w / shrink
+    return 0.5 + (u + du * dt) * pw, 0.5 + (v + dv * dt) * pw, pw
+
+
+def _radial(p: TrackerParams, centre: tuple[float, float], width: float, growth: float, dt: float) -> float:
+    """What a growing face's gate widens by for the error of its growth rate (TrackerParams.radial_share)."""
+    if growth <= 0.0 or not p.radial_share:
+        return 0.0
+    return (
+        p.radial_share * math.hypot(centre[0] - 0.5, centre[1] - 0.5) / (width if width >= 1e-6 else 1e-6) * growth * dt
+    )
 
 
 def _gate_base(p: TrackerParams, speed: float) -> float:
@@ -280,19 +332,21 @@ class CameraTracker:
     # -- gates -----------------------------------------------------------------------------------
 
     def _predict(self, track: Track, t: float) -> tuple[float, float, float]:
-        """Centre and width at time t. A face nearing the camera grows, and its image motion grows with it
-        (both go as 1/distance): the displacement uses the mean of the scale now and then."""
-        dt = t - track.last_seen
-        k = math.exp(track.growth * dt) if track.growth else 1.0
-        step = dt * (1.0 + k) / 2.0
-        return track.centre[0] + track.velocity[0] * step, track.centre[1] + track.velocity[1] * step, track.width * k
+        """Centre and width at time t (see _ahead)."""
+        (x, y), (vx, vy) = track.centre, track.velocity
+        return _ahead(x, y, track.width, vx, vy, track.growth, t - track.last_seen)
 
     def _gate(self, track: Track, dt: float, base: float | None = None) -> float:
         if track.hits <= 1:
             return self.params.max_distance_unmoved
         p = self.params
         speed = track.speed()
-        return (_gate_base(p, speed) if base is None else base) + dt * (p.distance_per_s + p.distance_per_speed * speed)
+        start = _gate_base(p, speed) if base is None else base
+        return (
+            start
+            + dt * (p.distance_per_s + p.distance_per_speed * speed)
+            + _radial(p, track.centre, track.width, track.growth, dt)
+        )
 
     def _place_cost(
         self,
@@ -319,19 +373,20 @@ class CameraTracker:
             return None
         # _predict and _gate, written out: this runs for every open track of every frame
         growth, width, (x, y), (vx, vy) = track.growth, track.width, track.centre, track.velocity
-        k = math.exp(growth * elapsed) if growth else 1.0
-        step = elapsed * (1.0 + k) / 2.0
-        px, py, pw = x + vx * step, y + vy * step, width * k
+        px, py, pw = _ahead(x, y, width if width >= 1e-6 else 1e-6, vx, vy, growth, elapsed)
         hits, matched = track.hits, track.matched
         if hits <= 1:
             gate = p.max_distance_unmoved
         else:
             speed = math.hypot(vx, vy) / (width if width >= 1e-6 else 1e-6)
             start = _gate_base(p, speed) if base is None else base
-            gate = start + dt * (p.distance_per_s + p.distance_per_speed * speed)
+            gate = (
+                start + dt * (p.distance_per_s + p.distance_per_speed * speed) + _radial(p, (x, y), width, growth, dt)
+            )
         winner, similarity = track.identity() if track.votes else (None, 0.0)
+        ratio_limit = p.max_size_ratio_unmoved if hits <= 1 else p.max_size_ratio
         # _place measures in the mean width of prediction and face (at most max_size_ratio apart)
-        scale = pw * (1.0 + p.max_size_ratio) / 2.0
+        scale = pw * (1.0 + ratio_limit) / 2.0
         widen = p.same_identity_gate if track.votes else 1.0  # only a recognised track widens
         return (
             px,
@@ -343,8 +398,11 @@ class CameraTracker:
             winner if winner is not None and similarity >= p.strong_similarity else None,
             hits >= 3 and matched >= 0.8 * hits,  # matched throughout: an unmatched face only where clear
             hits >= 2 and matched == 0,  # never matched: a recognised face only where clear
-            matched >= p.takeover_min_matched and matched >= 0.8 * hits,  # as _recognised
+            p.unmatched_for_recognised
+            if matched >= p.takeover_min_matched and matched >= 0.8 * hits  # as _recognised
+            else (p.unmatched_for_young if 1 <= hits == matched else 0.0),
             p.unknown_vs_known * min(1.0, hits / 3.0),
+            ratio_limit,
             (px, py, gate * widen * scale),
         )
 
@@ -355,13 +413,14 @@ class CameraTracker:
         their costs, in candidate order. One call per track: this loop runs for every pair of every frame,
         so _place is written out in it."""
         p = self.params
-        px, py, pw, gate, inside, winner, strong, unknown_tight, known_tight, recognised, unknown_extra, _ = view
+        px, py, pw, gate, inside, winner, strong, unknown_tight, known_tight, unmatched_extra, unknown_extra = view[:11]
+        max_ratio = view[11]
         out: list[tuple[int, float]] = []
         if not inside:
             return out  # its path has left the frame: a face here now is someone else
         x, y, radius = reach
         radius2 = radius * radius
-        veto, max_ratio = p.conflict_veto_similarity, p.max_size_ratio
+        veto = p.conflict_veto_similarity
         norm = p.uncertainty_ref
         for fi in candidates:
             cx, cy, width, known, who, similarity = faces[fi]
@@ -402,8 +461,8 @@ class CameraTracker:
                 # people (a stranger is never matched). The reverse, an unmatched face for a recognised
                 # track, is weak evidence (one frame in ten of an employee is not matched) and is not priced.
                 out.append((fi, place + unknown_extra))
-            elif not known and recognised:
-                out.append((fi, place + p.unmatched_for_recognised))
+            elif not known and unmatched_extra:
+                out.append((fi, place + unmatched_extra))
             else:
                 out.append((fi, place))
         return out
@@ -434,6 +493,7 @@ class CameraTracker:
         seen = self.seen
         faces = [(det, face) for det, face in zip(detection_ids(frame), frame.faces, strict=True) if det not in seen]
         views = [_face_view(f) for _, f in faces]
+        existed = {id(x) for x in self.open}
         if faces and t > self.previous_t + 0.0005:
             self._relink(t, views, result)
         self._associate(t, faces, views, frame, result)
@@ -455,6 +515,8 @@ class CameraTracker:
             elif track.hits == self.params.min_hits:
                 track.confirmed = True
         result.touched = list({id(x): x for x in result.touched}.values())
+        if result.absorbed:
+            self._settle_absorbed(result, existed)
         for track in result.touched:
             if track.hits > 2:
                 track.observations = []  # its links are final: nothing to rebuild from
@@ -508,13 +570,16 @@ class CameraTracker:
     ) -> list[tuple[int, int]]:
         """Pairs, beyond the gates, of a track seen in the previous frame that got no face and a face no
         track took: a walker who turned or sped up (near the camera, image motion grows fast). Only where
-        identity cannot object: never an unmatched face for a recognised track, nor the reverse."""
+        identity cannot object: never an unmatched face for a recognised track, nor the reverse. Up to
+        second_chance_far for a track nearing the camera (growing), where a turn moves the face furthest, if
+        the track and the face have no other candidate here: then nobody else can be that face."""
         p = self.params
         if p.second_chance_gate <= 0 or len(chosen) == len(faces):
             return []
         used_t = {ti for ti, _ in chosen}
         used_f = {fi for _, fi in chosen}
         pairs: dict[tuple[int, int], float] = {}
+        far: dict[tuple[int, int], float] = {}
         for ti, track in enumerate(tracks):
             if ti in used_t or track.hits < 2 or abs(track.last_seen - self.previous_t) > 0.0005:
                 continue
@@ -542,7 +607,33 @@ class CameraTracker:
                 distance = math.hypot(cx - px, cy - py) / max((width + pw) / 2.0, 1e-6)
                 if distance <= p.second_chance_gate:
                     pairs[(ti, fi)] = distance
+                elif distance <= p.second_chance_far and track.growth >= p.far_min_growth:
+                    far[(ti, fi)] = distance
+        if far:
+            per_t = collections.Counter(ti for ti, _ in list(pairs) + list(far))
+            per_f = collections.Counter(fi for _, fi in list(pairs) + list(far))
+            for ti, fi in far:
+                if per_t[ti] == 1 and per_f[fi] == 1:
+                    pairs[(ti, fi)] = 1.9 * p.unpaired_cost  # below leaving both unpaired (2 x unpaired_cost)
         return assign(pairs, p.unpaired_cost) if pairs else []
+
+    @staticmethod
+    def _settle_absorbed(result: FrameResult, existed: set[int]) -> None:
+        """What downstream must remove: tracks that existed before this frame and are gone, under an id no
+        touched track carries. A track split off and stitched on within the frame was never reported. A track
+        dropped by a relink can come back in the same frame under its id (split off again from the face it
+        began with): it lives on, and its document is rewritten, not deleted."""
+        touched = {x.track_id: x for x in result.touched}
+        kept = []
+        for gone in result.absorbed:
+            if id(gone) not in existed:
+                continue
+            back = touched.get(gone.track_id)
+            if back is None:
+                kept.append(gone)
+            else:
+                back.alerted |= gone.alerted  # alerts it raised stay raised
+        result.absorbed = kept
 
     def _new_track(self, stream_arn: str, t: float, face: DetectedFace) -> Track:
         return Track(
@@ -676,7 +767,9 @@ class CameraTracker:
         if radius <= 0:
             return probe
         (cx, cy), width = child.face.box.centre, child.face.box.width
-        total = sx = sy = 0.0
+        # People walking together share one 3D velocity: in the camera's coordinates (see _ahead), the same rates
+        # of u, v and of the inverse width relative to it, which the newcomer's own place turns into image motion.
+        total = su = sv = sg = 0.0
         for (_, other), pair in paired.items():
             if other == bi or pair.hits < 2:
                 continue
@@ -685,10 +778,14 @@ class CameraTracker:
                 continue
             w = 1.0 / (1.0 + d)
             total += w
-            sx += w * pair.velocity[0] * width / pair.width
-            sy += w * pair.velocity[1] * width / pair.width
+            (px, py), (vx, vy), g, ps = pair.centre, pair.velocity, pair.growth, 1.0 / pair.width
+            su += w * (vx * ps - (px - 0.5) * ps * g)
+            sv += w * (vy * ps - (py - 0.5) * ps * g)
+            sg += w * g
         if total > 0.0:
-            probe.velocity = (sx / total, sy / total)
+            du, dv, g = su / total, sv / total, sg / total
+            probe.velocity = ((du * width + (cx - 0.5) * g), (dv * width + (cy - 0.5) * g))
+            probe.growth = g
         return probe
 
     def _probe(self, obs: list[Observation]) -> Track:
@@ -710,13 +807,21 @@ class CameraTracker:
         track.hits = track.matched = track.quality_frames = 0
         track.votes, track.best_similarity, track.best_frame = {}, {}, None
         track.detection_ids, track.observations = [], []
-        track.streak, track.before_streak = [], None  # a run of unmatched faces counts again from here
+        track.streak, track.before_streak = [], None  # a run of unmatched faces counts again from here...
         for o in obs:
+            snapshot = self._before_unmatched(track, o.face)
             self._apply(track, o.face, o.t, o.fragment_number, o.frame_offset_s)
             track.detection_ids.append(o.det)
             if len(track.observations) < 2:
                 track.observations.append(o)
             track.quality_frames += o.quality
+            # ...as _watch_identity counts it: a recognised first face then unmatched ones may still be split off
+            best = o.face.best_match
+            if best is not None and best.similarity >= MATCH_THRESHOLD:
+                track.streak, track.before_streak = [], None
+            elif snapshot is not None or track.before_streak is not None:
+                track.before_streak = track.before_streak or snapshot
+                track.streak.append(o)
 
     def _stitch_target(self, new: Track, candidates: list[Track]) -> Track | None:
         """The lost track (seen at least twice, so its motion is known) this tentative one continues."""
@@ -868,29 +973,29 @@ class CameraTracker:
         box = face.box
         last = track.last_seen
         if t > last:
+            # In the camera's own coordinates (see _ahead): u, v = offset from the image centre in face widths,
+            # s = 1 / width. For somebody walking straight at a steady pace all three change linearly in time.
+            p = self.params
             dt = t - last
             cx, cy = box.centre
-            p = self.params
-            width = track.width
-            grown = box.width / (width if width >= 1e-6 else 1e-6)
-            growth = track.growth
-            k = math.exp(growth * dt) if growth else 1.0
-            step = dt * (1.0 + k) / 2.0
-            centre = track.centre
-            vx = (cx - centre[0]) / step
-            vy = (cy - centre[1]) / step
+            (x0, y0), growth = track.centre, track.growth
+            s0 = 1.0 / (track.width if track.width >= 1e-6 else 1e-6)
+            s1 = 1.0 / (box.width if box.width >= 1e-6 else 1e-6)
+            u0, v0, u1, v1 = (x0 - 0.5) * s0, (y0 - 0.5) * s0, (cx - 0.5) * s1, (cy - 0.5) * s1
+            du, dv, ds = (u1 - u0) / dt, (v1 - v0) / dt, (s1 - s0) / dt
+            if track.hits > 2:  # the second face gives the first velocity; later ones smooth it
+                vx, vy = track.velocity
+                du = 0.5 * du + 0.5 * (vx * s0 - u0 * growth)
+                dv = 0.5 * dv + 0.5 * (vy * s0 - v0 * growth)
+                ds = 0.5 * ds - 0.5 * growth * s0
+            # Stored as the image velocity and the relative growth rate at this face (what _ahead reads).
+            top = p.max_growth
+            g = -ds / s1
+            g = top if g >= top else -top if g <= -top else g
             top = p.max_speed
+            vx, vy = (du + u1 * g) / s1, (dv + v1 * g) / s1
             vx = top if vx >= top else -top if vx <= -top else vx
             vy = top if vy >= top else -top if vy <= -top else vy
-            top = p.max_growth
-            g = math.log(grown if grown >= 1e-6 else 1e-6) / dt
-            g = top if g >= top else -top if g <= -top else g
-            if track.hits > 2:  # the second face gives the first velocity; later ones smooth it
-                # the old velocity at the new scale: image motion grows with the face
-                velocity = track.velocity
-                vx = 0.5 * vx + 0.5 * velocity[0] * grown
-                vy = 0.5 * vy + 0.5 * velocity[1] * grown
-                g = 0.5 * g + 0.5 * growth
             track.velocity = (vx, vy)
             track.growth = g
             track.centre = (cx, cy)
