@@ -95,7 +95,9 @@ class TrackerParams:
     takeover_min_matched: int = 3  # ...a track counts as recognised from this many matched frames (and 80 %)
     split_min_matched: int = 1  # a track matched in this many faces (and 80 %) is split, while not recognised,
     # after one unmatched face once another open track is recognised as its person (_named_elsewhere)
-    second_chance_gate: float = 3.0  # face widths: a track of the previous frame left without a face, beyond its gate
+    # face widths: a track of the previous frame left without a face, beyond its gate (kept below 2 x
+    # unpaired_cost: assign() never pairs at that price)
+    second_chance_gate: float = 2.5
     second_chance_min_speed: float = 0.5  # ...of a track moving at least this fast (face widths/s)
     unmatched_for_recognised: float = 0.5  # an unmatched face for a recognised track costs this much more
     unknown_face_gate: float = 0.6  # gate share for an unmatched face of a track matched throughout, and the reverse
@@ -333,20 +335,19 @@ class CameraTracker:
 
     def _predict(self, track: Track, t: float) -> tuple[float, float, float]:
         """Centre and width at time t (see _ahead)."""
-        (x, y), (vx, vy) = track.centre, track.velocity
-        return _ahead(x, y, track.width, vx, vy, track.growth, t - track.last_seen)
+        (x, y), (vx, vy), width = track.centre, track.velocity, track.width
+        return _ahead(x, y, width if width >= 1e-6 else 1e-6, vx, vy, track.growth, t - track.last_seen)
 
-    def _gate(self, track: Track, dt: float, base: float | None = None) -> float:
+    def _gate(self, track: Track, dt: float, base: float | None = None, radial: bool = True) -> float:
+        """The track's gate after dt seconds, in face widths (not `radial`: without the widening for a growing
+        face, as stitching after a gap wants: over seconds it would grow by several widths)."""
         if track.hits <= 1:
             return self.params.max_distance_unmoved
         p = self.params
         speed = track.speed()
         start = _gate_base(p, speed) if base is None else base
-        return (
-            start
-            + dt * (p.distance_per_s + p.distance_per_speed * speed)
-            + _radial(p, track.centre, track.width, track.growth, dt)
-        )
+        widen = _radial(p, track.centre, track.width, track.growth, dt) if radial else 0.0
+        return start + dt * (p.distance_per_s + p.distance_per_speed * speed) + widen
 
     def _place_cost(
         self,
@@ -357,10 +358,11 @@ class CameraTracker:
         gate_scale: float = 1.0,
         base: float | None = None,
     ) -> float | None:
-        """Cost of the face at `centre` being `track` at time t, or None when it cannot be."""
+        """Cost of the face at `centre` being `track` at time t, or None when it cannot be (for stitching after
+        a gap: the strict gate, not widened for a growing face)."""
         px, py, pw = self._predict(track, t)
         inside = -0.05 <= px <= 1.05 and -0.05 <= py <= 1.05
-        gate = self._gate(track, abs(t - track.last_seen), base) * gate_scale
+        gate = self._gate(track, abs(t - track.last_seen), base, radial=False) * gate_scale
         return _place(px, py, pw, inside, gate, centre[0], centre[1], width, self.params.max_size_ratio)
 
     def _view(self, track: Track, t: float, base: float | None = None) -> _View | None:
@@ -605,8 +607,8 @@ class CameraTracker:
                     continue
                 cx, cy = face.box.centre
                 distance = math.hypot(cx - px, cy - py) / max((width + pw) / 2.0, 1e-6)
-                if distance <= p.second_chance_gate:
-                    pairs[(ti, fi)] = distance
+                if distance <= p.second_chance_gate and distance < 2.0 * p.unpaired_cost:
+                    pairs[(ti, fi)] = distance  # (assign() never pairs at twice the unpaired price or more)
                 elif distance <= p.second_chance_far and track.growth >= p.far_min_growth:
                     far[(ti, fi)] = distance
         if far:
@@ -781,9 +783,9 @@ class CameraTracker:
             (px, py), (vx, vy), g, ps = pair.centre, pair.velocity, pair.growth, 1.0 / pair.width
             su += w * (vx * ps - (px - 0.5) * ps * g)
             sv += w * (vy * ps - (py - 0.5) * ps * g)
-            sg += w * g
+            sg += w * g * ps  # one 3D velocity: one rate of the inverse width (-growth / width)
         if total > 0.0:
-            du, dv, g = su / total, sv / total, sg / total
+            du, dv, g = su / total, sv / total, sg / total * width
             probe.velocity = ((du * width + (cx - 0.5) * g), (dv * width + (cy - 0.5) * g))
             probe.growth = g
         return probe
