@@ -271,6 +271,7 @@ def _ahead(x: float, y: float, w: float, vx: float, vy: float, g: float, dt: flo
     walking. In image terms, a face nearing the camera grows ever faster and slides away from the image
     centre as it grows; both are predicted here, where a constant image velocity lost people at the end of
     their walk towards a door camera."""
+    w = w if w >= 1e-6 else 1e-6
     s = 1.0 / w
     u, v = (x - 0.5) * s, (y - 0.5) * s
     du, dv = vx * s - u * g, vy * s - v * g
@@ -336,7 +337,7 @@ class CameraTracker:
     def _predict(self, track: Track, t: float) -> tuple[float, float, float]:
         """Centre and width at time t (see _ahead)."""
         (x, y), (vx, vy), width = track.centre, track.velocity, track.width
-        return _ahead(x, y, width if width >= 1e-6 else 1e-6, vx, vy, track.growth, t - track.last_seen)
+        return _ahead(x, y, width, vx, vy, track.growth, t - track.last_seen)
 
     def _gate(self, track: Track, dt: float, base: float | None = None, radial: bool = True) -> float:
         """The track's gate after dt seconds, in face widths (not `radial`: without the widening for a growing
@@ -375,7 +376,7 @@ class CameraTracker:
             return None
         # _predict and _gate, written out: this runs for every open track of every frame
         growth, width, (x, y), (vx, vy) = track.growth, track.width, track.centre, track.velocity
-        px, py, pw = _ahead(x, y, width if width >= 1e-6 else 1e-6, vx, vy, growth, elapsed)
+        px, py, pw = _ahead(x, y, width, vx, vy, growth, elapsed)
         hits, matched = track.hits, track.matched
         if hits <= 1:
             gate = p.max_distance_unmoved
@@ -612,8 +613,9 @@ class CameraTracker:
                 elif distance <= p.second_chance_far and track.growth >= p.far_min_growth:
                     far[(ti, fi)] = distance
         if far:
-            per_t = collections.Counter(ti for ti, _ in list(pairs) + list(far))
-            per_f = collections.Counter(fi for _, fi in list(pairs) + list(far))
+            candidates = [*pairs, *far]
+            per_t = collections.Counter(ti for ti, _ in candidates)
+            per_f = collections.Counter(fi for _, fi in candidates)
             for ti, fi in far:
                 if per_t[ti] == 1 and per_f[fi] == 1:
                     pairs[(ti, fi)] = 1.9 * p.unpaired_cost  # below leaving both unpaired (2 x unpaired_cost)
