@@ -148,6 +148,7 @@ class CameraStateSource(TypedDict):
     open_tracks: list[dict[str, Any]]  # each open track whole (worker/core/track_docs.py track_snapshot)
     alert_clocks: dict[str, Any]
     previous_t: float  # seconds: the tracker's latest frame with faces (its young links are provisional)
+    paths: dict[str, list[list[Any]]]  # {"steps": [...]}: recent steps of its tracks (CameraTracker.paths)
 
 
 class ShardProgressSource(TypedDict):

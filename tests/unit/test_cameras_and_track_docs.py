@@ -167,7 +167,9 @@ def _handed_over(frames, every: int) -> dict[str, dict]:
             tracker = Tracker()
             for arn, state in states.items():
                 opened = [track_from_snapshot(entry) for entry in state["open_tracks"]]
-                tracker.camera(arn).restore(opened, state["applied_until"] / 1000.0, state["previous_t"])
+                tracker.camera(arn).restore(
+                    opened, state["applied_until"] / 1000.0, state["previous_t"], state["paths"]["steps"]
+                )
         result = tracker.observe(frame)
         for t in result.touched + result.closed:
             docs[t.track_id] = json.loads(json.dumps(track_document(t, registry.lookup(t.stream_arn), "wl_").source))

@@ -14,11 +14,14 @@ import time
 import pytest
 from test_tracker import run  # pytest puts tests/unit on sys.path (no package): the shared frame loop
 
-from worker.core.alerts import AlertEngine, AlertRules
+from worker.core.alerts import AlertEngine, AlertRules, QualityGate
 from worker.core.cameras import CameraRegistry
 from worker.core.detections import detection_id
+from worker.core.paths import PathStep
 from worker.core.record import BoundingBox, DetectedFace, FaceMatch, FrameRecord, Pose
 from worker.core.tracker import CameraTracker, Track, Tracker, TrackerParams
+from worker.sim.encode import encode_frame
+from worker.sim.scenario import build_scenario, frames_of, preset
 
 CAM = "arn:aws:kinesisvideo:us-east-1:1:stream/cam-a/1"
 T0 = 1_767_225_600.0
@@ -212,6 +215,88 @@ def test_a_walker_who_turns_sharply_just_before_the_camera_stays_one_track_unles
     # second chance stands back, and each starts a track.
     _, tracks = run([*turned, frame(T0 + s, face(0, x - 5 * w, y, w=w), face(1, x + 4 * w, y + 0.5 * w, w=w))])
     assert sorted(t.hits for t in tracks.values()) == [1, 1, len(walk) - 1]
+
+
+def _tailgaters_seen_whole(params: TrackerParams) -> tuple[int, int]:
+    """(tailgaters with 3+ faces past the alert quality gate, those of them whose faces include 3 such in one
+    confirmed unnamed track: what the unknown-face alert needs) in a PySocialForce tailgating scene."""
+    from worker.core.record import parse_frame_record
+
+    scenario = build_scenario(preset("tailgating", cameras=8, duration_s=600, seed=3))
+    truth: dict[str, str] = {}
+    tracker, tracks = Tracker(params), {}
+    gate, passed = QualityGate(), set()
+    for sim in frames_of(scenario):
+        record = parse_frame_record(encode_frame(sim))
+        for i, (sim_face, parsed) in enumerate(zip(sim.faces, record.faces, strict=True)):
+            det = detection_id(record.stream_arn, record.fragment_number, record.frame_offset_s, i)
+            truth[det] = sim_face.visit_id
+            if gate.passes(parsed):
+                passed.add(det)
+        result = tracker.observe(record)
+        for t in result.touched + result.closed:
+            tracks[t.track_id] = t
+        for t in result.absorbed:
+            tracks.pop(t.track_id, None)
+    tailgaters = {v.visit_id for v in scenario.visits if v.style == "tailgate" and v.person.kind == "visitor"}
+    due = {v for v in tailgaters if sum(1 for d in passed if truth[d] == v) >= 3}
+    whole = {
+        v
+        for t in tracks.values()
+        if t.confirmed and t.identity()[0] is None
+        for v in due
+        if sum(1 for d in t.detection_ids if d in passed and truth[d] == v) >= 3
+    }
+    return len(due), len(whole)
+
+
+def test_a_tailgater_who_turns_where_the_employee_turned_keeps_one_track():
+    # PySocialForce walkers through speed gates: most leave by a side corridor, turning 2-6 face widths a
+    # frame near the camera, the visitor a second behind the employee. No constant velocity follows the
+    # turn, and with two candidates the far second chance stands back: the visitor's best faces broke
+    # into one-face tracks, and no unknown-face alert. Where people walked lately (path memory) leads the
+    # visitor through the turn.
+    due, whole = _tailgaters_seen_whole(TrackerParams())
+    _, without = _tailgaters_seen_whole(TrackerParams(path_memory_s=0))
+    assert due > 40
+    assert whole >= without + 3, (due, whole, without)
+    assert whole >= 0.9 * due, (due, whole)
+
+
+def test_path_memory_forgets_what_a_quiet_camera_saw_as_a_replay_from_its_quiet_point_would():
+    # A rewind restarts a camera empty at a quiet point (no face for longer than a track stays open):
+    # the live tracker must be in that state there too, remembering no path.
+    params = TrackerParams()
+    camera = CameraTracker(CAM, params)
+    walk = [(s, 0.3 + 0.06 * s, 0.5, 0.04) for s in range(6)]
+    for s, x, y, w in walk:
+        camera.observe(frame(T0 + s, face(0, x, y, w=w)))
+    assert len(camera.paths) > 0
+    quiet = params.max_gap_s + params.stitch_wait_s
+    camera.observe(frame(T0 + 5 + quiet - 0.5, face(0, 0.5, 0.5)))  # a pause shorter than that: kept
+    assert len(camera.paths) > 0
+    camera.observe(frame(T0 + 5 + 2 * quiet, face(0, 0.5, 0.5)))
+    assert len(camera.paths) == 0
+
+
+def test_path_memory_travels_in_the_camera_state_and_keeps_its_bounds():
+    from worker.core.track_docs import camera_state
+
+    params = TrackerParams(path_memory_s=20.0, path_memory_max=8)
+    camera = CameraTracker(CAM, params)
+    for s in range(40):
+        camera.observe(frame(T0 + s, face(0, 0.1 + 0.02 * (s % 20), 0.5, w=0.04)))
+    steps = list(camera.paths)
+    assert len(steps) == 8 and all(step.end >= T0 + 39 - 20.0 for step in steps)
+    state = camera_state(camera, "cam-a", "shard-0", {})
+    restored = CameraTracker(CAM, params)
+    restored.restore([], state["applied_until"] / 1000.0, state["previous_t"], state["paths"]["steps"])
+    assert list(restored.paths) == steps
+    assert all(isinstance(step, PathStep) for step in restored.paths)
+    # a document written before path memory, or a malformed step, restores nothing rather than failing
+    empty = CameraTracker(CAM, params)
+    empty.restore([], 0.0, 0.0, [[1.0, 2.0], ["x"] * 11])
+    assert len(empty.paths) == 0
 
 
 def test_a_frame_of_4000_faces_is_tracked_in_well_under_a_second():

@@ -209,6 +209,7 @@ def camera_state(
         "camera_id": camera_id,
         "applied_until": _ms(camera.watermark),  # restore() keeps it >= applied_until
         "previous_t": camera.previous_t,  # its links to young tracks are still provisional
+        "paths": {"steps": [list(step) for step in camera.paths]},  # where people went lately (second chances)
         "shard_id": shard_id,
         "open_tracks": [track_snapshot(t) for t in camera.open],
         "alert_clocks": alert_clocks,

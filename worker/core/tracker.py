@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 
 from worker.core.assignment import assign, gated_pairs
 from worker.core.detections import MATCH_THRESHOLD, detection_ids, stable_id
+from worker.core.paths import PathMemory, PathStep
 from worker.core.record import BoundingBox, DetectedFace, FrameRecord
 
 # A track is named only when at least this share of its faces matched somebody (see Identity above).
@@ -63,6 +64,9 @@ from worker.core.record import BoundingBox, DetectedFace, FrameRecord
 # counts every face, not only those that could match); on seed 3, 0.2 and 0.25 left more of those
 # unnamed (98.6 %, 97.3 %). See docs/BENCHMARKS.md.
 MIN_MATCHED_SHARE = 0.15
+# Face widths: the furthest a remembered path is followed in one step (a walker across the line of sight
+# moves ~8 face widths a second): a track with no free face this near looks up no path.
+PATH_REACH = 10.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,18 @@ class TrackerParams:
     unmatched_for_young: float = 1.0  # an unmatched face for a track matched in every face so far: this much more
     second_chance_far: float = 6.0  # face widths: a second chance this far, for a track growing at least...
     far_min_growth: float = 0.15  # ...this fast (1/s: near the camera), when track and face are each other's only one
+    # Paths other people took here (CameraTracker.paths): a track's step made within the last path_memory_s
+    # (record time; at most path_memory_max of them per camera) predicts where a track now standing where
+    # that step began goes next, for a second chance: at a door, a corridor's turn, the one behind walks the
+    # leader's path a second later, which no constant velocity foresees. 0 turns it off.
+    path_memory_s: float = 120.0
+    path_memory_max: int = 256
+    path_near: float = 1.0  # face widths between the track's place and where a remembered step began
+    path_gate: float = 1.0  # face widths between the face and where the remembered step leads
+    path_heading: float = 1.0  # face widths per second between the track's velocity and theirs as they began it
+    path_min_step: float = 1.5  # face widths: shorter remembered steps are not used
+    path_min_hits: int = 3  # faces a track needs before it follows a remembered path
+    path_source_hits: int = 4  # ...and before its own steps are remembered (a younger track's links may be wrong)
 
 
 @dataclass(frozen=True)
@@ -331,6 +347,9 @@ class CameraTracker:
         self.watermark = 0.0  # latest frame time seen on this camera
         self.applied_until = 0.0  # frames at or before this time are already in restored tracks
         self.previous_t = 0.0  # the latest frame time with faces: its links to young tracks are provisional
+        # Recent steps of tracks at this camera (see TrackerParams.path_memory_s)
+        margin = params.path_near * params.max_size_ratio
+        self.paths = PathMemory(params.path_memory_s, int(params.path_memory_max), margin)
 
     # -- gates -----------------------------------------------------------------------------------
 
@@ -497,6 +516,10 @@ class CameraTracker:
         faces = [(det, face) for det, face in zip(detection_ids(frame), frame.faces, strict=True) if det not in seen]
         views = [_face_view(f) for _, f in faces]
         existed = {id(x) for x in self.open}
+        if faces and t - self.previous_t > self.params.max_gap_s + self.params.stitch_wait_s and self.paths:
+            # No face for longer than a track stays open: the camera was quiet, and starts again with no open
+            # track and no path in mind, as a replay started here does (worker/ops/rewind.py, quiet points).
+            self.paths.clear()
         if faces and t > self.previous_t + 0.0005:
             self._relink(t, views, result)
         self._associate(t, faces, views, frame, result)
@@ -550,11 +573,15 @@ class CameraTracker:
         chosen = assign(pairs, self.params.unpaired_cost)
         chosen += self._second_chance(t, tracks, faces, chosen)
         used_faces: set[int] = set()
+        p = self.params
+        remember = p.path_memory_s > 0
         for ti, fi in sorted(chosen):
             used_faces.add(fi)
             det, face = faces[fi]
             track = tracks[ti]
             snapshot = self._before_unmatched(track, face)
+            if remember and track.hits >= p.path_source_hits:
+                self._remember_step(track, face, t)
             self._add(track, det, face, t, fragment, offset)
             result.touched.append(track)
             result.faces[track.track_id] = face
@@ -567,6 +594,64 @@ class CameraTracker:
             self.open.append(track)
             result.touched.append(track)
             result.faces[track.track_id] = face
+
+    def _remember_step(self, track: Track, face: DetectedFace, t: float) -> None:
+        """Keep the step this face makes the track take, for a track walking there later (path_memory_s)."""
+        dt = t - track.last_seen
+        (x0, y0), w0 = track.centre, track.width
+        if not 0.0 < dt <= self.params.direct_gap_s or w0 < 1e-6:
+            return
+        (x1, y1), w1 = face.box.centre, face.box.width
+        vx, vy = track.velocity
+        self.paths.add(PathStep(t, dt, x0, y0, w0, x1, y1, w1, vx / w0, vy / w0, track.track_id))
+
+    def _path_ahead(self, track: Track, t: float) -> list[tuple[float, float, float]]:
+        """Where the track would be at time t had it walked on as somebody did who passed where it stands,
+        coming the same way (centre x, y, width): one per such remembered step, since two people may have
+        turned different ways there.
+
+        The track stands at a share f along a remembered step (start -> end, within path_near of it); a
+        step later that person was the same share along their next step, so the track moves by (1 - f) of
+        this step and f of the next, in face widths where it stands."""
+        p = self.params
+        (x, y), w, elapsed = track.centre, track.width, t - track.last_seen
+        ux, uy = track.velocity[0] / w, track.velocity[1] / w
+        horizon = t - p.path_memory_s
+        r = p.path_near * w * (1.0 + p.max_size_ratio) / 2.0  # the furthest a step passes from here in frame units
+        out = []
+        for step in self.paths.near(x, y):
+            end, dt, x0, y0, w0, x1, y1, w1, wx, wy, _ = step
+            if (x0 < x - r and x1 < x - r) or (x0 > x + r and x1 > x + r):
+                continue  # passed elsewhere (the quick test: beside its box)
+            if (y0 < y - r and y1 < y - r) or (y0 > y + r and y1 > y + r):
+                continue
+            if not horizon <= end <= t or abs(dt - elapsed) > 0.25 * elapsed:
+                continue  # forgotten, from a later frame (delivered out of order), or a step of another length
+            sx, sy = x1 - x0, y1 - y0
+            span = sx * sx + sy * sy
+            f = ((x - x0) * sx + (y - y0) * sy) / span if span > 1e-12 else 0.0
+            f = 0.0 if f < 0.0 else 1.0 if f > 1.0 else f
+            wp = w0 + f * (w1 - w0)  # their width there
+            small, large = (w, wp) if w < wp else (wp, w)
+            if large > p.max_size_ratio * small:
+                continue
+            if math.hypot(x - x0 - f * sx, y - y0 - f * sy) > p.path_near * (w + wp) / 2.0:
+                continue  # not on their way
+            if math.hypot(ux - (wx + f * (sx / dt / w0 - wx)), uy - (wy + f * (sy / dt / w0 - wy))) > p.path_heading:
+                continue  # coming another way (their velocity there against the track's, face widths/s)
+            mx, my, mw = (1.0 - f) * sx, (1.0 - f) * sy, (1.0 - f) * w1
+            if f > 0.0:
+                nxt = self.paths.following(step)
+                if nxt is None:
+                    if f > 0.5:
+                        continue  # past the middle of their step, and where they went next is not known
+                    mx, my, mw = sx, sy, w1 + f * (w1 - w0)
+                else:
+                    mx, my, mw = mx + f * (nxt.x1 - x1), my + f * (nxt.y1 - y1), mw + f * nxt.w1
+            if mx * mx + my * my < (p.path_min_step * wp) ** 2:
+                continue  # a short move: the track's own motion foresees it as well
+            out.append((x + mx * w / wp, y + my * w / wp, w * mw / wp))
+        return out
 
     def _second_chance(
         self, t: float, tracks: list[Track], faces: list[tuple[str, DetectedFace]], chosen: list[tuple[int, int]]
@@ -583,15 +668,29 @@ class CameraTracker:
         used_f = {fi for _, fi in chosen}
         pairs: dict[tuple[int, int], float] = {}
         far: dict[tuple[int, int], float] = {}
+        free = [face.box.centre for fi, (_, face) in enumerate(faces) if fi not in used_f]
         for ti, track in enumerate(tracks):
             if ti in used_t or track.hits < 2 or abs(track.last_seen - self.previous_t) > 0.0005:
                 continue
             if t - track.last_seen > p.direct_gap_s:
                 continue  # longer gaps are for stitching
-            if track.speed() < p.second_chance_min_speed:
-                continue  # somebody standing still does not jump: a face beyond the gate is a newcomer
+            # somebody standing still does not jump: a face beyond the gate is a newcomer, unless somebody
+            # else's path went on from here (path_memory_s)
+            nearing = track.growth >= p.far_min_growth  # walking at the camera: moving, however slow in the image
+            moving = nearing or track.speed() >= p.second_chance_min_speed
+            ways = []
+            if self.paths and track.hits >= p.path_min_hits:
+                (x, y), reach = track.centre, PATH_REACH * track.width
+                if any(abs(x - fx) <= reach and abs(y - fy) <= reach for fx, fy in free):
+                    ways = self._path_ahead(track, t)
             px, py, pw = self._predict(track, t)
-            if not (-0.05 <= px <= 1.05 and -0.05 <= py <= 1.05):
+            if nearing:
+                # Near the camera, a face whose straight path has left the image but who is still seen turned
+                # along its edge (a corridor beside the camera): look for it at the edge, not beyond.
+                px = 0.0 if px < 0.0 else 1.0 if px > 1.0 else px
+                py = 0.0 if py < 0.0 else 1.0 if py > 1.0 else py
+            direct = moving and -0.05 <= px <= 1.05 and -0.05 <= py <= 1.05
+            if not (direct or ways):
                 continue
             winner = track.identity()[0] if track.votes else None
             for fi, (_, face) in enumerate(faces):
@@ -604,14 +703,20 @@ class CameraTracker:
                 if (not known and self._recognised(track)) or (known and track.matched == 0):
                     continue
                 width = face.box.width
-                if max(width, pw) / max(min(width, pw), 1e-6) > p.max_size_ratio:
-                    continue
                 cx, cy = face.box.centre
-                distance = math.hypot(cx - px, cy - py) / max((width + pw) / 2.0, 1e-6)
-                if distance <= p.second_chance_gate and distance < 2.0 * p.unpaired_cost:
-                    pairs[(ti, fi)] = distance  # (assign() never pairs at twice the unpaired price or more)
-                elif distance <= p.second_chance_far and track.growth >= p.far_min_growth:
-                    far[(ti, fi)] = distance
+                if direct and max(width, pw) / max(min(width, pw), 1e-6) <= p.max_size_ratio:
+                    distance = math.hypot(cx - px, cy - py) / max((width + pw) / 2.0, 1e-6)
+                    if distance <= p.second_chance_gate and distance < 2.0 * p.unpaired_cost:
+                        pairs[(ti, fi)] = distance  # (assign() never pairs at twice the unpaired price or more)
+                    elif distance <= p.second_chance_far and nearing:
+                        far[(ti, fi)] = distance
+                for hx, hy, hw in ways:
+                    if max(width, hw) / max(min(width, hw), 1e-6) > p.max_size_ratio:
+                        continue
+                    distance = math.hypot(cx - hx, cy - hy) / max((width + hw) / 2.0, 1e-6)
+                    if distance <= p.path_gate and distance < pairs.get((ti, fi), math.inf):
+                        pairs[(ti, fi)] = distance
+                        far.pop((ti, fi), None)
         if far:
             candidates = [*pairs, *far]
             per_t = collections.Counter(ti for ti, _ in candidates)
@@ -1044,10 +1149,16 @@ class CameraTracker:
                 self.seen -= set(track.detection_ids)  # beyond the reorder window: forget, to bound memory
         return closed
 
-    def restore(self, tracks: list[Track], applied_until: float, previous_t: float = 0.0) -> None:
+    def restore(
+        self,
+        tracks: list[Track],
+        applied_until: float,
+        previous_t: float = 0.0,
+        paths: Iterable[Sequence[object]] = (),
+    ) -> None:
         """Take over open tracks another worker persisted, before this camera's first frame here, in its
         order (ties between equal prices go by it); `previous_t` is its frame whose links to young tracks
-        were still provisional."""
+        were still provisional; `paths` its remembered steps (see TrackerParams.path_memory_s), oldest first."""
         known = {t.track_id for t in self.open}
         for track in tracks:
             if track.track_id not in known and not track.closed:
@@ -1056,6 +1167,9 @@ class CameraTracker:
         self.applied_until = max(self.applied_until, applied_until)
         self.watermark = max(self.watermark, applied_until)
         self.previous_t = max(self.previous_t, previous_t)
+        steps = [step for step in (PathStep.from_list(values) for values in paths) if step is not None]
+        if steps:
+            self.paths.restore(steps)
 
 
 class Tracker:

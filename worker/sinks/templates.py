@@ -104,6 +104,7 @@ CAMERA_STATE_PROPERTIES: dict[str, Any] = {
     "shard_id": _KW,
     "open_tracks": {"type": "object", "enabled": False},
     "previous_t": {"type": "double"},
+    "paths": {"type": "object", "enabled": False},  # the tracker's recent steps, for the next owner
     "alert_clocks": {"type": "object", "enabled": False},  # per-camera alert cooldowns, for the next owner
     "replay_through": _KW,  # a rewind's marker (worker/ops/rewind.py): records handled before it
     "deliver_alerts": {"type": "boolean"},

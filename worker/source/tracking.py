@@ -115,7 +115,10 @@ class TrackingStage:
                     else:  # rewritten by a newer worker that died before its state replaced this one
                         self.log.warning("track_not_resumable", track_id=entry["id"], camera=state.get("camera_id"))
             self.tracker.camera(arn).restore(
-                tracks, state["applied_until"] / 1000.0, float(state.get("previous_t") or 0.0)
+                tracks,
+                state["applied_until"] / 1000.0,
+                float(state.get("previous_t") or 0.0),
+                (state.get("paths") or {}).get("steps", []),  # a state written before path memory has none
             )
             self.alerts.restore_clocks(arn, state.get("alert_clocks") or {})
             stats.restored_tracks += len(tracks)
