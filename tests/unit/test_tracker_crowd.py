@@ -285,7 +285,7 @@ def test_path_memory_travels_in_the_camera_state_and_keeps_its_bounds():
     params = TrackerParams(path_memory_s=20.0, path_memory_max=8)
     camera = CameraTracker(CAM, params)
     for s in range(40):
-        camera.observe(frame(T0 + s, face(0, 0.1 + 0.02 * (s % 20), 0.5, w=0.04)))
+        camera.observe(frame(T0 + s, face(0, 0.05 + 0.05 * (s % 18), 0.5, w=0.04)))
     steps = list(camera.paths)
     assert len(steps) == 8 and all(step.end >= T0 + 39 - 20.0 for step in steps)
     state = camera_state(camera, "cam-a", "shard-0", {})

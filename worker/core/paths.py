@@ -14,15 +14,15 @@ import collections
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-_CELL = 0.125  # grid cell, share of the frame: a step is filed under every cell its box (plus margin) touches
+_CELL = 0.0625  # grid cell, share of the frame: a step is filed under the cell of its start (and of its end)
 
 
 class PathStep(NamedTuple):
-    """One step a track took: from (x0, y0, w0) to (x1, y1, w1), ending at `end` after `dt` seconds, the
-    track's velocity as it began (face widths per second), and the track's id (to find its next step)."""
+    """One step a track took: from (x0, y0, w0) at time `start` to (x1, y1, w1) at `end`, the track's
+    velocity as it began (face widths per second), and the track's id (its next step starts at `end`)."""
 
+    start: float
     end: float
-    dt: float
     x0: float
     y0: float
     w0: float
@@ -42,82 +42,94 @@ class PathStep(NamedTuple):
             numbers = [float(v) for v in values[:-1]]  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return None
-        end, dt, x0, y0, w0, x1, y1, w1, vx, vy = numbers
-        return cls(end, dt, x0, y0, w0, x1, y1, w1, vx, vy, str(values[-1]))
+        start, end, x0, y0, w0, x1, y1, w1, vx, vy = numbers
+        return cls(start, end, x0, y0, w0, x1, y1, w1, vx, vy, str(values[-1]))
 
 
-def _ms(t: float) -> int:
-    return round(t * 1000.0)
+# A step as filed in a cell: the box it is found in (x low, x high, y low, y high, with the margin) and it.
+Filed = tuple[float, float, float, float, PathStep]
 
 
 class PathMemory:
-    """The latest `capacity` steps of one camera's tracks, none older than `horizon_s` before the newest
-    time it was asked about."""
+    """The latest `capacity` steps of one camera's tracks, none older than `horizon_s` before the latest."""
 
     def __init__(self, horizon_s: float, capacity: int, margin: float) -> None:
         self.horizon_s = horizon_s
         self.capacity = max(1, capacity)
-        self.margin = margin  # face widths around a step within which it is found (its cells)
-        self._steps: collections.deque[PathStep] = collections.deque()
-        self._cells: dict[tuple[int, int], list[PathStep]] = {}
-        self._by_start: dict[tuple[str, int], PathStep] = {}  # (track id, start time in ms) -> step
+        self.margin = margin  # face widths around a step within which it is found
+        self._steps: collections.deque[tuple[Filed, list[tuple[int, int]]]] = collections.deque()
+        self._cells: dict[tuple[int, int], list[Filed]] = {}
+        self._by_start: dict[tuple[str, float], PathStep] = {}  # (track id, start time) -> step
 
     def __len__(self) -> int:
         return len(self._steps)
 
     def __iter__(self) -> Iterator[PathStep]:
-        return iter(self._steps)
-
-    def _cells_of(self, step: PathStep) -> list[tuple[int, int]]:
-        m = self.margin * (step.w0 if step.w0 > step.w1 else step.w1)
-        x0, x1 = (step.x0, step.x1) if step.x0 < step.x1 else (step.x1, step.x0)
-        y0, y1 = (step.y0, step.y1) if step.y0 < step.y1 else (step.y1, step.y0)
-        ys = range(int((y0 - m) // _CELL), int((y1 + m) // _CELL) + 1)
-        return [(i, j) for i in range(int((x0 - m) // _CELL), int((x1 + m) // _CELL) + 1) for j in ys]
+        return (filed[4] for filed, _ in self._steps)
 
     def add(self, step: PathStep) -> None:
         steps = self._steps
         horizon = step.end - self.horizon_s
-        while steps and (steps[0][0] < horizon or len(steps) >= self.capacity):
+        while steps and (steps[0][0][4].end < horizon or len(steps) >= self.capacity):
             self._drop()
-        steps.append(step)
-        cells = self._cells
-        for cell in self._cells_of(step):
-            filed = cells.get(cell)
-            if filed is None:
-                cells[cell] = [step]
+        m = self.margin * (step.w0 if step.w0 > step.w1 else step.w1)
+        x_lo, x_hi = (step.x0, step.x1) if step.x0 < step.x1 else (step.x1, step.x0)
+        y_lo, y_hi = (step.y0, step.y1) if step.y0 < step.y1 else (step.y1, step.y0)
+        filed: Filed = (x_lo - m, x_hi + m, y_lo - m, y_hi + m, step)
+        first = (int(step.x0 // _CELL), int(step.y0 // _CELL))
+        last = (int(step.x1 // _CELL), int(step.y1 // _CELL))
+        # found from the 3 x 3 cells around a place: under its end too only when that is further than that
+        far = abs(first[0] - last[0]) > 1 or abs(first[1] - last[1]) > 1
+        cells = [first, last] if far else [first]
+        grid = self._cells
+        for cell in cells:
+            held = grid.get(cell)
+            if held is None:
+                grid[cell] = [filed]
             else:
-                filed.append(step)
-        self._by_start[(step.track_id, _ms(step.end - step.dt))] = step
-
-    def expire(self, now: float) -> None:
-        """Forget the steps that ended more than horizon_s before `now`."""
-        horizon = now - self.horizon_s
-        while self._steps and self._steps[0].end < horizon:
-            self._drop()
+                held.append(filed)
+        steps.append((filed, cells))
+        self._by_start[(step.track_id, step.start)] = step
 
     def _drop(self) -> None:
-        step = self._steps.popleft()
-        cells = self._cells
-        for cell in self._cells_of(step):
-            filed = cells[cell]
-            if filed[0] is step:  # filed in time order: the oldest is first
-                del filed[0]
+        filed, cells = self._steps.popleft()
+        grid = self._cells
+        for cell in cells:
+            held = grid[cell]
+            if held[0] is filed:  # filed in the order added: the oldest is first
+                del held[0]
             else:
-                filed.remove(step)
-            if not filed:
-                del cells[cell]
-        key = (step.track_id, _ms(step.end - step.dt))
+                held.remove(filed)
+            if not held:
+                del grid[cell]
+        step = filed[4]
+        key = (step.track_id, step.start)
         if self._by_start.get(key) is step:
             del self._by_start[key]
 
-    def near(self, x: float, y: float) -> list[PathStep]:
-        """The steps filed where (x, y) is (those passing within their margin of it, and some more)."""
-        return self._cells.get((int(x // _CELL), int(y // _CELL)), [])
+    def near(self, x: float, y: float) -> Iterator[Filed]:
+        """The steps that begin (or, if long, end) in the cells around (x, y), with their boxes: those passing
+        within their margin of it are among them (the caller tests the box), a long one perhaps twice."""
+        grid = self._cells
+        i, j = int(x // _CELL), int(y // _CELL)
+        for cell in (
+            (i - 1, j - 1),
+            (i - 1, j),
+            (i - 1, j + 1),
+            (i, j - 1),
+            (i, j),
+            (i, j + 1),
+            (i + 1, j - 1),
+            (i + 1, j),
+            (i + 1, j + 1),
+        ):
+            held = grid.get(cell)
+            if held is not None:
+                yield from held
 
     def following(self, step: PathStep) -> PathStep | None:
         """The same track's next step, if it is remembered."""
-        return self._by_start.get((step.track_id, _ms(step.end)))
+        return self._by_start.get((step.track_id, step.end))
 
     def clear(self) -> None:
         self._steps.clear()
@@ -126,7 +138,7 @@ class PathMemory:
 
     def restore(self, steps: Iterable[PathStep]) -> None:
         """Add steps another worker kept (in any order), with those already here, in time order."""
-        merged = sorted({*self._steps, *steps})
+        merged = sorted({*self, *steps}, key=lambda s: (s.end, s.start, s.track_id))
         self.clear()
         for step in merged:
             self.add(step)

@@ -136,6 +136,7 @@ class TrackerParams:
     path_min_step: float = 1.5  # face widths: shorter remembered steps are not used
     path_min_hits: int = 3  # faces a track needs before it follows a remembered path
     path_source_hits: int = 4  # ...and before its own steps are remembered (a younger track's links may be wrong)
+    path_remember_min: float = 1.0  # face widths: shorter steps are not remembered (half the steps: their cost)
 
 
 @dataclass(frozen=True)
@@ -602,8 +603,11 @@ class CameraTracker:
         if not 0.0 < dt <= self.params.direct_gap_s or w0 < 1e-6:
             return
         (x1, y1), w1 = face.box.centre, face.box.width
+        shortest = self.params.path_remember_min * w0
+        if (x1 - x0) ** 2 + (y1 - y0) ** 2 < shortest * shortest:
+            return  # nearly in place: the next step, starting about here, says where they went
         vx, vy = track.velocity
-        self.paths.add(PathStep(t, dt, x0, y0, w0, x1, y1, w1, vx / w0, vy / w0, track.track_id))
+        self.paths.add(PathStep(track.last_seen, t, x0, y0, w0, x1, y1, w1, vx / w0, vy / w0, track.track_id))
 
     def _path_ahead(self, track: Track, t: float) -> list[tuple[float, float, float]]:
         """Where the track would be at time t had it walked on as somebody did who passed where it stands,
@@ -617,14 +621,12 @@ class CameraTracker:
         (x, y), w, elapsed = track.centre, track.width, t - track.last_seen
         ux, uy = track.velocity[0] / w, track.velocity[1] / w
         horizon = t - p.path_memory_s
-        r = p.path_near * w * (1.0 + p.max_size_ratio) / 2.0  # the furthest a step passes from here in frame units
         out = []
-        for step in self.paths.near(x, y):
-            end, dt, x0, y0, w0, x1, y1, w1, wx, wy, _ = step
-            if (x0 < x - r and x1 < x - r) or (x0 > x + r and x1 > x + r):
-                continue  # passed elsewhere (the quick test: beside its box)
-            if (y0 < y - r and y1 < y - r) or (y0 > y + r and y1 > y + r):
-                continue
+        for x_lo, x_hi, y_lo, y_hi, step in self.paths.near(x, y):
+            if x < x_lo or x > x_hi or y < y_lo or y > y_hi:
+                continue  # passed elsewhere (the quick test: outside its box)
+            start, end, x0, y0, w0, x1, y1, w1, wx, wy, _ = step
+            dt = end - start
             if not horizon <= end <= t or abs(dt - elapsed) > 0.25 * elapsed:
                 continue  # forgotten, from a later frame (delivered out of order), or a step of another length
             sx, sy = x1 - x0, y1 - y0
