@@ -56,6 +56,7 @@ OTHER_NUMBERS = [
     "tracker.strong_similarity",
     "alerts.watchlist_min_similarity",
     "tracker.max_gap_s",
+    "tracker.path_memory_s",
 ]
 
 
@@ -73,7 +74,8 @@ def test_zero_is_refused_where_it_means_nothing(field):
 
 
 @pytest.mark.parametrize(
-    "field", COOLDOWNS + ["processor.flush_interval_s", "checkpoint.every_s", "alerts.retry_every_s"]
+    "field",
+    COOLDOWNS + ["processor.flush_interval_s", "checkpoint.every_s", "alerts.retry_every_s", "tracker.path_memory_s"],
 )
 def test_zero_is_accepted_where_it_means_none_or_every_time(field):
     section, key = field.split(".")

@@ -101,6 +101,7 @@ class Config(BaseSettings):
             min_hits=t.min_hits,
             reorder_window_s=t.reorder_window_s,
             strong_similarity=t.strong_similarity,
+            path_memory_s=t.path_memory_s,
         )
 
     def alert_rules(self) -> AlertRules:

@@ -252,6 +252,7 @@ class TrackerSection(Section):
         description=("between 0 and max_gap_s + stitch_wait_s (older frames could belong to tracks already closed)"),
     )
     strong_similarity: Float = Field(90.0, ge=80, le=100, description="between 80 and 100")
+    path_memory_s: Float = Field(120.0, ge=0, le=600, description="between 0 (off) and 600 seconds of record time")
 
     @model_validator(mode="after")
     def _reorder_within_a_track_lifetime(self) -> Self:
