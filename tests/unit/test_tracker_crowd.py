@@ -17,7 +17,6 @@ from test_tracker import run  # pytest puts tests/unit on sys.path (no package):
 from worker.core.alerts import AlertEngine, AlertRules, QualityGate
 from worker.core.cameras import CameraRegistry
 from worker.core.detections import detection_id
-from worker.core.paths import PathStep
 from worker.core.record import BoundingBox, DetectedFace, FaceMatch, FrameRecord, Pose
 from worker.core.tracker import CameraTracker, Track, Tracker, TrackerParams
 from worker.sim.encode import encode_frame
@@ -279,24 +278,72 @@ def test_path_memory_forgets_what_a_quiet_camera_saw_as_a_replay_from_its_quiet_
     assert len(camera.paths) == 0
 
 
-def test_path_memory_travels_in_the_camera_state_and_keeps_its_bounds():
-    from worker.core.track_docs import camera_state
+def _three_walkers(camera: CameraTracker, seconds: range) -> None:
+    for s in seconds:  # three people a frame, each stepping 1.25 face widths: three steps remembered a second
+        walkers = [face(i, 0.05 + 0.05 * (s % 18), 0.2 + 0.3 * i, w=0.04) for i in range(3)]
+        camera.observe(frame(T0 + s, *walkers))
 
-    params = TrackerParams(path_memory_s=20.0, path_memory_max=8)
-    camera = CameraTracker(CAM, params)
-    for s in range(40):
-        camera.observe(frame(T0 + s, face(0, 0.05 + 0.05 * (s % 18), 0.5, w=0.04)))
-    steps = list(camera.paths)
-    assert len(steps) == 8 and all(step.end >= T0 + 39 - 20.0 for step in steps)
-    state = camera_state(camera, "cam-a", "shard-0", {})
-    restored = CameraTracker(CAM, params)
-    restored.restore([], state["applied_until"] / 1000.0, state["previous_t"], state["paths"]["steps"])
-    assert list(restored.paths) == steps
-    assert all(isinstance(step, PathStep) for step in restored.paths)
-    # a document written before path memory, or a malformed step, restores nothing rather than failing
-    empty = CameraTracker(CAM, params)
-    empty.restore([], 0.0, 0.0, [[1.0, 2.0], ["x"] * 11])
-    assert len(empty.paths) == 0
+
+def test_path_memory_keeps_only_its_horizon_and_capacity():
+    camera = CameraTracker(CAM, TrackerParams(path_memory_s=10.0, path_memory_max=1000))
+    _three_walkers(camera, range(40))
+    ends = [step.end for step in camera.paths]
+    assert ends and min(ends) >= max(ends) - 10.0 and len(ends) < 3 * 12  # (forgotten as steps are added)
+    camera = CameraTracker(CAM, TrackerParams(path_memory_s=120.0, path_memory_max=8))
+    _three_walkers(camera, range(40))
+    assert len(camera.paths) == 8
+
+
+def test_path_memory_handed_over_at_any_frame_evicts_and_decides_as_the_live_one():
+    # Full memory, several steps a frame: which step goes first is the order they were added, which a
+    # new owner must keep (sorting them by time evicted other steps than the live tracker did).
+    import orjson
+
+    from worker.core.track_docs import camera_state, track_from_snapshot
+
+    params = TrackerParams(path_memory_max=7)
+    live, handed = CameraTracker(CAM, params), CameraTracker(CAM, params)
+    _three_walkers(live, range(30))
+    _three_walkers(handed, range(30))
+    for s in range(30, 60):
+        state = orjson.loads(orjson.dumps(camera_state(handed, "cam-a", "shard-0", {})))
+        handed = CameraTracker(CAM, params)
+        tracks = [track_from_snapshot(entry) for entry in state["open_tracks"]]
+        handed.restore(tracks, state["applied_until"] / 1000.0, state["previous_t"], state["paths"]["steps"])
+        _three_walkers(live, range(s, s + 1))
+        _three_walkers(handed, range(s, s + 1))
+        assert len(live.paths) == 7
+        assert list(handed.paths) == list(live.paths), s
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [[1.0, 2.0]],  # too short
+        [["x"] * 11],  # not numbers
+        [None, 3, "steps", {"start": 1.0}],  # not lists
+        [[1.0, 2.0, 0.5, 0.5, 0.0, 0.6, 0.5, 0.04, 0.0, 0.0, "t"]],  # a zero width
+        [[2.0, 2.0, 0.5, 0.5, 0.04, 0.6, 0.5, 0.04, 0.0, 0.0, "t"]],  # no time taken
+        [[1.0, 2.0, float("nan"), 0.5, 0.04, 0.6, 0.5, 0.04, 0.0, 0.0, "t"]],
+        [[1.0, 2.0, 1e300, 0.5, 0.04, 0.6, 0.5, 0.04, 0.0, 0.0, "t"]],
+        [[1.0, 2.0, True, 0.5, 0.04, 0.6, 0.5, 0.04, 0.0, 0.0, "t"]],
+    ],
+)
+def test_a_malformed_remembered_step_is_left_out_and_the_camera_goes_on(steps):
+    camera = CameraTracker(CAM, TrackerParams())
+    camera.restore([], 0.0, 0.0, steps)
+    assert len(camera.paths) == 0
+    _three_walkers(camera, range(5))  # and tracking goes on
+    assert len(camera.open) == 3
+
+
+def test_a_camera_state_with_malformed_paths_restores_no_path():
+    from worker.source.tracking import _path_steps
+
+    for paths in (None, [], "x", {"steps": None}, {"steps": 3}, {}):
+        assert _path_steps({"paths": paths}) == []
+    assert _path_steps({}) == []
+    assert _path_steps({"paths": {"steps": [[1]]}}) == [[1]]  # (each step is checked by restore)
 
 
 def test_a_frame_of_4000_faces_is_tracked_in_well_under_a_second():

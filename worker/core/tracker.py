@@ -644,12 +644,14 @@ class CameraTracker:
             mx, my, mw = (1.0 - f) * sx, (1.0 - f) * sy, (1.0 - f) * w1
             if f > 0.0:
                 nxt = self.paths.following(step)
+                if nxt is not None and abs(nxt.end - nxt.start - dt) > 0.25 * dt:
+                    nxt = None  # their next step took another time (a frame missed): not one step on
                 if nxt is None:
                     if f > 0.5:
                         continue  # past the middle of their step, and where they went next is not known
                     mx, my, mw = sx, sy, w1 + f * (w1 - w0)
                 else:
-                    mx, my, mw = mx + f * (nxt.x1 - x1), my + f * (nxt.y1 - y1), mw + f * nxt.w1
+                    mx, my, mw = mx + f * (nxt.x1 - nxt.x0), my + f * (nxt.y1 - nxt.y0), mw + f * nxt.w1
             if mx * mx + my * my < (p.path_min_step * wp) ** 2:
                 continue  # a short move: the track's own motion foresees it as well
             out.append((x + mx * w / wp, y + my * w / wp, w * mw / wp))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 import orjson
@@ -118,7 +119,7 @@ class TrackingStage:
                 tracks,
                 state["applied_until"] / 1000.0,
                 float(state.get("previous_t") or 0.0),
-                (state.get("paths") or {}).get("steps", []),  # a state written before path memory has none
+                _path_steps(state),
             )
             self.alerts.restore_clocks(arn, state.get("alert_clocks") or {})
             stats.restored_tracks += len(tracks)
@@ -250,3 +251,11 @@ class TrackingStage:
                 self.alerts.clocks(stream_arn),
             )
         )
+
+
+def _path_steps(state: dict[str, Any]) -> list[Any]:
+    """The camera's remembered steps (a state written before path memory has none; anything malformed is
+    left out step by step by CameraTracker.restore, or whole here, rather than stopping the shard)."""
+    paths = state.get("paths")
+    steps = paths.get("steps") if isinstance(paths, dict) else None
+    return steps if isinstance(steps, list) else []
