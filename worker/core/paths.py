@@ -118,7 +118,7 @@ class PathMemory:
         """The steps that begin (or, if long, end) in the cells around (x, y), with their boxes (the caller
         tests the box), a long one perhaps twice. Not every step passing near: the middle of a step longer
         than a cell, or a point beside a step's start by more than a cell, is missed (the price of filing a
-        step in one or two cells rather than every cell it crosses: a fifth of the tracker's time)."""
+        step in one or two cells rather than in every cell it crosses, which cost more per face)."""
         grid = self._cells
         i, j = int(x // _CELL), int(y // _CELL)
         for cell in (
