@@ -46,6 +46,7 @@ def summary(pure: dict, proc: dict, e2e: dict, e2e_10k: dict, alerts: dict | Non
     return {
         "pure_path_records_per_s_per_core": pure["pure_path_records_per_s_per_core"],
         "pure_path_us_per_record": pure["us_per_record"],
+        "tracker_compiled": pure.get("tracker_compiled"),
         "raw_bulk_docs_per_s": {
             "1_in_flight": proc["raw_bulk_1"]["docs_per_s"],
             "2_in_flight": proc["raw_bulk_2"]["docs_per_s"],

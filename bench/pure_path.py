@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from worker import native
 from worker.config import load_config
 from worker.model import RawRecord
 from worker.sim.encode import encode_frame
@@ -111,6 +112,7 @@ def main() -> int:
         "pure_path_records_per_s_per_core": round(median),
         "us_per_record": round(1e6 / median, 1),
         "python": platform.python_version(),
+        "tracker_compiled": native.active is not None,  # worker/native.py (FACEWATCH_NATIVE=0: as Python)
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from worker import native
 from worker.core.detections import detection_id
 from worker.core.record import BoundingBox, DetectedFace, FrameRecord, parse_frame_record
 from worker.core.tracker import Track, Tracker, TrackerParams
@@ -423,6 +424,7 @@ def main() -> int:
         "cameras": args.cameras,
         "duration_s": args.duration,
         "tracker_params": dataclasses.asdict(params),
+        "tracker_compiled": native.active is not None,  # worker/native.py (FACEWATCH_NATIVE=0: as Python)
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "note": "tentative_detection_share: detections left in tracks that never reached min_hits (not sightings);"
         " MOT frames: every analysed frame of every camera, hypotheses only faces of confirmed tracks",

@@ -46,6 +46,8 @@ TOOL_VARIABLES = (
     "FACEWATCH_CONTAINER_TEST",
     "FACEWATCH_DAEMON_HEAP",
     "FACEWATCH_FUZZ_EXAMPLES",
+    "FACEWATCH_NATIVE",  # 0: run the tracker as Python even where a compiled build exists (worker/native.py)
+    "FACEWATCH_NATIVE_DIR",  # where the compiled builds are (the image sets it)
 )
 
 OUR_PREFIX = "FACEWATCH"
