@@ -16,7 +16,7 @@ from worker.documents import RefusedSource
 
 def stable_id(*parts: object) -> str:
     """A short deterministic id: same parts, same id, on every worker and every replay."""
-    joined = "\x1f".join(str(p) for p in parts)
+    joined = "\x1f".join(map(str, parts))
     return hashlib.blake2b(joined.encode(), digest_size=16).hexdigest()
 
 

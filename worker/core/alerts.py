@@ -169,6 +169,8 @@ class AlertEngine:
             for rule, identity, confidence in self._candidates(track, camera, frame.frame_time):
                 if camera.alert_rules is not None and rule not in camera.alert_rules:
                     continue  # e.g. a public lobby where strangers are expected: no unknown_face there
+                if rule in track.alerted or not self.rules.settings(rule).enabled:
+                    continue  # decided at an earlier face (raised or suppressed), or off: nothing to hash
                 if raised_by is None:
                     raised_by = (
                         detection_id(frame.stream_arn, frame.fragment_number, frame.frame_offset_s, face.index)
