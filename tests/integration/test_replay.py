@@ -205,6 +205,19 @@ def test_rewind_to_an_export_rebuilds_the_deleted_tracks_equal_and_sends_nothing
         states_after = opensearch.search(index=camera_state_index(prefix), body={"size": 1000})["hits"]["hits"]
         assert sorted(map(json.dumps, states_after)) == sorted(map(json.dumps, states_before))
 
+        # The camera states as an older worker left them: an index whose strict mapping lacks fields the
+        # rewind writes (`paths`, `previous_t`), and no template to add them. The rewind adds them first.
+        state_index = camera_state_index(prefix)
+        mapping = opensearch.indices.get_mapping(index=state_index)[state_index]["mappings"]
+        assert {"paths", "previous_t"} <= set(mapping["properties"])
+        older = {k: v for k, v in mapping["properties"].items() if k not in ("paths", "previous_t")}
+        opensearch.indices.delete_index_template(name=f"{prefix}-cameras")
+        opensearch.indices.delete(index=state_index)
+        opensearch.indices.create(index=state_index, body={"mappings": {**mapping, "properties": older}})
+        for hit in states_before:
+            source = {k: v for k, v in hit["_source"].items() if k not in ("paths", "previous_t")}
+            opensearch.index(index=state_index, id=hit["_id"], body=source, refresh=True)
+
         # Lose the track indices, rewind to the export, start the fleet again.
         opensearch.indices.delete(index=f"{prefix}-tracks-*")
         done = cli(env, "replay", "--to-checkpoints", str(export), "--execute")

@@ -393,6 +393,10 @@ class Rewinder:
                         f"the lease of {move.shard_id} changed since the plan was made (a worker ran, or another"
                         " rewind): nothing was changed; stop the fleet and run the command again"
                     )
+        # The camera-state mapping is strict: an index made by an older worker may lack a field written
+        # below (`paths`, `previous_t`). Adding fields is what the workers do at start; do it here first.
+        if plan.cameras:
+            self.sink.ensure_templates()
         index = camera_state_index(self.prefix)
         for camera in plan.cameras:
             state: CameraStateSource = {
