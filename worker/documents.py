@@ -148,7 +148,9 @@ class CameraStateSource(TypedDict):
     open_tracks: list[dict[str, Any]]  # each open track whole (worker/core/track_docs.py track_snapshot)
     alert_clocks: dict[str, Any]
     previous_t: float  # seconds: the tracker's latest frame with faces (its young links are provisional)
-    paths: dict[str, list[list[Any]]]  # {"steps": [...]}: recent steps of its tracks (CameraTracker.paths)
+    # {"tracks": [ids], "steps": [[start, end, x0, y0, w0, x1, y1, w1, vx, vy, index into tracks]]}: recent
+    # steps of its tracks (CameraTracker.paths, worker/core/paths.py); the first form had the id in each step
+    paths: dict[str, list[Any]]
 
 
 class ShardProgressSource(TypedDict):

@@ -300,6 +300,7 @@ def test_path_memory_handed_over_at_any_frame_evicts_and_decides_as_the_live_one
     import orjson
 
     from worker.core.track_docs import camera_state, track_from_snapshot
+    from worker.source.tracking import _path_steps
 
     params = TrackerParams(path_memory_max=7)
     live, handed = CameraTracker(CAM, params), CameraTracker(CAM, params)
@@ -309,7 +310,7 @@ def test_path_memory_handed_over_at_any_frame_evicts_and_decides_as_the_live_one
         state = orjson.loads(orjson.dumps(camera_state(handed, "cam-a", "shard-0", {})))
         handed = CameraTracker(CAM, params)
         tracks = [track_from_snapshot(entry) for entry in state["open_tracks"]]
-        handed.restore(tracks, state["applied_until"] / 1000.0, state["previous_t"], state["paths"]["steps"])
+        handed.restore(tracks, state["applied_until"] / 1000.0, state["previous_t"], _path_steps(state))
         _three_walkers(live, range(s, s + 1))
         _three_walkers(handed, range(s, s + 1))
         assert len(live.paths) == 7
@@ -344,6 +345,43 @@ def test_a_camera_state_with_malformed_paths_restores_no_path():
         assert _path_steps({"paths": paths}) == []
     assert _path_steps({}) == []
     assert _path_steps({"paths": {"steps": [[1]]}}) == [[1]]  # (each step is checked by restore)
+    # the compact form: each step's last element an index into `tracks`
+    row = [1.0, 2.0, 0.5, 0.5, 0.04, 0.6, 0.5, 0.04, 0.0, 0.0]
+    assert _path_steps({"paths": {"tracks": ["a", "b"], "steps": [[*row, 1], [*row, 0]]}}) == [
+        [*row, "b"],
+        [*row, "a"],
+    ]
+    for tracks, index in ((["a"], 1), (["a"], -1), (["a"], True), (["a"], "a"), ([3], 0), ("a", 0), (None, 0)):
+        assert _path_steps({"paths": {"tracks": tracks, "steps": [[*row, index]]}}) in ([], [[*row, index]])
+        if tracks is not None:  # (None: the first form, whose steps restore checks)
+            assert _path_steps({"paths": {"tracks": tracks, "steps": [[*row, index]]}}) == []
+    assert _path_steps({"paths": {"tracks": ["a"], "steps": [[], None, "x"]}}) == []
+
+
+def test_remembered_steps_round_trip_exactly_through_the_state_and_the_first_form_still_restores():
+    import orjson
+
+    from worker.core.paths import PathStep, paths_document
+    from worker.core.track_docs import camera_state
+    from worker.source.tracking import _path_steps
+
+    live = CameraTracker(CAM, TrackerParams())
+    _three_walkers(live, range(40))
+    assert len(live.paths) > 20
+    state = orjson.loads(orjson.dumps(camera_state(live, "cam-a", "shard-0", {})))
+    assert state["paths"]["tracks"] and all(isinstance(row[-1], int) for row in state["paths"]["steps"])
+    handed = CameraTracker(CAM, TrackerParams())
+    handed.restore([], state["applied_until"] / 1000.0, state["previous_t"], _path_steps(state))
+    assert list(handed.paths) == list(live.paths)  # the same floats: rounded when remembered, not when written
+    first_form = {"steps": [list(step) for step in live.paths]}  # as written before 2026-12-07 night
+    older = CameraTracker(CAM, TrackerParams())
+    older.restore([], 0.0, 0.0, _path_steps({"paths": first_form}))
+    assert list(older.paths) == list(live.paths)
+    assert len(orjson.dumps(paths_document(live.paths))) < 0.7 * len(orjson.dumps(first_form))
+    noisy = PathStep.remembered(
+        1767225600.1230001, 1767225601.1229999, 0.1 + 0.2, 0.5, 0.04, 0.6, 0.5, 0.041, 1 / 3, 0, "t"
+    )
+    assert noisy[:2] == (1767225600.123, 1767225601.123) and noisy.x0 == 0.3 and noisy.vx == 0.3333
 
 
 def test_a_frame_of_4000_faces_is_tracked_in_well_under_a_second():

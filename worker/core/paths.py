@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 _CELL = 0.0625  # grid cell, share of the frame: a step is filed under the cell of its start (and of its end)
 
@@ -33,6 +33,30 @@ class PathStep(NamedTuple):
     vx: float
     vy: float
     track_id: str
+
+    @classmethod
+    def remembered(
+        cls,
+        start: float,
+        end: float,
+        x0: float,
+        y0: float,
+        w0: float,
+        x1: float,
+        y1: float,
+        w1: float,
+        vx: float,
+        vy: float,
+        track_id: str,
+    ) -> PathStep:
+        """A step as the tracker keeps it: times to the millisecond, places to 1e-5 of the frame (0.02 pixel
+        at 1920), velocities to 1e-4 width/s. Rounded when remembered, not when written, so the live tracker
+        and one restored from the camera's state hold the same numbers (a hand-off stays exact); the state
+        document is then ~40 % smaller (a full memory was ~42 KB of ~65)."""
+        return cls(
+            round(start, 3), round(end, 3), round(x0, 5), round(y0, 5), round(w0, 5),
+            round(x1, 5), round(y1, 5), round(w1, 5), round(vx, 4), round(vy, 4), track_id,
+        )  # fmt: skip
 
     @classmethod
     def from_list(cls, values: Sequence[object]) -> PathStep | None:
@@ -152,3 +176,35 @@ class PathMemory:
         self.clear()
         for step in list(steps)[-self.capacity :]:
             self._file(step)
+
+
+def paths_document(steps: Iterable[PathStep]) -> dict[str, Any]:
+    """The steps as the camera's state carries them, oldest first: each track's id once, in `tracks`, and
+    each step's last element its index there (the id was a fifth of a step's bytes)."""
+    index: dict[str, int] = {}
+    rows: list[list[Any]] = []
+    for step in steps:
+        rows.append([*step[:-1], index.setdefault(step.track_id, len(index))])
+    return {"tracks": list(index), "steps": rows}
+
+
+def steps_of_document(paths: object) -> list[list[object]]:
+    """The steps of a state's `paths`, each with its track id again: the form above, or the first one (the id in
+    every step). Anything malformed is left out, step by step, rather than stopping the shard."""
+    if not isinstance(paths, dict):
+        return []
+    steps, tracks = paths.get("steps"), paths.get("tracks")
+    if not isinstance(steps, list):
+        return []
+    if tracks is None:
+        return [row for row in steps if isinstance(row, list)]  # the first form: ids in place
+    if not isinstance(tracks, list):
+        return []
+    out = []
+    for row in steps:
+        if not isinstance(row, list) or not row:
+            continue
+        k = row[-1]
+        if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(tracks) and isinstance(tracks[k], str):
+            out.append([*row[:-1], tracks[k]])
+    return out

@@ -12,6 +12,7 @@ from typing import Any
 
 from worker.core.cameras import Camera
 from worker.core.detections import day_of
+from worker.core.paths import paths_document
 from worker.core.record import BoundingBox, DetectedFace, FaceMatch, Pose
 from worker.core.tracker import BestFrame, CameraTracker, Observation, Track
 from worker.documents import CameraStateSource, TrackSource
@@ -209,7 +210,7 @@ def camera_state(
         "camera_id": camera_id,
         "applied_until": _ms(camera.watermark),  # restore() keeps it >= applied_until
         "previous_t": camera.previous_t,  # its links to young tracks are still provisional
-        "paths": {"steps": [list(step) for step in camera.paths]},  # where people went lately (second chances)
+        "paths": paths_document(camera.paths),  # where people went lately (second chances)
         "shard_id": shard_id,
         "open_tracks": [track_snapshot(t) for t in camera.open],
         "alert_clocks": alert_clocks,

@@ -132,7 +132,7 @@ def seed_generation(gen_sink: OpenSearchSink, gen_prefix: str, seeds: list[Seed]
             "open_tracks": [],
             "alert_clocks": seed.alert_clocks,
             "previous_t": 0.0,
-            "paths": {"steps": []},  # a quiet point: the live tracker remembered no path there either
+            "paths": {"tracks": [], "steps": []},  # a quiet point: the live tracker remembered no path there either
         }
         client.index(index=index, id=camera_state_id(seed.stream_arn), body=dict(state))
     client.indices.refresh(index=index)

@@ -408,7 +408,7 @@ class Rewinder:
                 "open_tracks": [],
                 "alert_clocks": camera.alert_clocks,
                 "previous_t": 0.0,
-                "paths": {"steps": []},  # a quiet point: the live tracker remembered no path there either
+                "paths": {"tracks": [], "steps": []},  # a quiet point: the live tracker remembered no path there either
             }
             self.client.index(index=index, id=stable_id("camera-state", camera.stream_arn), body=dict(state))
         requested = round(time.time() * 1000)

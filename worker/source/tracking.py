@@ -24,6 +24,7 @@ import orjson
 from worker.core.alerts import Alert, AlertEngine, AlertRules, alert_source
 from worker.core.cameras import CameraRegistry
 from worker.core.detections import day_of, stable_id
+from worker.core.paths import steps_of_document
 from worker.core.record import FrameRecord
 from worker.core.track_docs import camera_state, track_document, track_from_document, track_from_snapshot
 from worker.core.tracker import Track, Tracker, TrackerParams
@@ -256,6 +257,4 @@ class TrackingStage:
 def _path_steps(state: dict[str, Any]) -> list[Any]:
     """The camera's remembered steps (a state written before path memory has none; anything malformed is
     left out step by step by CameraTracker.restore, or whole here, rather than stopping the shard)."""
-    paths = state.get("paths")
-    steps = paths.get("steps") if isinstance(paths, dict) else None
-    return steps if isinstance(steps, list) else []
+    return steps_of_document(state.get("paths"))
