@@ -19,24 +19,31 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 # Compiled: where the per-face work is. Left as Python: the parser and the detection documents (msgspec and
 # dict building are already C; mypyc made the parser 3x slower) and everything with I/O.
 COMPILED = ("assignment", "paths", "tracker", "cameras", "track_docs", "alerts")
 _PACKAGE = Path(__file__).resolve().parent
-_CORE = _PACKAGE / "core"
-# What the compiled modules were type-checked against: a change to any of these makes another key.
-_KEYED = (*sorted(_CORE.glob("*.py")), _PACKAGE / "model.py", _PACKAGE / "documents.py")
-_MARK = ".complete"
+_MARK = ".complete"  # written last, listing each library and its size
 
 active: str | None = None  # the build in use, once `activate` found one
 
 
-def key() -> str:
+def _keyed(package: Path) -> list[Path]:
+    """What the compiled modules were type-checked against: a change to any of these makes another key."""
+    return [*sorted((package / "core").glob("*.py")), package / "model.py", package / "documents.py"]
+
+
+_KEYED = tuple(_keyed(_PACKAGE))
+
+
+def key(files: Sequence[Path] | None = None) -> str:
     digest = hashlib.blake2b(digest_size=10)
     digest.update(f"{sys.implementation.cache_tag}|{sysconfig.get_platform()}|{','.join(COMPILED)}".encode())
-    for path in _KEYED:
+    for path in _KEYED if files is None else files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -46,30 +53,50 @@ def builds_dir() -> Path:
     return Path(configured) if configured else _PACKAGE.parent / ".cache" / "native"
 
 
+def _complete(build: Path) -> bool:
+    """Every library the build listed when it finished is there, whole."""
+    try:
+        listed = (build / _MARK).read_text().split()
+        return bool(listed) and all(
+            (build / name).stat().st_size == int(size) for name, size in zip(listed[::2], listed[1::2], strict=True)
+        )
+    except (OSError, ValueError):  # absent, unreadable, or not what build() writes
+        return False
+
+
 def activate(core_path: list[str]) -> str | None:
     """Put the build of these sources first on `worker.core`'s search path, if there is one."""
     global active
+    strays = [p.name for p in (_PACKAGE / "core").glob("*.so")]
+    if strays:  # e.g. mypyc run by hand in the checkout: Python imports them before the sources, whatever we do
+        print(f"facewatch: compiled modules in {_PACKAGE / 'core'} shadow their sources: {strays}", file=sys.stderr)
     if os.environ.get("FACEWATCH_NATIVE", "1") == "0":
         return None
     build = builds_dir() / key()
-    if not (build / _MARK).is_file():
+    if not _complete(build):
         return None
     core_path.insert(0, str(build / "worker" / "core"))
     if str(build) not in sys.path:
-        sys.path.append(str(build))  # mypyc's shared runtime module of the group, imported by name
+        # mypyc's shared library of the group, imported by a name every build shares: first, so that no
+        # other copy on the path (a stray one in the working directory) is taken for it
+        sys.path.insert(0, str(build))
     active = str(build)
     return active
 
 
 def build(dest: Path | None = None) -> Path:
-    """Compile COMPILED into dest/<key> (nothing to do when it is there); other keys' builds are removed."""
+    """Compile COMPILED into dest/<key> (nothing to do when it is there); other keys' builds are removed.
+
+    The key is that of the sources as copied for the build, so an edit meanwhile cannot be filed under it;
+    each build stages in a folder of its own and is renamed into place whole, so two builds at once (two
+    `make deps`) cannot mix their files, and a running worker keeps the libraries it loaded."""
     dest = dest or builds_dir()
-    out = dest / key()
-    if (out / _MARK).is_file():
-        return out
     with tempfile.TemporaryDirectory(prefix="facewatch-native-") as tmp:
         work = Path(tmp)
         shutil.copytree(_PACKAGE, work / "worker", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        out = dest / key(_keyed(work / "worker"))
+        if _complete(out):
+            return out
         pyproject = _PACKAGE.parent / "pyproject.toml"
         if pyproject.is_file():  # the type-checking settings the modules are checked with elsewhere
             shutil.copy(pyproject, work / "pyproject.toml")
@@ -80,22 +107,33 @@ def build(dest: Path | None = None) -> Path:
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
             raise RuntimeError(f"mypyc failed (exit {done.returncode}):\n{tail}")
-        staging = dest / f"{out.name}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
+        dest.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=dest))
         (staging / "worker" / "core").mkdir(parents=True)
-        for name in COMPILED:
-            for lib in (work / "worker" / "core").glob(f"{name}.*.so"):
-                shutil.copy2(lib, staging / "worker" / "core" / lib.name)
-        for lib in work.glob("*__mypyc.*.so"):
-            shutil.copy2(lib, staging / lib.name)
-        missing = [n for n in COMPILED if not list((staging / "worker" / "core").glob(f"{n}.*.so"))]
+        libs = [lib for name in COMPILED for lib in (work / "worker" / "core").glob(f"{name}.*.so")]
+        libs += list(work.glob("*__mypyc.*.so"))
+        missing = [n for n in COMPILED if not any(lib.name.startswith(f"{n}.") for lib in libs)]
         if missing:
+            shutil.rmtree(staging, ignore_errors=True)
             raise RuntimeError(f"mypyc built no library for {', '.join(missing)}")
-        (staging / _MARK).write_text(out.name + "\n")
-        for old in dest.iterdir():
-            if old.is_dir() and old != staging:
-                shutil.rmtree(old, ignore_errors=True)
-        staging.rename(out)
+        listing = []
+        for lib in libs:
+            target = staging / lib.relative_to(work)
+            shutil.copy2(lib, target)
+            listing.append(f"{target.relative_to(staging)} {target.stat().st_size}")
+        (staging / _MARK).write_text("\n".join(listing) + "\n")
+        try:
+            staging.rename(out)
+        except OSError:  # another build of the same key finished first (or left a broken one): use or replace it
+            if not _complete(out):
+                shutil.rmtree(out, ignore_errors=True)
+                staging.rename(out)
+            else:
+                shutil.rmtree(staging, ignore_errors=True)
+    stale = time.time() - 3600.0
+    for old in dest.iterdir():  # other keys' builds, and staging folders a killed build left an hour ago
+        if old != out and old.is_dir() and (".tmp-" not in old.name or old.stat().st_mtime < stale):
+            shutil.rmtree(old, ignore_errors=True)
     return out
 
 

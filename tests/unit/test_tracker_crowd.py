@@ -381,7 +381,26 @@ def test_remembered_steps_round_trip_exactly_through_the_state_and_the_first_for
     noisy = PathStep.remembered(
         1767225600.1230001, 1767225601.1229999, 0.1 + 0.2, 0.5, 0.04, 0.6, 0.5, 0.041, 1 / 3, 0, "t"
     )
+    assert noisy is not None
     assert noisy[:2] == (1767225600.123, 1767225601.123) and noisy.x0 == 0.3 and noisy.vx == 0.3333
+    # frames under half a millisecond apart: no duration left once rounded, so not remembered (nor restorable)
+    assert PathStep.remembered(1767225600.1231, 1767225600.1233, 0.3, 0.5, 0.04, 0.4, 0.5, 0.04, 1, 0, "t") is None
+
+
+def test_a_walker_whose_frames_come_under_a_millisecond_apart_is_tracked_on():
+    # Rounded to the millisecond such a step has no duration; remembered, it would divide by zero later.
+    camera = CameraTracker(CAM, TrackerParams())
+    for s in range(5):
+        camera.observe(frame(T0 + s, face(0, 0.2 + 0.045 * s, 0.5, w=0.04)))
+    start = T0 + 4.0  # the helper's frame times are whole milliseconds; these are not (FrameOffsetInSeconds)
+    for n, (offset, x) in enumerate(((1.00051, 0.425), (1.00149, 0.47))):  # 1.1 widths on, 0.98 ms later
+        fragment = f"{int(start * 1000) + n:047d}"  # (in one fragment, offsets a millisecond apart are one frame)
+        camera.observe(FrameRecord(CAM, fragment, start, start + 0.5, offset, (face(0, x, w=0.04),)))
+    assert camera.open[0].hits == 7 and len(camera.open) == 1
+    assert all(step.end > step.start for step in camera.paths)
+    for s in range(6, 9):
+        camera.observe(frame(T0 + s, face(0, 0.2 + 0.06 * s, 0.5, w=0.04), face(1, 0.6, 0.5, w=0.04)))
+    assert camera.open
 
 
 def test_a_frame_of_4000_faces_is_tracked_in_well_under_a_second():

@@ -48,15 +48,18 @@ class PathStep(NamedTuple):
         vx: float,
         vy: float,
         track_id: str,
-    ) -> PathStep:
+    ) -> PathStep | None:
         """A step as the tracker keeps it: times to the millisecond, places to 1e-5 of the frame (0.02 pixel
         at 1920), velocities to 1e-4 width/s. Rounded when remembered, not when written, so the live tracker
         and one restored from the camera's state hold the same numbers (a hand-off stays exact); the state
-        document is then ~40 % smaller (a full memory was ~42 KB of ~65)."""
-        return cls(
+        document is then ~40 % smaller (a full memory was ~42 KB of ~65). None for a step that rounding
+        leaves without duration or width (frames under half a millisecond apart): `from_list` would refuse
+        it, and a step of no time cannot be walked."""
+        step = cls(
             round(start, 3), round(end, 3), round(x0, 5), round(y0, 5), round(w0, 5),
             round(x1, 5), round(y1, 5), round(w1, 5), round(vx, 4), round(vy, 4), track_id,
         )  # fmt: skip
+        return step if step.end > step.start and step.w0 > 0.0 and step.w1 > 0.0 else None
 
     @classmethod
     def from_list(cls, values: Sequence[object]) -> PathStep | None:

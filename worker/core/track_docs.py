@@ -135,8 +135,13 @@ def _observation(o: Observation) -> dict[str, Any]:
 
 def _observation_from(d: dict[str, Any]) -> Observation:
     return Observation(
-        d["det"], float(d["t"]), _face_from(d["face"]), d["fragment_number"], float(d["frame_offset_s"]), d["quality"]
-    )
+        str(d["det"]),
+        float(d["t"]),
+        _face_from(d["face"]),
+        str(d["fragment_number"]),
+        float(d["frame_offset_s"]),
+        bool(d["quality"]),
+    )  # converted: the compiled tracker (worker/native.py) holds every field to its type
 
 
 def track_snapshot(track: Track) -> dict[str, Any]:
@@ -162,8 +167,8 @@ def track_from_document(source: dict[str, Any]) -> Track:
     before = r.get("before_streak")
     best = source.get("best_frame")
     track = Track(
-        track_id=source["track_id"],
-        stream_arn=source["stream_arn"],
+        track_id=str(source["track_id"]),
+        stream_arn=str(source["stream_arn"]),
         first_seen=float(r["first_seen"]),
         last_seen=float(r["last_seen"]),
         centre=(float(r["centre"][0]), float(r["centre"][1])),
@@ -179,17 +184,17 @@ def track_from_document(source: dict[str, Any]) -> Track:
         confirmed=bool(source["confirmed"]),
         closed=source["state"] == "closed",
         quality_frames=int(r.get("quality_frames", 0)),
-        alerted=set(r.get("alerted", [])),
+        alerted={str(rule) for rule in r.get("alerted", [])},
         observations=[_observation_from(o) for o in r.get("observations", [])],
         streak=[_observation_from(o) for o in r.get("streak", [])],
         before_streak=None if before is None else track_from_snapshot(before),
-        split_from=r.get("split_from", ""),
+        split_from=str(r.get("split_from") or ""),
     )
     if best is not None:
         b = best["bbox"]
         track.best_frame = BestFrame(
             score=float(r["best_frame_score"]),
-            fragment_number=best["fragment_number"],
+            fragment_number=str(best["fragment_number"]),
             frame_offset_s=float(best["frame_offset_s"]),
             frame_time=float(r["best_frame_time"]),
             box=BoundingBox(b["width"], b["height"], b["left"], b["top"]),

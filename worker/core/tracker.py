@@ -607,9 +607,9 @@ class CameraTracker:
         if (x1 - x0) ** 2 + (y1 - y0) ** 2 < shortest * shortest:
             return  # nearly in place: the next step, starting about here, says where they went
         vx, vy = track.velocity
-        self.paths.add(
-            PathStep.remembered(track.last_seen, t, x0, y0, w0, x1, y1, w1, vx / w0, vy / w0, track.track_id)
-        )
+        step = PathStep.remembered(track.last_seen, t, x0, y0, w0, x1, y1, w1, vx / w0, vy / w0, track.track_id)
+        if step is not None:
+            self.paths.add(step)
 
     def _path_ahead(self, track: Track, t: float) -> list[tuple[float, float, float]]:
         """Where the track would be at time t had it walked on as somebody did who passed where it stands,

@@ -395,7 +395,7 @@ class Rewinder:
                     )
         # The camera-state mapping is strict: an index made by an older worker may lack a field written
         # below (`paths`, `previous_t`). Adding fields is what the workers do at start; do it here first.
-        if plan.cameras:
+        if plan.cameras or plan.markers:  # the markers go to the same strict index
             self.sink.ensure_templates()
         index = camera_state_index(self.prefix)
         for camera in plan.cameras:
