@@ -1,9 +1,10 @@
 """The tracker's hot modules compiled to C by mypyc, used only when a build of exactly these sources exists.
 
-The same source runs either way: mypyc compiles our typed Python as it is (1.6-1.8x on the tracker, measured
-in docs/BENCHMARKS.md). A build is filed under a key made of the Python version and every source it was
-compiled from or against, so an edited module never runs from a stale build: it simply runs as Python until
-`make deps` (or `python -m worker.native build`) compiles it again. Nothing else changes: no code path
+The same source runs either way: mypyc compiles our typed Python as it is (1.6-1.9x on the tracker, measured
+in docs/BENCHMARKS.md; `python -m worker.native key` prints the key on stdout for tools/install.sh only).
+A build is filed under a key made of the Python version and every source it was compiled from or against,
+so an edited module never runs from a stale build: it simply runs as Python until `make deps` (or
+`python -m worker.native build`) compiles it again. Nothing else changes: no code path
 depends on being compiled, and `FACEWATCH_NATIVE=0` turns it off (the equivalence test runs both ways).
 
 Builds live in `.cache/native/<key>/` of a checkout, or in `FACEWATCH_NATIVE_DIR` (the image's). This module

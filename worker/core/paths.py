@@ -53,8 +53,8 @@ class PathStep(NamedTuple):
         at 1920), velocities to 1e-4 width/s. Rounded when remembered, not when written, so the live tracker
         and one restored from the camera's state hold the same numbers (a hand-off stays exact); the state
         document is then ~40 % smaller (a full memory was ~42 KB of ~65). None for a step that rounding
-        leaves without duration or width (frames under half a millisecond apart): `from_list` would refuse
-        it, and a step of no time cannot be walked."""
+        leaves without duration or width (two frames under a millisecond apart, in different fragments,
+        rounded to the same millisecond): `from_list` would refuse it, and a step of no time cannot be walked."""
         step = cls(
             round(start, 3), round(end, 3), round(x0, 5), round(y0, 5), round(w0, 5),
             round(x1, 5), round(y1, 5), round(w1, 5), round(vx, 4), round(vy, 4), track_id,
